@@ -1,0 +1,154 @@
+"""Per-request context: the caller's key and app, the store, and DataLoaders that batch nested reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from strawberry.dataloader import DataLoader
+
+from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
+from replayql.config import Settings
+from replayql.ingest.writer import IngestWriter
+from replayql.query import entities
+from replayql.query.filters import StringCondition
+from replayql.query.lists import Page, check_page_size
+from replayql.query.sql import Scope
+from replayql.store.duckdb_store import DuckDBStore
+from replayql.store.registry import ApiKey, Registry
+
+R = TypeVar("R")
+
+
+@dataclass
+class Services:
+    """What the server holds for its whole life."""
+
+    settings: Settings
+    store: DuckDBStore
+    registry: Registry
+    writer: IngestWriter
+
+
+class Loaders:
+    def __init__(self, ctx: Context) -> None:
+        self.session = DataLoader(lambda ids: ctx.by_ids(entities.sessions_by_id, ids, Session.from_row))
+        self.user = DataLoader(lambda ids: ctx.by_ids(entities.users_by_id, ids, User.from_row))
+        self.issue = DataLoader(lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
+        self.issue_stats = DataLoader(self._issue_stats(ctx))
+        self.session_events = DataLoader(self._session_events(ctx))
+
+    @staticmethod
+    def _issue_stats(ctx: Context) -> Callable[[list[str]], Any]:
+        empty = {"session_count": 0, "user_count": 0, "releases": []}
+
+        async def load(ids: list[str]) -> list[dict[str, Any]]:
+            found = await ctx.read(entities.issue_stats, ids)
+            return [found.get(i, empty) for i in ids]
+        return load
+
+    @staticmethod
+    def _session_events(ctx: Context) -> Callable[[list[tuple[str, tuple[str, ...], int, str | None]]], Any]:
+        """Key: (session id, kinds, first, after). One query per distinct (kinds, first, after) in the request."""
+        async def load(keys: list[tuple[str, tuple[str, ...], int, str | None]]) -> list[Page]:
+            groups: dict[tuple[tuple[str, ...], int, str | None], list[str]] = {}
+            for sid, kinds, first, after in keys:
+                groups.setdefault((kinds, first, after), []).append(sid)
+            results: dict[tuple[Any, ...], Page] = {}
+            for (kinds, first, after), sids in groups.items():
+                pages = await ctx.read(entities.events_of_sessions, sids, kinds, first, after)
+                for sid in sids:
+                    results[(sid, kinds, first, after)] = pages.get(sid, Page([], [], False))
+            return [results[k] for k in keys]
+        return load
+
+
+@dataclass
+class Context:
+    services: Services
+    key: ApiKey
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self)
+
+    @property
+    def app_id(self) -> str:
+        return self.key.app_id
+
+    def scope(self) -> Scope:
+        """A fresh tenant scope for one query: the app guard is added to every table it touches."""
+        return Scope(self.app_id)
+
+    async def read(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""
+        return await run_in_threadpool(fn, self.services.store, self.scope(), *args)
+
+    async def by_ids(self, fn: Callable[..., dict[str, dict[str, Any]]], ids: Sequence[str],
+                     wrap: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        rows = await self.read(fn, list(ids))
+        return [wrap(rows[i]) if i in rows else None for i in ids]
+
+    def check_first(self, first: int) -> None:
+        check_page_size(first, self.services.settings.max_page_size)
+
+    async def session_events(self, session_id: str, kinds: tuple[str, ...], first: int, after: str | None
+                             ) -> Connection[Event]:
+        self.check_first(first)
+        page = await self.loaders.session_events.load((session_id, kinds, first, after))
+        return connection([event_from_row(r) for r in page.rows], page.cursors, page.has_next,
+                          lambda: self.read(entities.count_events, entities.ListArgs(
+                              filters=_event_owner_filter("sessionId", session_id, kinds))))
+
+    async def user_sessions(self, user: User, first: int, after: str | None) -> Connection[Session]:
+        self.check_first(first)
+        if not user.identified:
+            found = await self.loaders.session.load(str(user._anonymous_session))
+            nodes = [found] if found is not None and not after and first > 0 else []
+            cursors = ["anonymous"] * len(nodes)
+            return connection(nodes, cursors, False, _constant(len(nodes)))
+        pages = await self.read(entities.sessions_of_users, [str(user.id)], first, after)
+        page = pages.get(str(user.id), Page([], [], False))
+        return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
+                          _constant(user.session_count))
+
+    async def issue_occurrences(self, issue_id: str, first: int, after: str | None) -> Connection[Any]:
+        self.check_first(first)
+        pages = await self.read(entities.events_of_issues, [issue_id], first, after)
+        page = pages.get(issue_id, Page([], [], False))
+        return connection([event_from_row(r) for r in page.rows], page.cursors, page.has_next,
+                          lambda: self.read(entities.count_events, entities.ListArgs(
+                              filters=_event_owner_filter("issueId", issue_id, ("error",)))))
+
+    async def issue_sessions(self, issue_id: str, first: int, after: str | None) -> Connection[Session]:
+        self.check_first(first)
+        pages = await self.read(entities.sessions_of_issues, [issue_id], first, after)
+        page = pages.get(issue_id, Page([], [], False))
+        stats = self.loaders.issue_stats
+        return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
+                          lambda: _session_count(stats, issue_id))
+
+    async def recording(self, session_id: str, first: int, after: str | None) -> Connection[Any]:
+        self.check_first(first)
+        events, offset, has_next = await self.read(entities.recording_events, session_id, first, after)
+        cursors = [entities.recording_cursor(offset + i) for i in range(len(events))]
+        return connection(events, cursors, has_next, lambda: self.read(entities.recording_size, session_id))
+
+
+def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> list[Any]:
+    pairs: list[Any] = [(entities.EVENT_FIELDS[field_name], StringCondition(eq=owner))]
+    if kinds:
+        pairs.append((entities.EVENT_FIELDS["kind"], StringCondition(in_=list(kinds))))
+    return pairs
+
+
+async def _session_count(stats: DataLoader[str, dict[str, Any]], issue_id: str) -> int:
+    return int((await stats.load(issue_id))["session_count"])
+
+
+def _constant(value: int) -> Callable[[], Any]:
+    async def count() -> int:
+        return value
+    return count

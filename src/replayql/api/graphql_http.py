@@ -1,0 +1,192 @@
+"""POST/GET /graphql: the GraphQL-over-HTTP contract.
+
+Parsing, validation and variable coercion happen here, before execution, so their failures answer 400; a
+missing or bad key answers 401; everything that executes answers 200 with `data` and `errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode, GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, OperationType, execute, get_operation_ast, parse, validate,
+)
+from graphql.execution.values import get_variable_values
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from replayql.api.context import Context, Services
+from replayql.api.schema import schema
+from replayql.query.errors import UserError
+from replayql.store.registry import ApiKey
+
+log = logging.getLogger(__name__)
+_MAX_QUERY_CHARS = 100_000
+_MAX_TOKENS = 20_000  # bounds parser work for hostile documents
+_INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY"})  # invalid requests: answered with 400
+
+
+class GraphQLResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"message": message, **extra, "extensions": {"code": code}}
+
+
+def _fail(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> GraphQLResponse:
+    return GraphQLResponse({"data": None, "errors": [_error(message, code)]}, status_code=status, headers=headers)
+
+
+@lru_cache(maxsize=512)
+def _prepare(query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+    """Parse and validate once per distinct document: dashboards send the same few queries over and over."""
+    try:
+        document = parse(query, max_tokens=_MAX_TOKENS)
+    except GraphQLError as exc:
+        return None, (exc,)
+    return document, tuple(validate(schema._schema, document))
+
+
+def _authenticate(request: Request, services: Services) -> ApiKey | GraphQLResponse:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    challenge = {"WWW-Authenticate": 'token realm="replayql"'}
+    if not header:
+        return _fail(401, "missing API key: send the header `Authorization: token <api-key>`", "UNAUTHENTICATED",
+                     challenge)
+    if scheme.lower() not in ("token", "bearer") or not token.strip():
+        return _fail(401, "malformed Authorization header: use `Authorization: token <api-key>`",
+                     "UNAUTHENTICATED", challenge)
+    key = services.registry.authenticate(token.strip())
+    if key is None:
+        return _fail(401, "invalid or revoked API key", "UNAUTHENTICATED", challenge)
+    return key
+
+
+async def _read_request(request: Request) -> dict[str, Any] | GraphQLResponse:
+    if request.method == "GET":
+        params = request.query_params
+        variables = params.get("variables")
+        try:
+            parsed_vars = orjson.loads(variables) if variables else None
+        except orjson.JSONDecodeError:
+            return _fail(400, "`variables` is not valid JSON", "BAD_REQUEST")
+        return {"query": params.get("query"), "variables": parsed_vars, "operationName": params.get("operationName")}
+    body = await request.body()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return _fail(400, f"request body is not valid JSON: {exc}", "BAD_REQUEST")
+    if not isinstance(payload, dict):
+        return _fail(400, "request body must be a JSON object {query, variables, operationName}", "BAD_REQUEST")
+    return payload
+
+
+def _check_request(payload: dict[str, Any]) -> GraphQLResponse | None:
+    query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        return _fail(400, "`query` must be a non-empty string", "BAD_REQUEST")
+    if len(query) > _MAX_QUERY_CHARS:
+        return _fail(400, f"`query` is {len(query)} characters; the limit is {_MAX_QUERY_CHARS}", "BAD_REQUEST")
+    if variables is not None and not isinstance(variables, dict):
+        return _fail(400, "`variables` must be a JSON object", "BAD_REQUEST")
+    if name is not None and not isinstance(name, str):
+        return _fail(400, "`operationName` must be a string", "BAD_REQUEST")
+    return None
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    if request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get(
+            "accept", ""):
+        return HTMLResponse(GRAPHIQL_PAGE)
+    services: Services = request.app.state.services
+    key = await run_in_threadpool(_authenticate, request, services)
+    if isinstance(key, Response):
+        return key
+    payload = await _read_request(request)
+    if isinstance(payload, Response):
+        return payload
+    bad = _check_request(payload)
+    if bad is not None:
+        return bad
+    return await _execute(request, services, key, payload)
+
+
+async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> Response:
+    document, errors = _prepare(payload["query"])
+    if errors or document is None:
+        return GraphQLResponse({"data": None, "errors": [_format(e, _document_code(e)) for e in errors]},
+                               status_code=400)
+    operation = get_operation_ast(document, payload.get("operationName"))
+    if operation is None:
+        return _fail(400, "no operation to run: give `operationName` matching one operation in the document",
+                     "BAD_REQUEST")
+    if request.method == "GET" and operation.operation != OperationType.QUERY:
+        return _fail(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
+    coerced = _coerce_variables(operation, payload.get("variables") or {})
+    if isinstance(coerced, list):
+        return GraphQLResponse({"data": None, "errors": [_format(e, "BAD_USER_INPUT") for e in coerced]},
+                               status_code=400)
+    result = execute(schema._schema, document, context_value=Context(services, key), variable_values=coerced,
+                     operation_name=payload.get("operationName"))
+    if not isinstance(result, dict) and hasattr(result, "__await__"):
+        result = await result  # type: ignore[misc]
+    formatted = [_format(e) for e in result.errors or ()]
+    status = 400 if any(e["extensions"]["code"] in _INPUT_CODES for e in formatted) else 200
+    body: dict[str, Any] = {"data": result.data}
+    if formatted:
+        body["errors"] = formatted
+    return GraphQLResponse(body, status_code=status)
+
+
+def _document_code(error: GraphQLError) -> str:
+    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+
+
+def _coerce_variables(operation: OperationDefinitionNode, raw: dict[str, Any]) -> dict[str, Any] | list[GraphQLError]:
+    return get_variable_values(schema._schema, operation.variable_definitions or (), raw)
+
+
+def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, Any]:
+    """The spec's error shape; internal failures are logged with an id and never shown."""
+    original = error.original_error
+    out: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        out["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+    if error.path:
+        out["path"] = list(error.path)
+    if isinstance(original, UserError):
+        code = original.code
+        out["extensions"] = {"code": code, **getattr(original, "extensions", {})}
+    elif original is not None:
+        request_id = uuid.uuid4().hex[:12]
+        log.error("request %s failed", request_id, exc_info=original)
+        out["message"] = f"internal server error (request id {request_id})"
+        out["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    else:
+        out["extensions"] = {"code": default_code or "BAD_USER_INPUT"}
+    return out
+
+
+GRAPHIQL_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>replayql GraphiQL</title>
+<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
+<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
+<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
+<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
+<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
+<script>
+const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
+ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, {
+  fetcher, defaultHeaders: '{"Authorization": "token <your-api-key>"}', shouldPersistHeaders: true}));
+</script></body></html>
+"""

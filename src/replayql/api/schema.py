@@ -1,0 +1,165 @@
+"""The GraphQL schema: root queries and mutations. Resolvers translate arguments and call the query layer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from starlette.concurrency import run_in_threadpool
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
+
+from replayql.api.inputs import (
+    EventFilter, IssueFilter, StringCondition, IssueOrder, OrderDirection, SessionFilter, SessionOrder, TimeRange, UserFilter,
+    UserOrder, filter_pairs,
+)
+from replayql.api.scalars import DateTime
+from replayql.api.types import (
+    EVENT_TYPES, ApiKeyInfo, Connection, CreatedApiKey, DeletionResult, Event, Info, Issue, IssueStatus, Scope, Session, User,
+    Viewer, connection, event_from_row,
+)
+from replayql.query import entities
+from replayql.query.entities import ListArgs
+from replayql.query.errors import NotFound, UserError
+from replayql.store import registry as reg
+
+
+class Forbidden(UserError):
+    code = "FORBIDDEN"
+
+
+def _require(info: Info, needed: reg.Scope) -> None:
+    key = info.context.key
+    if not key.scope.allows(needed):
+        raise Forbidden(f"this API key has scope {key.scope.value}; this operation needs {needed.value}")
+
+
+def _args(info: Info, filter: Any, time_range: TimeRange | None, order: Any, first: int, after: str | None
+          ) -> ListArgs:
+    info.context.check_first(first)
+    return ListArgs(
+        filters=filter_pairs(filter), start=time_range.from_ if time_range else None,
+        end=time_range.to if time_range else None, order=order.field.value if order else None,
+        descending=order.direction == OrderDirection.DESC if order else True, first=first, after=after)
+
+
+async def _list(info: Info, lister: Any, counter: Any, args: ListArgs, wrap: Any) -> Connection[Any]:
+    page = await info.context.read(lister, args)
+    return connection([wrap(r) for r in page.rows], page.cursors, page.has_next,
+                      lambda: info.context.read(counter, args))
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Who is asking: the app, key and scopes of the API key used.")
+    def viewer(self, info: Info) -> Viewer:
+        key = info.context.key
+        scopes = [s for s in Scope if key.scope.allows(reg.Scope(s.value))]
+        return Viewer(app_id=strawberry.ID(key.app_id), key_id=strawberry.ID(key.id), scopes=scopes)
+
+    @strawberry.field
+    async def session(self, info: Info, id: strawberry.ID) -> Session | None:
+        return await info.context.loaders.session.load(str(id))
+
+    @strawberry.field(description="Sessions that overlap the time range and match the filter, newest first.")
+    async def sessions(self, info: Info, filter: SessionFilter | None = None, time_range: TimeRange | None = None,
+                       order_by: SessionOrder | None = None, first: int = 50, after: str | None = None
+                       ) -> Connection[Session]:
+        args = _args(info, filter, time_range, order_by, first, after)
+        return await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
+
+    @strawberry.field
+    async def user(self, info: Info, id: strawberry.ID) -> User | None:
+        return await info.context.loaders.user.load(str(id))
+
+    @strawberry.field(description="Identified users active in the time range, most recently seen first.")
+    async def users(self, info: Info, filter: UserFilter | None = None, time_range: TimeRange | None = None,
+                    order_by: UserOrder | None = None, first: int = 50, after: str | None = None
+                    ) -> Connection[User]:
+        args = _args(info, filter, time_range, order_by, first, after)
+        return await _list(info, entities.list_users, entities.count_users, args, User.from_row)
+
+    @strawberry.field
+    async def issue(self, info: Info, id: strawberry.ID) -> Issue | None:
+        return await info.context.loaders.issue.load(str(id))
+
+    @strawberry.field(description="Error issues that occurred in the time range, most recently seen first.")
+    async def issues(self, info: Info, filter: IssueFilter | None = None, time_range: TimeRange | None = None,
+                     order_by: IssueOrder | None = None, first: int = 50, after: str | None = None
+                     ) -> Connection[Issue]:
+        args = _args(info, filter, time_range, order_by, first, after)
+        return await _list(info, entities.list_issues, entities.count_issues, args, Issue.from_row)
+
+    @strawberry.field(description="Events of every session, newest first.")
+    async def events(self, info: Info, filter: EventFilter | None = None, time_range: TimeRange | None = None,
+                     first: int = 100, after: str | None = None) -> Connection[Event]:
+        args = _args(info, filter, time_range, None, first, after)
+        return await _list(info, entities.list_events, entities.count_events, args, event_from_row)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create or update a user's profile. Traits merge into the stored ones; a "
+                                     "null trait value removes that trait.")
+    async def identify_user(self, info: Info, id: strawberry.ID, name: str | None = None, email: str | None = None,
+                            traits: JSON | None = None) -> User:
+        _require(info, reg.Scope.WRITE)
+        if traits is not None and not isinstance(traits, dict):
+            raise UserError("`traits` must be a JSON object")
+        ctx = info.context
+        await ctx.services.writer.call(
+            lambda store: store.identify_user(ctx.app_id, str(id), name, email, traits or {}))
+        user = await ctx.read(entities.users_by_id, [str(id)])
+        return User.from_row(user[str(id)])
+
+    @strawberry.mutation
+    async def update_issue(self, info: Info, id: strawberry.ID, status: IssueStatus) -> Issue:
+        _require(info, reg.Scope.WRITE)
+        ctx = info.context
+        found = await ctx.services.writer.call(
+            lambda store: store.set_issue_status(ctx.app_id, str(id), status.value))
+        if not found:
+            raise NotFound(f"no issue {id} in this app")
+        issue = await ctx.read(entities.issues_by_id, [str(id)])
+        return Issue.from_row(issue[str(id)])
+
+    @strawberry.mutation(description="Remove every session, event, recording and error of the user, and drop the "
+                                     "user's future data at ingestion.")
+    async def delete_user(self, info: Info, id: strawberry.ID) -> DeletionResult:
+        _require(info, reg.Scope.WRITE)
+        ctx = info.context
+        counts = await ctx.services.writer.delete_user(ctx.app_id, str(id))
+        remaining = await ctx.read(entities.count_sessions, ListArgs(filters=filter_pairs(
+            SessionFilter(user_id=_eq(str(id))))))
+        return DeletionResult(user_id=id, deleted_sessions=counts.sessions, deleted_events=counts.events,
+                              deleted_recordings=counts.recordings, complete=remaining == 0)
+
+    @strawberry.mutation(description="Create an API key for this app (admin scope). The secret is returned once.")
+    async def create_api_key(self, info: Info, scope: Scope, name: str | None = None) -> CreatedApiKey:
+        _require(info, reg.Scope.ADMIN)
+        registry = info.context.services.registry
+        key, secret = await run_in_threadpool(registry.create_key, info.context.app_id, reg.Scope(scope.value), name)
+        return CreatedApiKey(key=_key_info(key), secret=secret)
+
+    @strawberry.mutation(description="Revoke an API key of this app (admin scope); it stops working at once.")
+    async def revoke_api_key(self, info: Info, id: strawberry.ID) -> bool:
+        _require(info, reg.Scope.ADMIN)
+        registry = info.context.services.registry
+        key = await run_in_threadpool(registry.get_key, str(id))
+        if key is None or key.app_id != info.context.app_id:
+            raise NotFound(f"no API key {id} in this app")
+        return await run_in_threadpool(registry.revoke_key, str(id))
+
+
+def _eq(value: str) -> StringCondition:
+    return StringCondition(eq=value)
+
+
+def _key_info(key: reg.ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(id=strawberry.ID(key.id), scope=Scope(key.scope.value), name=key.name,
+                      created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, types=EVENT_TYPES,
+                           config=StrawberryConfig(scalar_map={datetime: DateTime}))

@@ -1,0 +1,433 @@
+"""GraphQL object types. Each wraps a plain row from the query layer; nested lists resolve through DataLoaders."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+import strawberry
+from strawberry.scalars import JSON
+
+# Resolvers reach the per-request Context (api.context) through info.context.
+Info = strawberry.Info
+T = TypeVar("T")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Stores return naive UTC timestamps; the API speaks ISO-8601 with an explicit UTC offset."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@strawberry.enum(description="What a key may do: read queries, also write mutations, also manage keys.")
+class Scope(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+@strawberry.enum
+class IssueStatus(enum.Enum):
+    OPEN = "OPEN"
+    RESOLVED = "RESOLVED"
+    IGNORED = "IGNORED"
+
+
+@strawberry.enum
+class DeviceType(enum.Enum):
+    DESKTOP = "desktop"
+    MOBILE = "mobile"
+    TABLET = "tablet"
+    BOT = "bot"
+    OTHER = "other"
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+    has_previous_page: bool = False
+    start_cursor: str | None = None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A Relay-style page of results. `totalCount` is computed only when asked for.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    _count: strawberry.Private[Any]
+
+    @strawberry.field(description="How many items match, across all pages.")
+    async def total_count(self) -> int:
+        return int(await self._count())
+
+
+def connection(nodes: list[Any], cursors: list[str], has_next: bool, count: Any) -> Connection[Any]:
+    edges = [Edge(cursor=c, node=n) for c, n in zip(cursors, nodes, strict=True)]
+    info = PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None,
+                    start_cursor=cursors[0] if cursors else None)
+    return Connection(edges=edges, nodes=nodes, page_info=info, _count=count)
+
+
+@strawberry.type
+class Viewport:
+    width: int
+    height: int
+
+
+@strawberry.type(description="The worst (largest) value of each Core Web Vital seen in the session.")
+class WebVitals:
+    lcp: float | None
+    fcp: float | None
+    cls: float | None
+    inp: float | None
+    ttfb: float | None
+    fid: float | None
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+@strawberry.interface(description="Something that happened in a session. `url` is the page it happened on "
+                                  "(for network requests, the requested URL).")
+class Event:
+    id: strawberry.ID
+    kind: str
+    timestamp: datetime
+    url: str | None
+    session_id: strawberry.ID
+
+    @strawberry.field
+    async def session(self, info: Info) -> Annotated[Session, strawberry.lazy("replayql.api.types")] | None:
+        return await info.context.loaders.session.load(str(self.session_id))
+
+
+@strawberry.type
+class PageEvent(Event):
+    title: str | None
+    referrer: str | None
+    host: str | None
+    path: str | None
+
+
+@strawberry.type
+class ClickEvent(Event):
+    selector: str | None
+    text: str | None
+    x: int | None
+    y: int | None
+
+
+@strawberry.type
+class InputEvent(Event):
+    selector: str | None
+
+
+@strawberry.type
+class ConsoleEvent(Event):
+    level: str | None
+    message: str | None
+
+
+@strawberry.type
+class NetworkEvent(Event):
+    method: str | None
+    status: int | None
+    duration_ms: float | None
+    request_bytes: int | None
+    response_bytes: int | None
+    host: str | None
+    path: str | None
+
+
+@strawberry.type
+class ErrorEvent(Event):
+    error_type: str | None
+    message: str | None
+    stack: str | None
+    handled: bool | None
+    issue_id: strawberry.ID | None
+    tags: JSON | None
+    extra: JSON | None
+
+    @strawberry.field
+    async def issue(self, info: Info) -> Annotated[Issue, strawberry.lazy("replayql.api.types")] | None:
+        return await info.context.loaders.issue.load(str(self.issue_id)) if self.issue_id else None
+
+
+@strawberry.type
+class CustomEvent(Event):
+    name: str | None
+    properties: JSON | None
+
+
+@strawberry.type
+class IdentifyEvent(Event):
+    user_id: str | None
+    traits: JSON | None
+
+
+@strawberry.type
+class WebVitalEvent(Event):
+    name: str | None
+    value: float | None
+
+
+@strawberry.type(description="Derived at ingest: several clicks on one element within a short window.")
+class RageClickEvent(Event):
+    selector: str | None
+    text: str | None
+
+
+@strawberry.type(description="Derived at ingest: a click followed by no page change, request or DOM change.")
+class DeadClickEvent(Event):
+    selector: str | None
+    text: str | None
+
+
+@strawberry.type(description="Derived at ingest: a click followed closely by an error.")
+class ErrorClickEvent(Event):
+    selector: str | None
+    text: str | None
+
+
+EVENT_TYPES = (PageEvent, ClickEvent, InputEvent, ConsoleEvent, NetworkEvent, ErrorEvent, CustomEvent, IdentifyEvent,
+               WebVitalEvent, RageClickEvent, DeadClickEvent, ErrorClickEvent)
+
+
+def event_from_row(row: dict[str, Any]) -> Event:
+    kind = row["kind"]
+    common = {"id": strawberry.ID(f"{row['session_id']}/{row['seq']}/{row['idx']}"), "kind": kind,
+              "timestamp": utc(row["ts"]), "url": row["url"], "session_id": strawberry.ID(row["session_id"])}
+    props = _json(row.get("properties"))
+    match kind:
+        case "page":
+            return PageEvent(**common, title=row["title"], referrer=row["referrer"], host=row["host"],
+                             path=row["path"])
+        case "click":
+            return ClickEvent(**common, selector=row["selector"], text=row["text"], x=row["x"], y=row["y"])
+        case "input":
+            return InputEvent(**common, selector=row["selector"])
+        case "console":
+            return ConsoleEvent(**common, level=row["level"], message=row["message"])
+        case "network":
+            return NetworkEvent(**common, method=row["method"], status=row["status"],
+                                duration_ms=row["duration_ms"], request_bytes=row["request_bytes"],
+                                response_bytes=row["response_bytes"], host=row["host"], path=row["path"])
+        case "error":
+            return ErrorEvent(**common, error_type=row["error_type"], message=row["message"], stack=row["stack"],
+                              handled=row["handled"], issue_id=row["issue_id"], tags=(props or {}).get("tags"),
+                              extra=(props or {}).get("extra"))
+        case "custom":
+            return CustomEvent(**common, name=row["name"], properties=props)
+        case "identify":
+            return IdentifyEvent(**common, user_id=row["user_id"], traits=props)
+        case "vital":
+            return WebVitalEvent(**common, name=row["name"], value=row["value"])
+    derived = {"rage_click": RageClickEvent, "dead_click": DeadClickEvent, "error_click": ErrorClickEvent}[kind]
+    return derived(**common, selector=row["selector"], text=row["text"])
+
+
+# -- sessions, users, issues --------------------------------------------------------------------------------
+
+def _event_connection(kinds: tuple[str, ...], description: str) -> Any:
+    async def resolve(self: Session, info: Info, first: int = 100, after: str | None = None
+                      ) -> Connection[Event]:
+        return await info.context.session_events(str(self.id), kinds, first, after)
+
+    resolve.__name__ = f"resolve_{'_'.join(kinds) or 'all'}"
+    return strawberry.field(resolver=resolve, description=description)
+
+
+@strawberry.type
+class Session:
+    id: strawberry.ID
+    started_at: datetime
+    ended_at: datetime
+    duration_ms: int
+    active_duration_ms: int
+    user_id: strawberry.ID | None
+    browser: str | None
+    browser_version: str | None
+    os: str | None
+    os_version: str | None
+    device_type: DeviceType | None
+    country: str | None
+    language: str | None
+    timezone: str | None
+    release: str | None
+    referrer: str | None
+    initial_url: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    user_agent: str | None
+    viewport: Viewport | None
+    page_count: int
+    click_count: int
+    error_count: int
+    event_count: int
+    rage_click_count: int
+    dead_click_count: int
+    error_click_count: int
+    web_vitals: WebVitals
+    has_recording: bool
+    sdk_name: str | None
+    sdk_version: str | None
+
+    @strawberry.field(description="The identified user, or an anonymous user standing for this session alone.")
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("replayql.api.types")]:
+        if self.user_id is not None:
+            found = await info.context.loaders.user.load(str(self.user_id))
+            if found is not None:
+                return found
+        return User.anonymous(self)
+
+    events = _event_connection((), "Every event of the session, in time order.")
+    pages = _event_connection(("page",), "Page views, in time order.")
+    clicks = _event_connection(("click",), "Clicks, in time order.")
+    errors = _event_connection(("error",), "Errors, in time order.")
+    network_requests = _event_connection(("network",), "Network requests, in time order.")
+    console_logs = _event_connection(("console",), "Console messages, in time order.")
+    custom_events = _event_connection(("custom",), "Custom events, in time order.")
+    frustration_signals = _event_connection(("rage_click", "dead_click", "error_click"),
+                                            "Rage, dead and error clicks, in time order.")
+
+    @strawberry.field(description="The rrweb events recorded for replay, exactly as received, in time order.")
+    async def recording(self, info: Info, first: int = 500, after: str | None = None) -> Connection[JSON]:
+        return await info.context.recording(str(self.id), first, after)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Session:
+        width, height = row.get("viewport_width"), row.get("viewport_height")
+        return cls(
+            id=strawberry.ID(row["session_id"]), started_at=utc(row["started_at"]),  # type: ignore[arg-type]
+            ended_at=utc(row["ended_at"]), duration_ms=int(row["duration_ms"]),  # type: ignore[arg-type]
+            active_duration_ms=int(row["active_ms"]), user_id=row["user_id"], browser=row["browser"],
+            browser_version=row["browser_version"], os=row["os"], os_version=row["os_version"],
+            device_type=DeviceType(row["device_type"]) if row["device_type"] else None,
+            country=row["country"], language=row["language"], timezone=row["timezone"], release=row["release"],
+            referrer=row["referrer"], initial_url=row["initial_url"], utm_source=row["utm_source"],
+            utm_medium=row["utm_medium"], utm_campaign=row["utm_campaign"], user_agent=row["user_agent"],
+            viewport=Viewport(width=width, height=height) if width is not None and height is not None else None,
+            page_count=row["page_count"], click_count=row["click_count"], error_count=row["error_count"],
+            event_count=row["event_count"], rage_click_count=row["rage_click_count"],
+            dead_click_count=row["dead_click_count"], error_click_count=row["error_click_count"],
+            web_vitals=WebVitals(lcp=row["lcp"], fcp=row["fcp"], cls=row["cls"], inp=row["inp"],
+                                 ttfb=row["ttfb"], fid=row["fid"]),
+            has_recording=bool(row["has_recording"]), sdk_name=row["sdk_name"], sdk_version=row["sdk_version"])
+
+
+@strawberry.type
+class User:
+    id: strawberry.ID
+    identified: bool
+    name: str | None
+    email: str | None
+    traits: JSON
+    first_seen: datetime
+    last_seen: datetime
+    session_count: int
+    _anonymous_session: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The user's sessions, newest first.")
+    async def sessions(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Session]:
+        return await info.context.user_sessions(self, first, after)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> User:
+        return cls(id=strawberry.ID(row["user_id"]), identified=True, name=row["name"], email=row["email"],
+                   traits=_json(row["traits"]) or {}, first_seen=utc(row["first_seen"]),  # type: ignore[arg-type]
+                   last_seen=utc(row["last_seen"]), session_count=int(row["session_count"]))  # type: ignore[arg-type]
+
+    @classmethod
+    def anonymous(cls, session: Session) -> User:
+        return cls(id=strawberry.ID(f"anonymous:{session.id}"), identified=False, name=None, email=None, traits={},
+                   first_seen=session.started_at, last_seen=session.ended_at, session_count=1,
+                   _anonymous_session=str(session.id))
+
+
+@strawberry.type
+class Issue:
+    id: strawberry.ID
+    title: str
+    error_type: str
+    message: str
+    status: IssueStatus
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    sample_stack: str | None
+
+    @strawberry.field(description="Distinct sessions in which the issue occurred.")
+    async def session_count(self, info: Info) -> int:
+        return int((await info.context.loaders.issue_stats.load(str(self.id)))["session_count"])
+
+    @strawberry.field(description="Distinct users affected (each anonymous session counts as one user).")
+    async def user_count(self, info: Info) -> int:
+        return int((await info.context.loaders.issue_stats.load(str(self.id)))["user_count"])
+
+    @strawberry.field(description="Releases in which the issue occurred.")
+    async def releases(self, info: Info) -> list[str]:
+        stats = await info.context.loaders.issue_stats.load(str(self.id))
+        return sorted(r for r in stats["releases"] or [] if r is not None)
+
+    @strawberry.field(description="Occurrences (error events), newest first.")
+    async def occurrences(self, info: Info, first: int = 50, after: str | None = None) -> Connection[ErrorEvent]:
+        return await info.context.issue_occurrences(str(self.id), first, after)
+
+    @strawberry.field(description="Sessions in which the issue occurred, newest first.")
+    async def sessions(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Session]:
+        return await info.context.issue_sessions(str(self.id), first, after)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Issue:
+        return cls(id=strawberry.ID(row["issue_id"]), title=row["title"], error_type=row["error_type"],
+                   message=row["message"], status=IssueStatus(row["status"]),
+                   first_seen=utc(row["first_seen"]), last_seen=utc(row["last_seen"]),  # type: ignore[arg-type]
+                   count=int(row["count"]), sample_stack=row["stack"])
+
+
+@strawberry.type
+class Viewer:
+    app_id: strawberry.ID
+    key_id: strawberry.ID
+    scopes: list[Scope]
+
+
+@strawberry.type
+class DeletionResult:
+    user_id: strawberry.ID
+    deleted_sessions: int
+    deleted_events: int
+    deleted_recordings: int
+    complete: bool = strawberry.field(description="True once the user's data no longer answers any query.")
+
+
+@strawberry.type
+class ApiKeyInfo:
+    id: strawberry.ID
+    scope: Scope
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@strawberry.type
+class CreatedApiKey:
+    key: ApiKeyInfo
+    secret: str = strawberry.field(description="The API key itself. It is shown only this once.")

@@ -1,0 +1,192 @@
+"""The `replayql` command: thin commands that build settings and call the library."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from replayql.config import Settings, default_data_dir
+from replayql.store.registry import Registry, RegistryError, Scope
+
+app = typer.Typer(help="replayql: session replay and product analytics behind a GraphQL API.",
+                  no_args_is_help=True, add_completion=False)
+apps_app = typer.Typer(help="Manage apps (each app's data is isolated).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(apps_app, name="apps")
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
+                                       help="Directory of the embedded store.", default_factory=default_data_dir)]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def _registry(data_dir: Path) -> Iterator[Registry]:
+    try:
+        registry = Registry(data_dir / "registry.sqlite")
+    except RegistryError as exc:
+        raise fail(str(exc)) from None
+    try:
+        yield registry
+    except RegistryError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        registry.close()
+
+
+@apps_app.command("create")
+def apps_create(name: str, data_dir: DataDir) -> None:
+    """Create an app; prints its id."""
+    with _registry(data_dir) as registry:
+        created = registry.create_app(name)
+    print(created.id)
+
+
+@apps_app.command("list")
+def apps_list(data_dir: DataDir) -> None:
+    """List apps."""
+    with _registry(data_dir) as registry:
+        for found in registry.list_apps():
+            print(f"{found.id}\t{found.created_at.isoformat()}")
+
+
+@keys_app.command("create")
+def keys_create(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app", help="The app the key belongs to.")],
+                scope: Annotated[Scope, typer.Option(help="read, write (also mutations) or admin.")] = Scope.READ,
+                name: Annotated[str | None, typer.Option(help="A label for the key.")] = None) -> None:
+    """Create an API key; prints the secret key, which is shown only this once."""
+    with _registry(data_dir) as registry:
+        key, secret = registry.create_key(app_id, scope, name)
+    err.print(f"created key {key.id} ({key.scope.value}) for app {key.app_id}; store it now, it is not shown again")
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app")]) -> None:
+    """List an app's keys (never their secrets)."""
+    with _registry(data_dir) as registry:
+        if registry.get_app(app_id) is None:
+            raise fail(f"no app {app_id!r}; see `replayql apps list`")
+        for key in registry.list_keys(app_id):
+            state = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "active"
+            print(f"{key.id}\t{key.scope.value}\t{key.name or ''}\t{key.created_at.isoformat()}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, data_dir: DataDir) -> None:
+    """Revoke a key; a running server refuses it from the next request on."""
+    with _registry(data_dir) as registry:
+        if not registry.revoke_key(key_id):
+            raise fail(f"no active key {key_id!r}")
+    err.print(f"revoked key {key_id}")
+
+
+@app.command()
+def serve(data_dir: DataDir, host: str = "127.0.0.1", port: int = 8000,
+          demo: Annotated[bool, typer.Option(help="Load a demo app and data into an empty store.")] = False,
+          demo_sessions: Annotated[int, typer.Option(help="Sessions to generate for --demo.")] = 500,
+          geoip: Annotated[bool, typer.Option(help="Look up the country of client IPs.")] = True,
+          log_level: str = "info") -> None:
+    """Run the HTTP server (GraphQL API and ingestion) on the embedded store."""
+    import uvicorn
+
+    from replayql.api.app import close_services, create_app
+    from replayql.demo import load_demo
+
+    settings = Settings(data_dir=data_dir, geoip=geoip)
+    services = _open(settings)
+    try:
+        if demo:
+            load_demo(services, demo_sessions, host, port, err)
+        uvicorn.run(create_app(settings, services), host=host, port=port, log_level=log_level)
+    finally:
+        close_services(services)
+
+
+@app.command()
+def generate(sessions: Annotated[int, typer.Option(help="How many sessions.")],
+             seed: int = 1, days: int = 7, app_id: Annotated[str, typer.Option("--app")] = "demo",
+             out: Annotated[Path | None, typer.Option(help="Write NDJSON batches to this file.")] = None,
+             data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Load straight into this store.")] = None
+             ) -> None:
+    """Generate deterministic synthetic shop data (same seed, same data)."""
+    from replayql.generate import generate_batches, write_ndjson
+
+    if (out is None) == (data_dir is None):
+        raise fail("give exactly one of --out FILE.ndjson or --data-dir DIR")
+    batches = generate_batches(app_id, sessions, seed=seed, days=days)
+    if out is not None:
+        written = write_ndjson(out, batches)
+        err.print(f"wrote {written} batches for {sessions} sessions to {out}")
+        return
+    import orjson
+
+    assert data_dir is not None
+    _load(Settings(data_dir=data_dir), (orjson.dumps(b) for b in batches), None, create_app_id=app_id)
+
+
+@app.command("import")
+def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON, one batch per line.")],
+            data_dir: DataDir) -> None:
+    """Bulk-load batches through the same validation and enrichment as HTTP ingestion."""
+    lines = _count_lines(file)
+    with file.open("rb") as handle:
+        _load(Settings(data_dir=data_dir), handle, lines)
+
+
+def _count_lines(file: Path) -> int:
+    with file.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def _open(settings: Settings):  # type: ignore[no-untyped-def]
+    from replayql.api.app import open_services
+    from replayql.store.duckdb_store import StoreLocked
+
+    try:
+        return open_services(settings)
+    except StoreLocked as exc:
+        raise fail(str(exc)) from None
+
+
+def _load(settings: Settings, lines, total: int | None, create_app_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    from replayql.api.app import close_services
+    from replayql.ingest.importer import import_batches
+
+    services = _open(settings)
+    try:
+        if create_app_id and services.registry.get_app(create_app_id) is None:
+            services.registry.create_app(create_app_id)
+        with _progress() as progress:
+            task = progress.add_task("importing", total=total)
+            report = import_batches(lines, services.writer, lambda a: services.registry.get_app(a) is not None,
+                                    settings.limits, lambda n: progress.advance(task, n))
+    finally:
+        close_services(services)
+    for number, why in report.rejected[:20]:
+        err.print(f"line {number}: {why}", highlight=False)
+    err.print(f"stored {report.stored} batches ({report.events} events), {report.duplicates} already stored, "
+              f"{len(report.rejected)} rejected")
+    if report.rejected:
+        raise typer.Exit(code=1)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=not sys.stderr.isatty())
+
+
+def main() -> None:
+    app()

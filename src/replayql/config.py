@@ -1,0 +1,55 @@
+"""Runtime settings: one frozen object built by the CLI (or tests) and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_body_bytes: int = 5 * MIB
+    max_decompressed_bytes: int = 20 * MIB
+    max_events_per_batch: int = 5_000
+    max_string_chars: int = 64 * 1024
+    max_stack_chars: int = 256 * 1024
+    max_recording_event_bytes: int = 4 * MIB
+    # An event more than this far from the batch's sentAt is rejected as an absurd timestamp.
+    max_event_skew_ms: int = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class FrustrationThresholds:
+    rage_click_count: int = 3
+    rage_click_window_ms: int = 1_000
+    dead_click_window_ms: int = 1_000
+    error_click_window_ms: int = 1_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("replayql-data")
+    limits: IngestLimits = field(default_factory=IngestLimits)
+    frustration: FrustrationThresholds = field(default_factory=FrustrationThresholds)
+    geoip: bool = True
+    store_client_ip: bool = False
+    # Gaps between user activity longer than this do not count towards a session's active duration.
+    idle_threshold_ms: int = 10_000
+    max_page_size: int = 500
+    # The writer gathers queued batches for at most this long into one transaction (group commit).
+    group_commit_ms: float = 2.0
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.data_dir / "replayql.duckdb"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("REPLAYQL_DATA_DIR", "replayql-data"))

@@ -1,0 +1,345 @@
+"""One validated batch plus its session's carried state → the records a store writes.
+
+The state that spans batches (current page, activity clock, recent clicks still waiting for evidence of a rage,
+dead or error click) travels as a small JSON "tail" on the session row, so a restarted server picks up where it
+left off.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import msgspec
+import orjson
+import zstandard
+
+from replayql.config import FrustrationThresholds
+from replayql.ingest.enrich import country_for_ip, parse_user_agent, url_parts
+from replayql.ingest.fingerprint import fingerprint_error
+from replayql.ingest.wire import (
+    Batch, ClickEvent, ConsoleEvent, CustomEvent, ErrorEvent, Event, IdentifyEvent, InputEvent, NetworkEvent,
+    PageEvent, RecordingEvent, VitalEvent,
+)
+from replayql.store.records import BatchWrite, EventRecord, IssueDelta, RecordingChunk, SessionDelta, UserDelta
+
+_zstd = zstandard.ZstdCompressor(level=3)
+
+
+class _RRWebData(msgspec.Struct):
+    source: int | None = None
+
+
+class _RRWebHead(msgspec.Struct):
+    """Just enough of an rrweb event to tell a DOM mutation (incremental snapshot, source 0) or user input."""
+
+    type: int | None = None
+    data: _RRWebData | None = None
+
+
+_rrweb_head = msgspec.json.Decoder(_RRWebHead)
+_RRWEB_INCREMENTAL = 3
+_RRWEB_MUTATION = 0
+_RRWEB_USER_SOURCES = frozenset({1, 2, 3, 5})  # mouse move, mouse interaction, scroll, input
+
+
+class PendingClick(msgspec.Struct, array_like=True):
+    ts: int
+    selector: str
+    text: str | None
+    url: str | None
+    dead: bool = True  # no page change, network request or DOM mutation seen yet
+    errored: bool = False
+
+
+class SessionTail(msgspec.Struct, omit_defaults=True):
+    page_url: str | None = None
+    last_activity: int | None = None
+    has_recording: bool = False
+    user_id: str | None = None
+    pending: list[PendingClick] = []
+    recent_clicks: dict[str, list[int]] = {}  # selector -> click times inside the rage window
+    rage_until: dict[str, int] = {}  # selector -> last click of a burst already counted as one rage click
+
+
+_tail_decoder = msgspec.json.Decoder(SessionTail)
+
+
+def load_tail(raw: str | None) -> SessionTail:
+    return _tail_decoder.decode(raw) if raw else SessionTail()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionizeOptions:
+    frustration: FrustrationThresholds = FrustrationThresholds()
+    idle_threshold_ms: int = 10_000
+    geoip: bool = True
+    store_client_ip: bool = False
+
+
+@dataclass
+class _Derived:
+    """Frustration signals found while walking the batch."""
+
+    events: list[tuple[str, PendingClick]] = field(default_factory=list)
+
+    def add(self, kind: str, click: PendingClick) -> None:
+        self.events.append((kind, click))
+
+    def count(self, kind: str) -> int:
+        return sum(1 for k, _ in self.events if k == kind)
+
+
+def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, clock_offset_ms: int = 0
+               ) -> tuple[BatchWrite, SessionTail]:
+    """Turn a batch into store records; `clock_offset_ms` is added to every client timestamp (skew correction)."""
+    events = sorted(batch.events, key=lambda e: e.ts)  # stable: same-ms events keep their order
+    app, sid = batch.app_id, batch.session_id
+    delta = _context_delta(batch, events, clock_offset_ms, options)
+    derived = _Derived()
+    records: list[EventRecord] = []
+    issues: dict[str, IssueDelta] = {}
+    recording: list[tuple[int, msgspec.Raw]] = []
+    user = _UserCollector()
+    for idx, event in enumerate(events):
+        ts = event.ts + clock_offset_ms
+        _resolve_pending(tail, ts, event, derived, options.frustration)
+        _track_activity(tail, ts, event, delta, options.idle_threshold_ms)
+        if isinstance(event, RecordingEvent):
+            recording.append((ts, event.data))
+            tail.has_recording = True
+            continue
+        record = _record(app, sid, batch.seq, idx, ts, event, tail)
+        records.append(record)
+        _count(event, record, delta, issues, user, tail, options.frustration, derived)
+    _expire_pending(tail, batch.sent_at + clock_offset_ms, derived, options.frustration)
+    records.extend(_derived_records(app, sid, batch.seq, len(events), derived, clock_offset_ms=0))
+    delta.rage_click_count = derived.count("rage_click")
+    delta.dead_click_count = derived.count("dead_click")
+    delta.error_click_count = derived.count("error_click")
+    delta.has_recording = bool(recording)
+    new_user = user.delta(app, tail, delta)
+    delta.user_id = tail.user_id
+    delta.tail = msgspec.json.encode(tail).decode()
+    write = BatchWrite(app, sid, batch.seq, delta, records, new_user, list(issues.values()),
+                       _recording_chunk(app, sid, batch.seq, recording))
+    return write, tail
+
+
+def _context_delta(batch: Batch, events: list[Event], offset: int, options: SessionizeOptions) -> SessionDelta:
+    delta = SessionDelta(batch.app_id, batch.session_id, events[0].ts + offset, events[-1].ts + offset)
+    ctx = batch.context
+    if ctx is not None:
+        device = parse_user_agent(ctx.user_agent)
+        delta.user_agent, delta.browser, delta.browser_version = ctx.user_agent, device.browser, device.browser_version
+        delta.os, delta.os_version, delta.device_type = device.os, device.os_version, device.device_type
+        delta.language, delta.timezone, delta.release = ctx.language, ctx.timezone, ctx.release
+        if ctx.viewport is not None:
+            delta.viewport_width, delta.viewport_height = ctx.viewport.width, ctx.viewport.height
+        if ctx.sdk is not None:
+            delta.sdk_name, delta.sdk_version = ctx.sdk.name, ctx.sdk.version
+        if options.geoip:
+            delta.country = country_for_ip(batch.client_ip)
+        if options.store_client_ip:
+            delta.client_ip = batch.client_ip
+    return delta
+
+
+def _track_activity(tail: SessionTail, ts: int, event: Event, delta: SessionDelta, idle_ms: int) -> None:
+    """Active time: gaps between user activity, each counted up to the idle threshold."""
+    if not _is_activity(event):
+        return
+    if tail.last_activity is not None and ts > tail.last_activity:
+        delta.active_ms += min(ts - tail.last_activity, idle_ms)
+    tail.last_activity = ts if tail.last_activity is None else max(ts, tail.last_activity)
+
+
+def _is_activity(event: Event) -> bool:
+    if isinstance(event, PageEvent | ClickEvent | InputEvent | CustomEvent):
+        return True
+    if isinstance(event, RecordingEvent):
+        head = _rrweb_head_of(event)
+        return head.type == _RRWEB_INCREMENTAL and head.data is not None and head.data.source in _RRWEB_USER_SOURCES
+    return False
+
+
+def _rrweb_head_of(event: RecordingEvent) -> _RRWebHead:
+    try:
+        return _rrweb_head.decode(event.data)
+    except msgspec.MsgspecError:
+        return _RRWebHead()
+
+
+def _resolve_pending(tail: SessionTail, ts: int, event: Event, derived: _Derived,
+                     thresholds: FrustrationThresholds) -> None:
+    """Let this event count as evidence for the clicks before it, and settle those whose windows closed."""
+    _expire_pending(tail, ts, derived, thresholds)
+    for click in tail.pending:
+        if ts - click.ts <= thresholds.error_click_window_ms and isinstance(event, ErrorEvent) and not click.errored:
+            click.errored = True
+            derived.add("error_click", click)
+        if ts - click.ts <= thresholds.dead_click_window_ms and _is_response(event):
+            click.dead = False
+
+
+def _is_response(event: Event) -> bool:
+    if isinstance(event, PageEvent | NetworkEvent):
+        return True
+    if isinstance(event, RecordingEvent):
+        head = _rrweb_head_of(event)
+        return head.type == _RRWEB_INCREMENTAL and head.data is not None and head.data.source == _RRWEB_MUTATION
+    return False
+
+
+def _expire_pending(tail: SessionTail, now: int, derived: _Derived, thresholds: FrustrationThresholds) -> None:
+    """Clicks whose windows have closed by `now` are judged: dead only in sessions that send recordings."""
+    window = max(thresholds.dead_click_window_ms, thresholds.error_click_window_ms)
+    keep: list[PendingClick] = []
+    for click in tail.pending:
+        if now - click.ts <= window:
+            keep.append(click)
+        elif click.dead and tail.has_recording:
+            derived.add("dead_click", click)
+    tail.pending = keep
+
+
+def _track_click(tail: SessionTail, event: ClickEvent, ts: int, derived: _Derived,
+                 thresholds: FrustrationThresholds) -> None:
+    """Rage clicks: N clicks on one selector within the window make one rage click per burst."""
+    click = PendingClick(ts, event.selector, event.text, tail.page_url)
+    tail.pending.append(click)
+    window = thresholds.rage_click_window_ms
+    burst_end = tail.rage_until.get(event.selector)
+    if burst_end is not None and ts - burst_end <= window:
+        tail.rage_until[event.selector] = ts  # the same burst goes on
+        return
+    recent = [t for t in tail.recent_clicks.get(event.selector, []) if ts - t <= window] + [ts]
+    if len(recent) >= thresholds.rage_click_count:
+        derived.add("rage_click", click)
+        tail.rage_until[event.selector] = ts
+        tail.recent_clicks.pop(event.selector, None)
+    else:
+        tail.recent_clicks[event.selector] = recent
+    _forget_old_clicks(tail, ts, window)
+
+
+def _forget_old_clicks(tail: SessionTail, ts: int, window: int) -> None:
+    tail.recent_clicks = {s: v for s, v in tail.recent_clicks.items() if v and ts - v[-1] <= window}
+    tail.rage_until = {s: t for s, t in tail.rage_until.items() if ts - t <= window}
+
+
+def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail: SessionTail) -> EventRecord:
+    record = EventRecord(app, sid, seq, idx, ts, type(event).__struct_config__.tag, url=tail.page_url)  # type: ignore[arg-type]
+    match event:
+        case PageEvent():
+            tail.page_url = event.url
+            record.url, record.title, record.referrer = event.url, event.title, event.referrer
+        case ClickEvent():
+            record.selector, record.text, record.x, record.y = event.selector, event.text, event.x, event.y
+        case InputEvent():
+            record.selector = event.selector
+        case ConsoleEvent():
+            record.level, record.message = event.level, event.message
+        case NetworkEvent():
+            record.url, record.method, record.status = event.url, event.method.upper(), event.status
+            record.duration_ms, record.request_bytes = event.duration_ms, event.request_bytes
+            record.response_bytes = event.response_bytes
+        case ErrorEvent():
+            fp = fingerprint_error(event.error_type, event.message, event.stack)
+            record.error_type, record.message, record.stack = event.error_type or "Error", event.message, event.stack
+            record.handled, record.issue_id = event.handled, fp.issue_id
+            record.properties = orjson.dumps({"tags": event.tags or {}, "extra": event.extra or {}}).decode()
+        case CustomEvent():
+            record.name, record.properties = event.name, orjson.dumps(event.properties or {}).decode()
+        case IdentifyEvent():
+            record.user_id, record.properties = event.user_id, orjson.dumps(event.traits or {}).decode()
+        case VitalEvent():
+            record.name, record.value = event.name, event.value
+    parts = url_parts(record.url)
+    record.host, record.path = parts.host, parts.path
+    return record
+
+
+def _count(event: Event, record: EventRecord, delta: SessionDelta, issues: dict[str, IssueDelta],
+           user: _UserCollector, tail: SessionTail, thresholds: FrustrationThresholds, derived: _Derived) -> None:
+    delta.event_count += 1
+    match event:
+        case PageEvent():
+            delta.page_count += 1
+            if delta.first_page_at is None:
+                _set_first_page(delta, event, record.ts)
+        case ClickEvent():
+            delta.click_count += 1
+            _track_click(tail, event, record.ts, derived, thresholds)
+        case ErrorEvent():
+            delta.error_count += 1
+            _add_issue(issues, record)
+        case IdentifyEvent():
+            user.identify(event, record.ts)
+        case VitalEvent():
+            column = event.name.lower()
+            setattr(delta, column, max(getattr(delta, column) or 0.0, event.value))
+
+
+def _set_first_page(delta: SessionDelta, event: PageEvent, ts: int) -> None:
+    parts = url_parts(event.url)
+    delta.first_page_at, delta.initial_url, delta.referrer = ts, event.url, event.referrer
+    delta.initial_host, delta.initial_path = parts.host, parts.path
+    delta.utm_source, delta.utm_medium, delta.utm_campaign = parts.utm_source, parts.utm_medium, parts.utm_campaign
+
+
+def _add_issue(issues: dict[str, IssueDelta], record: EventRecord) -> None:
+    assert record.issue_id is not None
+    issue = issues.get(record.issue_id)
+    if issue is None:
+        error_type = record.error_type or "Error"
+        title = f"{error_type}: {(record.message or '')[:200]}"
+        issues[record.issue_id] = IssueDelta(record.app_id, record.issue_id, title, error_type, record.message or "",
+                                             record.stack, record.ts, record.ts, 1)
+    else:
+        issue.count += 1
+        issue.first_seen, issue.last_seen = min(issue.first_seen, record.ts), max(issue.last_seen, record.ts)
+
+
+class _UserCollector:
+    """Identify events of one batch: the last user id wins, traits merge in order (later values win)."""
+
+    def __init__(self) -> None:
+        self.user_id: str | None = None
+        self.traits: dict[str, object] = {}
+
+    def identify(self, event: IdentifyEvent, ts: int) -> None:
+        self.user_id = event.user_id
+        self.traits.update(event.traits or {})
+
+    def delta(self, app: str, tail: SessionTail, session: SessionDelta) -> UserDelta | None:
+        previous = tail.user_id
+        if self.user_id is not None:
+            tail.user_id = self.user_id
+        if tail.user_id is None:
+            return None
+        traits = self.traits if self.user_id == tail.user_id else {}
+        name, email = traits.get("name"), traits.get("email")
+        return UserDelta(app, tail.user_id, session.started_at, session.ended_at,
+                         name=name if isinstance(name, str) else None,
+                         email=email if isinstance(email, str) else None,
+                         traits=traits, new_session=previous != tail.user_id)
+
+
+def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived, clock_offset_ms: int
+                     ) -> list[EventRecord]:
+    counter: dict[str, int] = defaultdict(int)
+    out = []
+    for n, (kind, click) in enumerate(derived.events):
+        counter[kind] += 1
+        parts = url_parts(click.url)
+        out.append(EventRecord(app, sid, seq, first_idx + n, click.ts + clock_offset_ms, kind, url=click.url,
+                               host=parts.host, path=parts.path, selector=click.selector, text=click.text))
+    return out
+
+
+def _recording_chunk(app: str, sid: str, seq: int, events: list[tuple[int, msgspec.Raw]]) -> RecordingChunk | None:
+    if not events:
+        return None
+    payload = b"[" + b",".join(bytes(raw) for _, raw in events) + b"]"
+    return RecordingChunk(app, sid, seq, events[0][0], events[-1][0], len(events), _zstd.compress(payload))

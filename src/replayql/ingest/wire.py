@@ -1,0 +1,300 @@
+"""The ingestion wire format: decoding and validating one batch.
+
+The envelope is decoded first with events left raw, then every event is decoded on its own, so a bad batch is
+answered with every bad event named by index and field rather than with the first failure only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from replayql.config import IngestLimits
+
+_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is a broken clock, not data
+_MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+_FUTURE_TOLERANCE_MS = 60_000  # an event stamped after the batch was sent is only plausible within clock jitter
+_SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Viewport(msgspec.Struct, forbid_unknown_fields=True):
+    width: int
+    height: int
+
+
+class Sdk(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    version: str
+
+
+class Context(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    user_agent: str | None = None
+    viewport: Viewport | None = None
+    language: str | None = None
+    timezone: str | None = None
+    release: str | None = None
+    sdk: Sdk | None = None
+
+
+class Envelope(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    app_id: str
+    session_id: str
+    seq: int
+    sent_at: int
+    events: list[msgspec.Raw]
+    context: Context | None = None
+    client_ip: str | None = None
+
+
+class _Event(msgspec.Struct, forbid_unknown_fields=True, rename="camel", tag_field="type", kw_only=True):
+    ts: int
+
+
+class PageEvent(_Event, tag="page"):
+    url: str
+    title: str | None = None
+    referrer: str | None = None
+
+
+class ClickEvent(_Event, tag="click"):
+    selector: str
+    text: str | None = None
+    x: int | None = None
+    y: int | None = None
+
+
+class InputEvent(_Event, tag="input"):
+    selector: str
+
+
+class ConsoleEvent(_Event, tag="console"):
+    level: Literal["debug", "info", "log", "warn", "error"]
+    message: str
+
+
+class NetworkEvent(_Event, tag="network"):
+    method: str
+    url: str
+    status: int | None = None  # None: the request failed without a response (CORS, offline, aborted)
+    duration_ms: float | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+
+
+class ErrorEvent(_Event, tag="error"):
+    message: str
+    error_type: str | None = None
+    stack: str | None = None
+    handled: bool = False
+    tags: dict[str, str] | None = None
+    extra: dict[str, Any] | None = None
+
+
+class CustomEvent(_Event, tag="custom"):
+    name: str
+    properties: dict[str, Any] | None = None
+
+
+class IdentifyEvent(_Event, tag="identify"):
+    user_id: str
+    traits: dict[str, Any] | None = None
+
+
+class VitalEvent(_Event, tag="vital"):
+    name: Literal["LCP", "FCP", "CLS", "INP", "TTFB", "FID"]
+    value: float
+
+
+class RecordingEvent(_Event, tag="recording"):
+    data: msgspec.Raw  # an rrweb event, kept byte for byte for replay
+
+
+Event = (
+    PageEvent | ClickEvent | InputEvent | ConsoleEvent | NetworkEvent | ErrorEvent | CustomEvent
+    | IdentifyEvent | VitalEvent | RecordingEvent
+)
+EVENT_TYPES = ("page", "click", "input", "console", "network", "error", "custom", "identify", "vital", "recording")
+
+_envelope_decoder = msgspec.json.Decoder(Envelope)
+_event_decoder = msgspec.json.Decoder(Event)
+_PATH_SUFFIX = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+    index: int | None = None  # the event's position in `events`; None for the envelope
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.index is not None:
+            out["index"] = self.index
+        return out
+
+
+@dataclass
+class IngestRejected(Exception):
+    """A batch refused as a whole; nothing of it is stored. `status` is the HTTP status to answer with."""
+
+    status: int
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.errors:
+            body["errors"] = [e.as_json() for e in self.errors]
+        return body
+
+
+@dataclass(slots=True)
+class Batch:
+    app_id: str
+    session_id: str
+    seq: int
+    sent_at: int
+    context: Context | None
+    client_ip: str | None
+    events: list[Event]
+
+
+def decompress_body(body: bytes, content_encoding: str | None, limits: IngestLimits) -> bytes:
+    """Undo Content-Encoding with a hard cap on the output, so a gzip bomb costs at most the cap."""
+    if len(body) > limits.max_body_bytes:
+        raise IngestRejected(413, f"request body is {len(body)} bytes; the limit is {limits.max_body_bytes}")
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity":
+        if len(body) > limits.max_decompressed_bytes:
+            raise IngestRejected(413, f"request body exceeds {limits.max_decompressed_bytes} bytes")
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise IngestRejected(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limits.max_decompressed_bytes + 1)
+    except zlib.error as exc:
+        raise IngestRejected(400, f"request body is not valid {encoding} data: {exc}") from None
+    if len(out) > limits.max_decompressed_bytes or inflater.unconsumed_tail:
+        raise IngestRejected(413, f"decompressed body exceeds {limits.max_decompressed_bytes} bytes")
+    if not inflater.eof:
+        raise IngestRejected(400, f"request body is truncated {encoding} data")
+    return out
+
+
+def decode_batch(payload: bytes, limits: IngestLimits) -> Batch:
+    """Decode and validate one batch, or raise IngestRejected naming every problem found."""
+    envelope = _decode_envelope(payload)
+    errors = _check_envelope(envelope, limits)
+    events: list[Event] = []
+    for index, raw in enumerate(envelope.events):
+        event, event_errors = _decode_event(index, raw, envelope.sent_at, limits)
+        errors.extend(event_errors)
+        if event is not None:
+            events.append(event)
+    if errors:
+        raise IngestRejected(400, f"batch rejected: {len(errors)} invalid field(s)", errors)
+    return Batch(envelope.app_id, envelope.session_id, envelope.seq, envelope.sent_at, envelope.context,
+                 envelope.client_ip, events)
+
+
+def _decode_envelope(payload: bytes) -> Envelope:
+    try:
+        return _envelope_decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise IngestRejected(400, "batch rejected: invalid envelope", [_field_error(str(exc), None)]) from None
+    except msgspec.DecodeError as exc:
+        raise IngestRejected(415, f"request body is not JSON: {exc}") from None
+
+
+def _check_envelope(envelope: Envelope, limits: IngestLimits) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if not _SESSION_ID.match(envelope.session_id):
+        errors.append(FieldError("sessionId", "must be 1-128 characters of A-Z a-z 0-9 . _ : -"))
+    if not 0 <= envelope.seq < 2**31:
+        errors.append(FieldError("seq", "must be an integer from 0 to 2147483647"))
+    if not _MIN_EPOCH_MS <= envelope.sent_at <= _MAX_EPOCH_MS:
+        errors.append(FieldError("sentAt", "must be epoch milliseconds between 2000 and 2100"))
+    if envelope.seq == 0 and envelope.context is None:
+        errors.append(FieldError("context", "is required on a session's first batch (seq 0)"))
+    if not envelope.events:
+        errors.append(FieldError("events", "must contain at least one event"))
+    if len(envelope.events) > limits.max_events_per_batch:
+        errors.append(FieldError("events", f"has {len(envelope.events)} events; the limit is "
+                                           f"{limits.max_events_per_batch} per batch"))
+    return errors
+
+
+def _decode_event(index: int, raw: msgspec.Raw, sent_at: int, limits: IngestLimits
+                  ) -> tuple[Event | None, list[FieldError]]:
+    try:
+        event = _event_decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return None, [_field_error(str(exc), index)]
+    return event, [FieldError(name, message, index) for name, message in _check_event(event, sent_at, limits)]
+
+
+def _field_error(message: str, index: int | None) -> FieldError:
+    """Turn msgspec's message into (field, message) with the JSON path as the field name."""
+    match = _PATH_SUFFIX.search(message)
+    path = match.group("path").lstrip(".") if match else ""
+    text = message[: match.start()] if match else message
+    named = _MISSING_FIELD.match(text) or _UNKNOWN_FIELD.match(text)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    if text.startswith("Invalid value") and path == "type":
+        text = f"{text}; expected one of: {', '.join(EVENT_TYPES)}"
+    return FieldError(path or "$", text, index)
+
+
+def _check_event(event: Event, sent_at: int, limits: IngestLimits) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    if not sent_at - limits.max_event_skew_ms <= event.ts <= sent_at + _FUTURE_TOLERANCE_MS:
+        problems.append(("ts", f"is {event.ts - sent_at:+d} ms from sentAt; allowed range is "
+                               f"-{limits.max_event_skew_ms} to +{_FUTURE_TOLERANCE_MS} ms"))
+    for name, value in _strings(event):
+        cap = limits.max_stack_chars if name == "stack" else limits.max_string_chars
+        if value is not None and len(value) > cap:
+            problems.append((name, f"is {len(value)} characters; the limit is {cap}"))
+    problems.extend(_check_kind(event, limits))
+    return problems
+
+
+def _strings(event: Event) -> list[tuple[str, str | None]]:
+    fields = msgspec.structs.asdict(event)
+    return [(_camel(k), v) for k, v in fields.items() if isinstance(v, str)]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
+    match event:
+        case NetworkEvent(status=status, duration_ms=duration) if status is not None and not 0 <= status <= 999:
+            return [("status", "must be an HTTP status code from 0 to 999")]
+        case NetworkEvent(duration_ms=duration) if duration is not None and not 0 <= duration <= 86_400_000:
+            return [("durationMs", "must be between 0 and 86400000")]
+        case VitalEvent(value=value) if not (math.isfinite(value) and value >= 0):
+            return [("value", "must be a finite number >= 0")]
+        case RecordingEvent(data=data) if len(data) > limits.max_recording_event_bytes:
+            return [("data", f"is {len(data)} bytes; the limit is {limits.max_recording_event_bytes}")]
+        case PageEvent(url="") | NetworkEvent(url=""):
+            return [("url", "must not be empty")]
+        case ClickEvent(selector="") | InputEvent(selector=""):
+            return [("selector", "must not be empty")]
+        case CustomEvent(name="") | IdentifyEvent(user_id=""):
+            return [("name" if isinstance(event, CustomEvent) else "userId", "must not be empty")]
+    return []

@@ -1,0 +1,208 @@
+"""The single writer: batches queue here and are written in group commits.
+
+One thread owns all writes to the store, so ingest batches and API mutations never race. It takes everything
+queued (up to a cap) into one transaction and only then resolves the waiting requests: a 200 is sent after the
+commit, and throughput comes from large transactions rather than from skipping durability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
+from replayql.ingest.wire import Batch
+from replayql.store.duckdb_store import DeletionCounts, DuckDBStore
+from replayql.store.records import BatchWrite
+
+log = logging.getLogger(__name__)
+_MAX_GROUP = 2_000
+_TAIL_CACHE_SIZE = 100_000
+
+
+class Outcome(Enum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this (sessionId, seq) was stored before: acknowledged, not stored twice
+    DROPPED = "dropped"  # the session's user was deleted: its future data is not kept
+
+
+@dataclass
+class _Item:
+    batch: Batch
+    clock_offset_ms: int
+    future: Future[Outcome]
+
+
+@dataclass
+class _Job:
+    fn: Callable[[DuckDBStore], Any]
+    future: Future[Any]
+
+
+class IngestWriter:
+    def __init__(self, store: DuckDBStore, options: SessionizeOptions, group_commit_ms: float = 2.0) -> None:
+        self.store = store
+        self.options = options
+        self._group_wait = group_commit_ms / 1000
+        self._queue: queue.Queue[_Item | _Job | None] = queue.Queue()
+        self._tails: OrderedDict[tuple[str, str], SessionTail] = OrderedDict()
+        self._deleted_users, self._deleted_sessions = store.deleted_subjects()
+        self._thread = threading.Thread(target=self._run, name="replayql-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Finish what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def submit(self, batch: Batch, clock_offset_ms: int = 0) -> Future[Outcome]:
+        future: Future[Outcome] = Future()
+        self._queue.put(_Item(batch, clock_offset_ms, future))
+        return future
+
+    async def write(self, batch: Batch, clock_offset_ms: int = 0) -> Outcome:
+        return await asyncio.wrap_future(self.submit(batch, clock_offset_ms))
+
+    def run(self, fn: Callable[[DuckDBStore], Any]) -> Future[Any]:
+        """Run a write job (an API mutation) on the writer thread, in order with ingestion."""
+        future: Future[Any] = Future()
+        self._queue.put(_Job(fn, future))
+        return future
+
+    async def call(self, fn: Callable[[DuckDBStore], Any]) -> Any:
+        return await asyncio.wrap_future(self.run(fn))
+
+    async def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
+        def job(store: DuckDBStore) -> DeletionCounts:
+            counts = store.delete_user(app_id, user_id)
+            self.forget_deleted(app_id, user_id, counts.session_ids)
+            return counts
+        return await self.call(job)
+
+    def forget_deleted(self, app_id: str, user_id: str, session_ids: list[str]) -> None:
+        """Called by a deletion job: from now on this user's data is dropped at the door."""
+        self._deleted_users.add((app_id, user_id))
+        for sid in session_ids:
+            self._deleted_sessions.add((app_id, sid))
+            self._tails.pop((app_id, sid), None)
+
+    # -- the writer thread -----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            if isinstance(first, _Job):
+                self._run_job(first)
+                continue
+            group, stop = self._gather(first)
+            self._commit(group)
+            if stop:
+                return
+
+    def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
+        group = [first]
+        deadline = time.monotonic() + self._group_wait
+        while len(group) < _MAX_GROUP:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                return group, True
+            if isinstance(item, _Job):
+                self._commit(group)
+                self._run_job(item)
+                group = []
+                continue
+            group.append(item)
+        return group, False
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            job.future.set_result(job.fn(self.store))
+        except Exception as exc:
+            job.future.set_exception(exc)
+
+    def _commit(self, group: list[_Item]) -> None:
+        if not group:
+            return
+        try:
+            self._commit_group(group)
+        except Exception as exc:
+            self._invalidate(group)
+            if len(group) == 1:
+                log.exception("writing batch %s/%s failed", group[0].batch.session_id, group[0].batch.seq)
+                group[0].future.set_exception(exc)
+                return
+            for item in group:  # isolate the failing batch; the others still land
+                self._commit([item])
+
+    def _commit_group(self, group: list[_Item]) -> None:
+        keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
+        seen = self.store.seen_batches(keys)
+        self._load_tails(group)
+        writes: list[BatchWrite] = []
+        outcomes: list[tuple[_Item, Outcome]] = []
+        for item, key in zip(group, keys, strict=True):
+            if key in seen:
+                outcomes.append((item, Outcome.DUPLICATE))
+                continue
+            seen.add(key)
+            write = self._sessionize(item)
+            outcomes.append((item, Outcome.DROPPED if write is None else Outcome.STORED))
+            if write is not None:
+                writes.append(write)
+        if writes:
+            self.store.write(writes, int(time.time() * 1000))
+        for item, outcome in outcomes:
+            item.future.set_result(outcome)
+
+    def _load_tails(self, group: list[_Item]) -> None:
+        missing: dict[str, set[str]] = {}
+        for item in group:
+            key = (item.batch.app_id, item.batch.session_id)
+            if key not in self._tails:
+                missing.setdefault(key[0], set()).add(key[1])
+        for app_id, session_ids in missing.items():
+            states = self.store.session_states(app_id, sorted(session_ids))
+            for sid in session_ids:
+                state = states.get(sid)
+                self._remember((app_id, sid), load_tail(state.tail if state else None))
+
+    def _remember(self, key: tuple[str, str], tail: SessionTail) -> None:
+        self._tails[key] = tail
+        self._tails.move_to_end(key)
+        while len(self._tails) > _TAIL_CACHE_SIZE:
+            self._tails.popitem(last=False)
+
+    def _sessionize(self, item: _Item) -> BatchWrite | None:
+        batch = item.batch
+        key = (batch.app_id, batch.session_id)
+        if key in self._deleted_sessions:
+            return None
+        tail = self._tails[key]
+        if tail.user_id is not None and (batch.app_id, tail.user_id) in self._deleted_users:
+            return None
+        write, tail = sessionize(batch, tail, self.options, item.clock_offset_ms)
+        if tail.user_id is not None and (batch.app_id, tail.user_id) in self._deleted_users:
+            # identified as a deleted user only now: drop this batch and what the session stored before
+            self.store.delete_sessions(batch.app_id, [batch.session_id])
+            self.forget_deleted(batch.app_id, tail.user_id, [batch.session_id])
+            return None
+        self._remember(key, tail)
+        return write
+
+    def _invalidate(self, group: list[_Item]) -> None:
+        for item in group:
+            self._tails.pop((item.batch.app_id, item.batch.session_id), None)

@@ -1,0 +1,302 @@
+"""Queries for sessions, users, issues and events: the field tables and the one-query-per-list readers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import zstandard
+from sqlglot import exp
+
+from replayql.query.errors import BadUserInput
+from replayql.query.filters import Column, Condition, FieldSource, HadEvent, NotNull, Positive, compile_filter, time_range
+from replayql.query.lists import Page, ReadStore, by_keys, count, fetch_page, run
+from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor
+from replayql.query.sql import Scope, col
+from replayql.store.records import EVENT_COLUMNS
+from replayql.store.schema import SESSION_COLUMNS
+
+SESSION_FIELDS: dict[str, FieldSource] = {
+    **{name: Column(column) for name, column in {
+        "id": "session_id", "browser": "browser", "browserVersion": "browser_version", "os": "os",
+        "osVersion": "os_version", "deviceType": "device_type", "country": "country", "language": "language",
+        "release": "release", "userId": "user_id", "initialUrl": "initial_url", "referrer": "referrer",
+        "utmSource": "utm_source", "utmMedium": "utm_medium", "utmCampaign": "utm_campaign",
+        "durationMs": "duration_ms", "activeDurationMs": "active_ms", "pageCount": "page_count",
+        "clickCount": "click_count", "errorCount": "error_count", "eventCount": "event_count",
+        "rageClickCount": "rage_click_count", "deadClickCount": "dead_click_count",
+        "errorClickCount": "error_click_count"}.items()},
+    "hasErrors": Positive("error_count"),
+    "identified": NotNull("user_id"),
+    "visitedUrl": HadEvent("page", "url"),
+}
+SESSION_ORDER = {"STARTED_AT": "started_at", "ENDED_AT": "ended_at", "DURATION": "duration_ms",
+                 "ACTIVE_DURATION": "active_ms", "EVENT_COUNT": "event_count", "ERROR_COUNT": "error_count",
+                 "PAGE_COUNT": "page_count", "CLICK_COUNT": "click_count"}
+USER_FIELDS: dict[str, FieldSource] = {
+    "id": Column("user_id"), "name": Column("name"), "email": Column("email"),
+    "sessionCount": Column("session_count")}
+USER_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "SESSION_COUNT": "session_count"}
+ISSUE_FIELDS: dict[str, FieldSource] = {
+    "status": Column("status"), "errorType": Column("error_type"), "message": Column("message"),
+    "title": Column("title"), "count": Column("count")}
+ISSUE_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "COUNT": "count"}
+EVENT_FIELDS: dict[str, FieldSource] = {
+    name: Column(column) for name, column in {
+        "kind": "kind", "name": "name", "sessionId": "session_id", "url": "url", "host": "host", "path": "path",
+        "selector": "selector", "text": "text", "level": "level", "message": "message", "method": "method",
+        "status": "status", "durationMs": "duration_ms", "errorType": "error_type", "issueId": "issue_id",
+        "value": "value", "userId": "user_id"}.items()}
+
+_SESSION_SELECT = [c for c, _, _ in SESSION_COLUMNS if c not in ("tail", "client_ip")] + ["duration_ms"]
+_EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
+_unzstd = zstandard.ZstdDecompressor()
+
+
+@dataclass(frozen=True)
+class ListArgs:
+    filters: Sequence[tuple[FieldSource, Condition]] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    order: str | None = None
+    descending: bool = True
+    first: int = 50
+    after: str | None = None
+
+
+# -- sessions -------------------------------------------------------------------------------------------------
+
+def _sessions(scope: Scope, args: ListArgs) -> exp.Select:
+    query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s")
+    for condition in compile_filter(args.filters, scope, "s"):
+        query = query.where(condition)
+    # A session is in a range when it overlaps it.
+    for condition in time_range(col("ended_at", "s"), args.start, None, scope):
+        query = query.where(condition)
+    for condition in time_range(col("started_at", "s"), None, args.end, scope):
+        query = query.where(condition)
+    return query
+
+
+def _keys(table: str, column: str, id_column: str, descending: bool, is_time: bool) -> list[SortKey]:
+    return [SortKey(col(column, table), descending, is_time), SortKey(col(id_column, table), descending)]
+
+
+def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+    column = SESSION_ORDER[args.order or "STARTED_AT"]
+    keys = _keys("s", column, "session_id", args.descending, column.endswith("_at"))
+    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after)
+
+
+def count_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+    return count(store, scope, _sessions(scope, args))
+
+
+def sessions_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return by_keys(store, scope, _sessions(scope, ListArgs()), "session_id", ids)
+
+
+def sessions_of_users(store: ReadStore, scope: Scope, user_ids: Sequence[str], first: int, after: str | None
+                      ) -> dict[str, Page]:
+    keys = _keys("s", "started_at", "session_id", True, True)
+    query = _sessions(scope, ListArgs()).where(
+        exp.In(this=col("user_id", "s"), expressions=[scope.param(u) for u in user_ids]))
+    return _pages_per_owner(store, scope, query, col("user_id", "s"), keys, first, after)
+
+
+# -- users ----------------------------------------------------------------------------------------------------
+
+def _users(scope: Scope, args: ListArgs) -> exp.Select:
+    query = scope.select("users", *(col(c, "u") for c in ("user_id", "name", "email", "traits", "first_seen",
+                                                           "last_seen", "session_count")), alias="u")
+    for condition in compile_filter(args.filters, scope, "u"):
+        query = query.where(condition)
+    for condition in time_range(col("last_seen", "u"), args.start, None, scope):
+        query = query.where(condition)
+    for condition in time_range(col("first_seen", "u"), None, args.end, scope):
+        query = query.where(condition)
+    return query
+
+
+def list_users(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+    column = USER_ORDER[args.order or "LAST_SEEN"]
+    keys = _keys("u", column, "user_id", args.descending, column.endswith("_seen"))
+    return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after)
+
+
+def count_users(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+    return count(store, scope, _users(scope, args))
+
+
+def users_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return by_keys(store, scope, _users(scope, ListArgs()), "user_id", ids)
+
+
+# -- issues ---------------------------------------------------------------------------------------------------
+
+def _issues(scope: Scope, args: ListArgs) -> exp.Select:
+    query = scope.select("issues", *(col(c, "i") for c in ("issue_id", "title", "error_type", "message", "stack",
+                                                            "status", "first_seen", "last_seen", "count")),
+                         alias="i")
+    for condition in compile_filter(args.filters, scope, "i"):
+        query = query.where(condition)
+    if args.start is not None or args.end is not None:  # issues that occurred in the range
+        inner = scope.select("events", col("issue_id", "e"), alias="e").where(
+            col("kind", "e").eq(exp.Literal.string("error")))
+        for condition in time_range(col("ts", "e"), args.start, args.end, scope):
+            inner = inner.where(condition)
+        query = query.where(exp.In(this=col("issue_id", "i"), query=exp.Subquery(this=inner)))
+    return query
+
+
+def list_issues(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+    column = ISSUE_ORDER[args.order or "LAST_SEEN"]
+    keys = _keys("i", column, "issue_id", args.descending, column.endswith("_seen"))
+    return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after)
+
+
+def count_issues(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+    return count(store, scope, _issues(scope, args))
+
+
+def issues_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return by_keys(store, scope, _issues(scope, ListArgs()), "issue_id", ids)
+
+
+def issue_stats(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Sessions, users (anonymous sessions count as one user each) and releases per issue, in one query."""
+    if not ids:
+        return {}
+    user_key = exp.func("coalesce", col("user_id", "s"),
+                        exp.DPipe(this=exp.Literal.string("anonymous:"), expression=col("session_id", "e")))
+    query = scope.select("events", col("issue_id", "e"), alias="e").join(
+        exp.to_table("sessions").as_("s"),
+        on=exp.and_(scope.guard("s"), col("session_id", "s").eq(col("session_id", "e"))), join_type="left",
+    ).where(col("kind", "e").eq(exp.Literal.string("error"))).where(
+        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in ids])
+    ).select(
+        exp.alias_(exp.Count(this=exp.Distinct(expressions=[col("session_id", "e")])), "session_count"),
+        exp.alias_(exp.Count(this=exp.Distinct(expressions=[user_key])), "user_count"),
+        exp.alias_(exp.ArrayAgg(this=exp.Distinct(expressions=[col("release", "s")])), "releases"),
+    ).group_by(col("issue_id", "e"))
+    return {row["issue_id"]: row for row in run(store, scope, query)}
+
+
+# -- events ---------------------------------------------------------------------------------------------------
+
+_EVENT_KEYS_ASC = [SortKey(col("ts", "e"), False, True), SortKey(col("session_id", "e"), False),
+                   SortKey(col("seq", "e"), False), SortKey(col("idx", "e"), False)]
+
+
+def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Select:
+    query = scope.select("events", *(col(c, "e") for c in _EVENT_SELECT), alias="e")
+    if kinds:
+        query = query.where(exp.In(this=col("kind", "e"), expressions=[exp.Literal.string(k) for k in kinds]))
+    for condition in compile_filter(args.filters, scope, "e"):
+        query = query.where(condition)
+    for condition in time_range(col("ts", "e"), args.start, args.end, scope):
+        query = query.where(condition)
+    return query
+
+
+def list_events(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+    keys = [SortKey(k.expression, args.descending, k.is_time) for k in _EVENT_KEYS_ASC]
+    return fetch_page(store, scope, _events(scope, args), keys, args.first, args.after)
+
+
+def count_events(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+    return count(store, scope, _events(scope, args))
+
+
+def events_of_sessions(store: ReadStore, scope: Scope, session_ids: Sequence[str], kinds: Sequence[str],
+                       first: int, after: str | None) -> dict[str, Page]:
+    """Each session's events of the given kinds in time order, for a whole list of sessions in one query."""
+    query = _events(scope, ListArgs(), kinds).where(
+        exp.In(this=col("session_id", "e"), expressions=[scope.param(s) for s in session_ids]))
+    return _pages_per_owner(store, scope, query, col("session_id", "e"), _EVENT_KEYS_ASC, first, after)
+
+
+def events_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], first: int, after: str | None,
+                     descending: bool = True) -> dict[str, Page]:
+    keys = [SortKey(k.expression, descending, k.is_time) for k in _EVENT_KEYS_ASC]
+    query = _events(scope, ListArgs(), ("error",)).where(
+        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids]))
+    return _pages_per_owner(store, scope, query, col("issue_id", "e"), keys, first, after)
+
+
+def sessions_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], first: int, after: str | None
+                       ) -> dict[str, Page]:
+    pairs = scope.select("events", col("issue_id", "e"), col("session_id", "e"), alias="e").where(
+        col("kind", "e").eq(exp.Literal.string("error"))).where(
+        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids])).distinct()
+    query = _sessions(scope, ListArgs()).join(exp.Subquery(this=pairs, alias="o"),
+                                               on=col("session_id", "o").eq(col("session_id", "s")))
+    keys = _keys("s", "started_at", "session_id", True, True)
+    return _pages_per_owner(store, scope, query, col("issue_id", "o"), keys, first, after)
+
+
+def _pages_per_owner(store: ReadStore, scope: Scope, query: exp.Select, owner: exp.Column, keys: list[SortKey],
+                     first: int, after: str | None) -> dict[str, Page]:
+    """Page each owner's rows separately but in a single query (a window over the owner)."""
+    if after:
+        query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
+    window = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()],
+                        order=exp.Order(expressions=[exp.Ordered(this=k.expression.copy(), desc=k.descending)
+                                                     for k in keys]))
+    query = query.select(exp.alias_(window, "_rn"), exp.alias_(owner.copy(), "_owner"),
+                         *(exp.alias_(k.expression.copy(), f"_k{i}") for i, k in enumerate(keys)))
+    outer = exp.select("*").from_(exp.Subquery(this=query, alias="ranked")).where(
+        exp.LTE(this=col("_rn"), expression=exp.Literal.number(first + 1))).order_by(col("_rn"))
+    pages: dict[str, Page] = {}
+    for row in run(store, scope, outer):
+        page = pages.setdefault(row.pop("_owner"), Page([], [], False))
+        row.pop("_rn")
+        if len(page.rows) == first:
+            page.has_next = True
+            continue
+        page.cursors.append(encode_cursor(tuple(row.pop(f"_k{i}") for i in range(len(keys)))))
+        page.rows.append(row)
+    return pages
+
+
+# -- recordings -----------------------------------------------------------------------------------------------
+
+def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int, after: str | None
+                     ) -> tuple[list[Any], int, bool]:
+    """The stored rrweb events of a session in time order, from `after` (an offset cursor)."""
+    offset = _offset(after)
+    query = scope.select("recordings", col("event_count", "r"), col("data", "r"), alias="r").where(
+        col("session_id", "r").eq(scope.param(session_id))).order_by(col("first_ts", "r"), col("seq", "r"))
+    events: list[Any] = []
+    position = 0
+    for chunk in run(store, scope, query):
+        size = int(chunk["event_count"])
+        if position + size > offset and len(events) <= first:
+            decoded = orjson.loads(_unzstd.decompress(chunk["data"]))
+            start = max(0, offset - position)
+            events.extend(decoded[start:])
+        position += size
+    return events[:first], offset, len(events) > first
+
+
+def recording_size(store: ReadStore, scope: Scope, session_id: str) -> int:
+    query = scope.select("recordings", exp.alias_(exp.func("coalesce", exp.Sum(this=col("event_count", "r")),
+                                                             exp.Literal.number(0)), "n"), alias="r").where(
+        col("session_id", "r").eq(scope.param(session_id)))
+    return int(run(store, scope, query)[0]["n"])
+
+
+def _offset(after: str | None) -> int:
+    if not after:
+        return 0
+    values = decode_cursor(after, [SortKey(exp.Null(), False)])
+    if not isinstance(values[0], int) or values[0] < 0:
+        raise BadUserInput("`after` is not a cursor for this recording")
+    return values[0] + 1
+
+
+def recording_cursor(index: int) -> str:
+    return encode_cursor((index,))

@@ -1,0 +1,67 @@
+"""Paged lists and point lookups: one query per list, never one per row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from replayql.query.errors import BadUserInput
+from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
+from replayql.query.sql import Scope, col
+
+
+class ReadStore(Protocol):
+    dialect: str
+
+    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    cursors: list[str]
+    has_next: bool
+
+
+def check_page_size(first: int, cap: int) -> None:
+    if first < 0:
+        raise BadUserInput(f"`first` must be >= 0; got {first}")
+    if first > cap:
+        raise BadUserInput(f"`first` is {first}; the maximum page size is {cap}. "
+                           "Page through the rest with `after: pageInfo.endCursor`.")
+
+
+def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str, Any]]:
+    return store.fetch_dicts(query.sql(dialect=store.dialect), dict(scope.params.values))
+
+
+def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,
+               after: str | None) -> Page:
+    """`first` rows after the cursor; one extra row is read to know whether there is a next page."""
+    if after:
+        query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
+    query = order_by(query, keys).limit(first + 1)
+    for i, key in enumerate(keys):
+        query = query.select(exp.alias_(key.expression.copy(), f"_k{i}"))
+    rows = run(store, scope, query)
+    has_next = len(rows) > first
+    rows = rows[:first]
+    cursors = [encode_cursor(tuple(row.pop(f"_k{i}") for i in range(len(keys)))) for row in rows]
+    return Page(rows, cursors, has_next)
+
+
+def count(store: ReadStore, scope: Scope, query: exp.Select) -> int:
+    counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(exp.Subquery(this=query, alias="counted"))
+    return int(run(store, scope, counted)[0]["n"])
+
+
+def by_keys(store: ReadStore, scope: Scope, query: exp.Select, key: str, values: Sequence[str]
+            ) -> dict[str, dict[str, Any]]:
+    """Point lookups for a DataLoader: every value in one query."""
+    if not values:
+        return {}
+    query = query.where(exp.In(this=col(key), expressions=[scope.param(v) for v in values]))
+    return {row[key]: row for row in run(store, scope, query)}

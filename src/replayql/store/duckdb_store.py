@@ -1,0 +1,407 @@
+"""The embedded store: one DuckDB file owned by the server process.
+
+One writer connection applies group commits; reads run on their own cursors (DuckDB MVCC), each in a worker
+thread, so a long query never blocks ingestion or the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from replayql.store import schema
+from replayql.store.arrow import records_to_table, rows_to_table
+from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
+from replayql.store.schema import Merge
+
+_TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGINT", schema.FLOAT: "DOUBLE",
+          schema.BOOL: "BOOLEAN", schema.TIME: "TIMESTAMP", schema.JSON: "JSON", schema.BLOB: "BLOB"}
+
+_SESSION_TYPES = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
+_USER_DELTA_COLUMNS = (("app_id", schema.STRING), ("user_id", schema.STRING), ("name", schema.STRING),
+                       ("email", schema.STRING), ("traits", schema.JSON), ("first_seen", schema.TIME),
+                       ("last_seen", schema.TIME), ("session_count", schema.BIGINT), ("seq", schema.BIGINT))
+_ISSUE_DELTA_COLUMNS = (("app_id", schema.STRING), ("issue_id", schema.STRING), ("title", schema.STRING),
+                        ("error_type", schema.STRING), ("message", schema.STRING), ("stack", schema.STRING),
+                        ("first_seen", schema.TIME), ("last_seen", schema.TIME), ("count", schema.BIGINT))
+_LEDGER_COLUMNS = (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT))
+
+
+class StoreLocked(Exception):
+    """The DuckDB file is held by another process (most often a running `replayql serve`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    user_id: str | None
+    tail: str | None
+
+
+def _create_table(name: str, columns: Sequence[tuple[str, str]], key: Sequence[str], extra: str = "") -> str:
+    cols = ", ".join(f"{col} {_TYPES[logical]}" for col, logical in columns)
+    pk = f", PRIMARY KEY ({', '.join(key)})" if key else ""
+    return f"CREATE TABLE IF NOT EXISTS {name} ({cols}{extra}{pk})"
+
+
+def _ddl() -> list[str]:
+    return [
+        _create_table("events", list(schema.EVENT_TYPES.items()), ()),
+        _create_table("sessions", _SESSION_TYPES, ("app_id", "session_id"),
+                      ", duration_ms BIGINT GENERATED ALWAYS AS (epoch_ms(ended_at) - epoch_ms(started_at))"),
+        _create_table("users", schema.USER_COLUMNS, ("app_id", "user_id")),
+        _create_table("issues", schema.ISSUE_COLUMNS, ("app_id", "issue_id")),
+        _create_table("recordings", schema.RECORDING_COLUMNS, ("app_id", "session_id", "seq")),
+        _create_table("batches", (*_LEDGER_COLUMNS, ("received_at", schema.TIME)), ("app_id", "session_id", "seq")),
+        _create_table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING),
+                                        ("deleted_at", schema.TIME)), ("app_id", "user_id")),
+        _create_table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING)),
+                      ("app_id", "session_id")),
+    ]
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def _group_aggregate(name: str, rule: Merge | None) -> exp.Expression:
+    """How the rows of one group commit for the same session fold into one row."""
+    column = _col(name)
+    not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
+    match rule:
+        case None:
+            return column
+        case Merge.SUM | Merge.MIN | Merge.MAX:
+            return exp.func(rule.value, column)
+        case Merge.ANY:
+            return exp.func("any_value", column)
+        case Merge.OR:
+            return exp.func("bool_or", column)
+        case Merge.LATEST:
+            return exp.Filter(this=exp.func("arg_max", column, _col("seq")), expression=exp.Where(this=not_null))
+        case Merge.BY_FIRST_PAGE:
+            has_page = exp.Not(this=exp.Is(this=_col("first_page_at"), expression=exp.Null()))
+            return exp.Filter(this=exp.func("arg_min", column, _col("first_page_at")),
+                              expression=exp.Where(this=has_page))
+    raise ValueError(f"no group aggregate for merge rule {rule}")
+
+
+def _conflict_merge(table: str, name: str, rule: Merge) -> exp.Expression:
+    """How an incoming summary merges into the stored one (old values on the right of every SET)."""
+    old, new = _col(name, table), _col(name, "excluded")
+    match rule:
+        case Merge.SUM:
+            return exp.Add(this=old, expression=new)
+        case Merge.MIN:
+            return exp.func("least", old, new)
+        case Merge.MAX:
+            return exp.func("greatest", old, new)
+        case Merge.ANY:
+            return exp.func("coalesce", old, new)
+        case Merge.LATEST:
+            return exp.func("coalesce", new, old)
+        case Merge.OR:
+            return exp.Or(this=old, expression=new)
+        case Merge.BY_FIRST_PAGE:
+            takes_new = exp.Or(this=exp.Is(this=_col("first_page_at", table), expression=exp.Null()),
+                               expression=exp.LT(this=_col("first_page_at", "excluded"),
+                                                 expression=_col("first_page_at", table)))
+            return exp.Case(ifs=[exp.If(this=takes_new, true=new)], default=old)
+    raise ValueError(f"no conflict merge for rule {rule}")
+
+
+def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expression], columns: Sequence[str],
+            merges: dict[str, exp.Expression]) -> str:
+    query = exp.select(*selects).from_(source).group_by(*keys)
+    insert = exp.insert(query, exp.Schema(this=exp.to_table(table),
+                                          expressions=[exp.to_identifier(c) for c in columns]))
+    insert.set("conflict", exp.OnConflict(
+        conflict_keys=[exp.to_identifier(k) for k in keys], action=exp.var("DO UPDATE"),
+        expressions=[exp.EQ(this=_col(c), expression=e) for c, e in merges.items()]))
+    return insert.sql("duckdb")
+
+
+def _session_upsert_sql() -> str:
+    columns = [name for name, _, _ in schema.SESSION_COLUMNS]
+    selects = [exp.alias_(_group_aggregate(name, rule), name) for name, _, rule in schema.SESSION_COLUMNS]
+    merges = {name: _conflict_merge("sessions", name, rule) for name, _, rule in schema.SESSION_COLUMNS if rule}
+    return _upsert("sessions", "incoming_sessions", ("app_id", "session_id"), selects, columns, merges)
+
+
+_USER_UPSERT = """
+INSERT INTO users (app_id, user_id, name, email, traits, first_seen, last_seen, session_count)
+SELECT app_id, user_id, arg_max(name, seq) FILTER (WHERE name IS NOT NULL),
+       arg_max(email, seq) FILTER (WHERE email IS NOT NULL),
+       list_reduce(list(traits ORDER BY seq), lambda a, b: json_merge_patch(a, b)),
+       min(first_seen), max(last_seen), sum(session_count)
+FROM incoming_users GROUP BY app_id, user_id
+ON CONFLICT (app_id, user_id) DO UPDATE SET
+  name = coalesce(excluded.name, users.name), email = coalesce(excluded.email, users.email),
+  traits = json_merge_patch(users.traits, excluded.traits),
+  first_seen = least(users.first_seen, excluded.first_seen),
+  last_seen = greatest(users.last_seen, excluded.last_seen),
+  session_count = users.session_count + excluded.session_count
+"""
+
+# A RESOLVED issue that occurs again reopens: that is a regression, and it must be seen.
+_ISSUE_UPSERT = """
+INSERT INTO issues (app_id, issue_id, title, error_type, message, stack, status, first_seen, last_seen, count,
+                    status_changed_at)
+SELECT app_id, issue_id, arg_min(title, first_seen), arg_min(error_type, first_seen), arg_min(message, first_seen),
+       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count), min(first_seen)
+FROM incoming_issues GROUP BY app_id, issue_id
+ON CONFLICT (app_id, issue_id) DO UPDATE SET
+  first_seen = least(issues.first_seen, excluded.first_seen),
+  last_seen = greatest(issues.last_seen, excluded.last_seen),
+  count = issues.count + excluded.count,
+  status = CASE WHEN issues.status = 'RESOLVED' THEN 'OPEN' ELSE issues.status END,
+  status_changed_at = CASE WHEN issues.status = 'RESOLVED' THEN excluded.last_seen ELSE issues.status_changed_at END
+"""
+
+
+class DuckDBStore:
+    dialect = "duckdb"
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = path
+        try:
+            self._conn = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreLocked(
+                    f"the store {path} is in use by another process (a running `replayql serve`?); "
+                    "stop that process first, or send the data to it over HTTP") from None
+            raise
+        self._write_lock = threading.Lock()
+        self._session_upsert = _session_upsert_sql()
+        if not read_only:
+            self._migrate()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _migrate(self) -> None:
+        self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] if row and row[0] is not None else 0
+        if current > schema.SCHEMA_VERSION:
+            raise RuntimeError(f"the store {self.path} has schema version {current}, newer than this "
+                               f"replayql ({schema.SCHEMA_VERSION}); upgrade replayql")
+        if current < 1:
+            with self.transaction() as conn:
+                for statement in _ddl():
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_version VALUES (1)")
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The writer connection inside BEGIN/COMMIT; only one writer at a time."""
+        with self._write_lock:
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def fetch(self, query: exp.Expression | str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one read on its own cursor (safe from any thread)."""
+        sql = query if isinstance(query, str) else query.sql("duckdb")
+        cursor = self._conn.cursor()
+        try:
+            return cursor.execute(sql, params or {}).fetchall()
+        finally:
+            cursor.close()
+
+    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(query, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def seen_batches(self, keys: Sequence[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+        if not keys:
+            return set()
+        cursor = self._conn.cursor()
+        try:
+            cursor.register("candidate_batches", rows_to_table(keys, _LEDGER_COLUMNS))
+            rows = cursor.execute("SELECT b.app_id, b.session_id, b.seq FROM batches b JOIN candidate_batches c "
+                                  "USING (app_id, session_id, seq)").fetchall()
+            return {(a, s, int(q)) for a, s, q in rows}
+        finally:
+            cursor.close()
+
+    def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
+        rows = self.fetch("SELECT session_id, user_id, tail FROM sessions WHERE app_id = $app "
+                          "AND session_id IN (SELECT unnest($ids))", {"app": app_id, "ids": list(session_ids)})
+        return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
+
+    def deleted_subjects(self) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """(app, user) and (app, session) pairs whose data must never be stored again."""
+        users = {(a, u) for a, u in self.fetch("SELECT app_id, user_id FROM deleted_users")}
+        sessions = {(a, s) for a, s in self.fetch("SELECT app_id, session_id FROM deleted_sessions")}
+        return users, sessions
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
+        """Apply a group of accepted batches in one transaction, with their idempotency ledger rows."""
+        with self.transaction() as conn:
+            ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
+            self._insert(conn, "batches", rows_to_table(ledger, (*_LEDGER_COLUMNS, ("received_at", schema.TIME))))
+            events = [e for w in writes for e in w.events]
+            if events:
+                self._insert(conn, "events", records_to_table(events, schema.EVENT_TYPES.items()))
+            recordings = [w.recording for w in writes if w.recording is not None]
+            if recordings:
+                self._insert(conn, "recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
+            self._upsert_sessions(conn, writes)
+            self._upsert_users(conn, [(w.seq, w.user) for w in writes if w.user is not None])
+            self._upsert_issues(conn, [i for w in writes for i in w.issues])
+
+    @staticmethod
+    def _insert(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+        with _registered(conn, "incoming_rows", data):
+            columns = ", ".join(data.column_names)
+            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_rows")
+
+    def _upsert_sessions(self, conn: duckdb.DuckDBPyConnection, writes: Sequence[BatchWrite]) -> None:
+        deltas: list[SessionDelta] = [w.session for w in writes]
+        table = records_to_table(deltas, _SESSION_TYPES)
+        table = table.append_column("seq", pa.array([w.seq for w in writes], type=pa.int64()))
+        with _registered(conn, "incoming_sessions", table):
+            conn.execute(self._session_upsert)
+
+    @staticmethod
+    def _upsert_users(conn: duckdb.DuckDBPyConnection, users: list[tuple[int, UserDelta]]) -> None:
+        if not users:
+            return
+        import orjson
+
+        rows = [(u.app_id, u.user_id, u.name, u.email, orjson.dumps(u.traits).decode(), u.seen_from, u.seen_to,
+                 int(u.new_session), seq) for seq, u in users]
+        with _registered(conn, "incoming_users", rows_to_table(rows, _USER_DELTA_COLUMNS)):
+            conn.execute(_USER_UPSERT)
+
+    @staticmethod
+    def _upsert_issues(conn: duckdb.DuckDBPyConnection, issues: list[IssueDelta]) -> None:
+        if not issues:
+            return
+        with _registered(conn, "incoming_issues", records_to_table(issues, _ISSUE_DELTA_COLUMNS)):
+            conn.execute(_ISSUE_UPSERT)
+
+    # -- deletion and mutations ------------------------------------------------------------------------------
+
+    def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
+        """Remove every trace of these sessions and refuse their future batches."""
+        with self.transaction() as conn:
+            return self._delete_sessions(conn, app_id, list(session_ids))
+
+    def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT session_id FROM sessions WHERE app_id = $app AND user_id = $user",
+                                {"app": app_id, "user": user_id}).fetchall()
+            counts = self._delete_sessions(conn, app_id, [r[0] for r in rows])
+            found = conn.execute("DELETE FROM users WHERE app_id = $app AND user_id = $user RETURNING user_id",
+                                 {"app": app_id, "user": user_id}).fetchall()
+            conn.execute("INSERT INTO deleted_users VALUES ($app, $user, now()) ON CONFLICT DO NOTHING",
+                         {"app": app_id, "user": user_id})
+            counts.users = len(found)
+            counts.session_ids = [r[0] for r in rows]
+            return counts
+
+    @staticmethod
+    def _delete_sessions(conn: duckdb.DuckDBPyConnection, app_id: str, session_ids: list[str]) -> DeletionCounts:
+        params = {"app": app_id, "ids": session_ids}
+        scope = "app_id = $app AND session_id IN (SELECT unnest($ids))"
+        issue_ids = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT issue_id FROM events WHERE {scope} AND issue_id IS NOT NULL", params).fetchall()]
+        counts = DeletionCounts(
+            sessions=_deleted(conn, f"DELETE FROM sessions WHERE {scope}", params),
+            events=_deleted(conn, f"DELETE FROM events WHERE {scope}", params),
+            recordings=_deleted(conn, f"DELETE FROM recordings WHERE {scope}", params))
+        conn.execute("INSERT INTO deleted_sessions SELECT $app, unnest($ids) ON CONFLICT DO NOTHING", params)
+        _recount_issues(conn, app_id, issue_ids)
+        return counts
+
+    def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
+                      traits: dict[str, Any]) -> None:
+        """Merge profile fields into a user (creating it); a None trait value removes that trait."""
+        import orjson
+
+        now_ms = int(time.time() * 1000)
+        delta = UserDelta(app_id, user_id, now_ms, now_ms, name=name, email=email, traits=traits)
+        with self.transaction() as conn:
+            exists = conn.execute("SELECT 1 FROM users WHERE app_id = $app AND user_id = $user",
+                                  {"app": app_id, "user": user_id}).fetchone()
+            if exists:
+                conn.execute("UPDATE users SET name = coalesce($name, name), email = coalesce($email, email), "
+                             "traits = json_merge_patch(traits, $traits) WHERE app_id = $app AND user_id = $user",
+                             {"app": app_id, "user": user_id, "name": name, "email": email,
+                              "traits": orjson.dumps(traits).decode()})
+            else:
+                self._upsert_users(conn, [(0, delta)])
+
+    def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool:
+        with self.transaction() as conn:
+            rows = conn.execute("UPDATE issues SET status = $status, status_changed_at = now() "
+                                "WHERE app_id = $app AND issue_id = $issue RETURNING issue_id",
+                                {"app": app_id, "issue": issue_id, "status": status}).fetchall()
+            return bool(rows)
+
+    def ping(self) -> bool:
+        return self.fetch("SELECT 1") == [(1,)]
+
+
+@contextmanager
+def _registered(conn: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> Iterator[None]:
+    """An Arrow table visible to SQL as `name` for one statement."""
+    conn.register(name, data)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):  # an aborted transaction refuses even this; the error that matters is raised
+            conn.unregister(name)
+
+
+@dataclass(slots=True)
+class DeletionCounts:
+    sessions: int = 0
+    events: int = 0
+    recordings: int = 0
+    users: int = 0
+    session_ids: list[str] = field(default_factory=list)
+
+
+def _deleted(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:
+    row = conn.execute(statement, params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _recount_issues(conn: duckdb.DuckDBPyConnection, app_id: str, issue_ids: list[str]) -> None:
+    """Issue counters follow the occurrences that remain; an issue with none left is gone with them."""
+    if not issue_ids:
+        return
+    params = {"app": app_id, "ids": issue_ids}
+    conn.execute("""
+        UPDATE issues SET count = coalesce(remaining.n, 0)
+        FROM (SELECT unnest($ids) AS issue_id) AS affected
+        LEFT JOIN (SELECT issue_id, count(*) AS n FROM events WHERE app_id = $app AND kind = 'error'
+                   AND issue_id IN (SELECT unnest($ids)) GROUP BY issue_id) AS remaining USING (issue_id)
+        WHERE issues.app_id = $app AND issues.issue_id = affected.issue_id""", params)
+    conn.execute("DELETE FROM issues WHERE app_id = $app AND issue_id IN (SELECT unnest($ids)) AND count = 0",
+                 params)

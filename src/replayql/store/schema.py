@@ -1,0 +1,73 @@
+"""The analytical schema, described once as data: columns, types and how a session's summary merges.
+
+Backends turn these tables into their own DDL and merge SQL; the query layer reads column names from here.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from replayql.store.records import EVENT_COLUMNS, SessionDelta
+
+SCHEMA_VERSION = 1
+
+
+class Merge(Enum):
+    """How two summaries of the same session combine (in a group commit, an upsert, or a ClickHouse merge)."""
+
+    SUM = "sum"
+    MIN = "min"
+    MAX = "max"
+    ANY = "any"  # the first non-null value wins: facts sent once, with the first batch
+    LATEST = "latest"  # the non-null value of the highest seq wins (user id, frustration tail)
+    BY_FIRST_PAGE = "by_first_page"  # taken together with the earliest page view
+    OR = "or"
+
+
+# Logical column types, mapped to engine types by each backend.
+STRING, INT, BIGINT, FLOAT, BOOL, TIME, JSON, BLOB = "string", "int", "bigint", "float", "bool", "time", "json", "blob"
+
+EVENT_TYPES: dict[str, str] = {
+    "app_id": STRING, "session_id": STRING, "seq": INT, "idx": INT, "ts": TIME, "kind": STRING,
+    "url": STRING, "host": STRING, "path": STRING, "title": STRING, "referrer": STRING, "selector": STRING,
+    "text": STRING, "x": INT, "y": INT, "level": STRING, "message": STRING, "method": STRING, "status": INT,
+    "duration_ms": FLOAT, "request_bytes": BIGINT, "response_bytes": BIGINT, "error_type": STRING,
+    "stack": STRING, "handled": BOOL, "issue_id": STRING, "name": STRING, "value": FLOAT, "user_id": STRING,
+    "properties": JSON,
+}
+assert tuple(EVENT_TYPES) == EVENT_COLUMNS, "events schema and EventRecord must list the same columns"
+
+_FIRST_PAGE_FACTS = ("initial_url", "initial_host", "initial_path", "referrer", "utm_source", "utm_medium",
+                     "utm_campaign")
+_CONTEXT_FACTS = ("user_agent", "browser", "browser_version", "os", "os_version", "device_type", "country",
+                  "client_ip", "language", "timezone", "release", "sdk_name", "sdk_version")
+_COUNTS = ("active_ms", "page_count", "click_count", "error_count", "event_count", "rage_click_count",
+           "dead_click_count", "error_click_count")
+VITAL_COLUMNS = ("lcp", "fcp", "cls", "inp", "ttfb", "fid")
+
+# (column, logical type, merge rule) for every column a SessionDelta carries, keys first.
+SESSION_COLUMNS: tuple[tuple[str, str, Merge | None], ...] = (
+    ("app_id", STRING, None),
+    ("session_id", STRING, None),
+    ("started_at", TIME, Merge.MIN),
+    ("ended_at", TIME, Merge.MAX),
+    *((name, BIGINT, Merge.SUM) for name in _COUNTS),
+    ("first_page_at", TIME, Merge.MIN),
+    *((name, STRING, Merge.BY_FIRST_PAGE) for name in _FIRST_PAGE_FACTS),
+    *((name, STRING, Merge.ANY) for name in _CONTEXT_FACTS),
+    ("viewport_width", INT, Merge.ANY),
+    ("viewport_height", INT, Merge.ANY),
+    ("user_id", STRING, Merge.LATEST),
+    *((name, FLOAT, Merge.MAX) for name in VITAL_COLUMNS),
+    ("has_recording", BOOL, Merge.OR),
+    ("tail", JSON, Merge.LATEST),
+)
+assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"  # type: ignore[attr-defined]
+
+USER_COLUMNS = (("app_id", STRING), ("user_id", STRING), ("name", STRING), ("email", STRING),
+                ("traits", JSON), ("first_seen", TIME), ("last_seen", TIME), ("session_count", BIGINT))
+ISSUE_COLUMNS = (("app_id", STRING), ("issue_id", STRING), ("title", STRING), ("error_type", STRING),
+                 ("message", STRING), ("stack", STRING), ("status", STRING), ("first_seen", TIME),
+                 ("last_seen", TIME), ("count", BIGINT), ("status_changed_at", TIME))
+RECORDING_COLUMNS = (("app_id", STRING), ("session_id", STRING), ("seq", INT), ("first_ts", TIME),
+                     ("last_ts", TIME), ("event_count", INT), ("data", BLOB))

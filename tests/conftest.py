@@ -1,0 +1,90 @@
+"""Shared fixtures: a real server (the ASGI app over real DuckDB and SQLite files in a temp dir).
+
+`server` gives an app `demo` and an app `other`, an API key of each scope for `demo`, a read key for `other`,
+and helpers to send batches and GraphQL queries through HTTP exactly as clients do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from replayql.api.app import close_services, create_app, open_services
+from replayql.api.context import Services
+from replayql.config import Settings
+from replayql.store.registry import Scope
+
+T0 = 1_764_140_000_000  # 2025-11-26T06:53:20Z: the base time of hand-built test data (epoch ms)
+CONTEXT = {
+    "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/120.0.0.0 Safari/537.36",
+    "viewport": {"width": 1440, "height": 900}, "language": "en-US", "timezone": "Europe/Berlin",
+    "release": "1.4.2", "sdk": {"name": "replayql-browser", "version": "0.1.0"},
+}
+
+
+def make_batch(session_id: str, events: list[dict[str, Any]], seq: int = 0, app_id: str = "demo",
+               context: dict[str, Any] | None = None, sent_at: int | None = None, **extra: Any) -> dict[str, Any]:
+    """A wire batch; seq 0 gets the default context unless one is given. sentAt defaults to the last event."""
+    batch: dict[str, Any] = {"appId": app_id, "sessionId": session_id, "seq": seq,
+                             "sentAt": sent_at if sent_at is not None else max(e["ts"] for e in events),
+                             "events": events, **extra}
+    if context is not None or seq == 0:
+        batch["context"] = context if context is not None else CONTEXT
+    return batch
+
+
+@dataclass
+class Server:
+    client: TestClient
+    services: Services
+    settings: Settings
+    keys: dict[str, str] = field(default_factory=dict)  # "read" | "write" | "admin" | "other" -> secret
+
+    def ingest(self, batch: dict[str, Any] | bytes, **headers: str) -> httpx.Response:
+        body = batch if isinstance(batch, bytes) else orjson.dumps(batch)
+        return self.client.post("/v1/ingest", content=body,
+                                headers={"content-type": "application/json", **headers})
+
+    def gql(self, query: str, variables: dict[str, Any] | None = None, key: str = "admin") -> httpx.Response:
+        payload: dict[str, Any] = {"query": query}
+        if variables is not None:
+            payload["variables"] = variables
+        return self.client.post("/graphql", json=payload, headers={"authorization": f"token {self.keys[key]}"})
+
+    def data(self, query: str, variables: dict[str, Any] | None = None, key: str = "admin") -> dict[str, Any]:
+        """Run a query that must succeed; returns `data`."""
+        response = self.gql(query, variables, key)
+        body = response.json()
+        assert response.status_code == 200 and "errors" not in body, body
+        return body["data"]
+
+
+def start_server(data_dir: Path, **settings: Any) -> Server:
+    config = Settings(data_dir=data_dir, **settings)
+    services = open_services(config)
+    registry = services.registry
+    if registry.get_app("demo") is None:
+        registry.create_app("demo")
+        registry.create_app("other")
+    server = Server(TestClient(create_app(config, services)), services, config)
+    for scope in Scope:
+        server.keys[scope.value] = registry.create_key("demo", scope)[1]
+    server.keys["other"] = registry.create_key("other", Scope.ADMIN)[1]
+    return server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = start_server(tmp_path / "data")
+    try:
+        yield running
+    finally:
+        close_services(running.services)

@@ -1,0 +1,444 @@
+"""Registry of apps and API keys: real SQLite files in tmp_path, no mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from replayql.store.registry import (
+    SCHEMA_VERSION,
+    ApiKey,
+    App,
+    Registry,
+    RegistryError,
+    Scope,
+    parse_token,
+)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "registry.sqlite"
+
+
+@pytest.fixture
+def registry(path: Path) -> Iterator[Registry]:
+    reg = Registry(path)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def app(registry: Registry) -> App:
+    return registry.create_app("shop")
+
+
+def _secret_of(token: str) -> str:
+    return token.rsplit("_", 1)[1]
+
+
+def _user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- apps ------------------------------------------------------------------------------------------------
+
+
+def test_create_get_and_list_apps(registry: Registry) -> None:
+    before = datetime.now(UTC)
+    created = registry.create_app("web-shop")
+    registry.create_app("a")
+    registry.create_app("0-admin")
+
+    assert created.id == "web-shop"
+    assert before <= created.created_at <= datetime.now(UTC)
+    assert created.created_at.tzinfo is not None
+    assert registry.get_app("web-shop") == created
+    assert registry.get_app("missing") is None
+    assert registry.get_app("Not A Slug") is None
+    assert [a.id for a in registry.list_apps()] == ["0-admin", "a", "web-shop"]
+
+
+def test_empty_registry_lists_nothing(registry: Registry) -> None:
+    assert registry.list_apps() == []
+    assert registry.list_keys("shop") == []
+
+
+def test_longest_valid_app_id(registry: Registry) -> None:
+    app_id = "a" + "-b" * 31  # 63 characters
+    assert registry.create_app(app_id).id == app_id
+
+
+@pytest.mark.parametrize(
+    "app_id",
+    ["Shop", "my shop", "", "a" * 64, "-shop", "shop_1", "shöp", "shop\n", " shop"],
+)
+def test_invalid_app_ids_are_rejected(registry: Registry, app_id: str) -> None:
+    message = (
+        f"invalid app id {app_id!r}: use 1-63 characters of lowercase letters, digits and '-', "
+        "starting with a letter or digit (e.g. 'my-shop')"
+    )
+    with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
+        registry.create_app(app_id)
+    assert registry.list_apps() == []
+
+
+def test_duplicate_app_is_rejected(registry: Registry, app: App) -> None:
+    message = "app 'shop' already exists; choose another id or use that app"
+    with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
+        registry.create_app("shop")
+    assert registry.list_apps() == [app]
+
+
+# --- keys ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", list(Scope))
+def test_created_token_authenticates_to_its_key(registry: Registry, app: App, scope: Scope) -> None:
+    key, token = registry.create_key("shop", scope, name="ingest from web")
+
+    assert key.app_id == "shop"
+    assert key.scope is scope
+    assert key.name == "ingest from web"
+    assert key.revoked_at is None
+    assert key.active
+    assert re.fullmatch(r"rq_[a-z2-7]{12}_[A-Za-z0-9]{43}", token)
+    assert token.split("_") == ["rq", key.id, _secret_of(token)]
+    assert registry.authenticate(token) == key
+    assert registry.get_key(key.id) == key
+
+
+def test_tokens_are_unique(registry: Registry, app: App) -> None:
+    tokens = [registry.create_key("shop", Scope.WRITE)[1] for _ in range(50)]
+    assert len(set(tokens)) == 50
+    assert len({t.split("_")[1] for t in tokens}) == 50
+
+
+def test_each_token_authenticates_only_its_own_key(registry: Registry, app: App) -> None:
+    registry.create_app("blog")
+    shop_key, shop_token = registry.create_key("shop", Scope.READ)
+    blog_key, blog_token = registry.create_key("blog", Scope.ADMIN)
+
+    assert registry.authenticate(shop_token) == shop_key
+    assert registry.authenticate(blog_token) == blog_key
+    # Key id of one, secret of the other.
+    assert registry.authenticate(f"rq_{shop_key.id}_{_secret_of(blog_token)}") is None
+
+
+def test_create_key_for_unknown_app_fails(registry: Registry) -> None:
+    message = "unknown app 'ghost'; create it first with `replayql apps create`"
+    with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
+        registry.create_key("ghost", Scope.READ)
+
+
+def test_create_key_rejects_bad_scope_and_name(registry: Registry, app: App) -> None:
+    with pytest.raises(RegistryError, match=r"^invalid scope 'read'; use one of: read, write, admin$"):
+        registry.create_key("shop", "read")  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match=r"^invalid key name: use text of at most 200 characters"):
+        registry.create_key("shop", Scope.READ, name="x" * 201)
+    assert registry.list_keys("shop") == []
+
+
+def test_list_keys_never_exposes_secrets(registry: Registry, app: App) -> None:
+    first, first_token = registry.create_key("shop", Scope.READ, name="first")
+    second, second_token = registry.create_key("shop", Scope.WRITE)
+    registry.create_app("blog")
+    registry.create_key("blog", Scope.ADMIN)
+
+    keys = registry.list_keys("shop")
+
+    assert keys == [first, second]
+    assert all(isinstance(k, ApiKey) for k in keys)
+    dumped = repr(keys) + repr(registry.get_key(first.id)) + repr(registry.authenticate(first_token))
+    for token in (first_token, second_token):
+        assert _secret_of(token) not in dumped
+        assert token not in dumped
+
+
+def test_database_files_never_hold_the_secret(path: Path, registry: Registry, app: App) -> None:
+    _, token = registry.create_key("shop", Scope.ADMIN)
+    secret = _secret_of(token).encode()
+    wal = path.with_name(path.name + "-wal")
+
+    # Before a checkpoint the new rows live in the WAL; afterwards in the main file.
+    assert wal.exists()
+    assert secret not in path.read_bytes() + wal.read_bytes()
+    checkpointer = sqlite3.connect(path)
+    try:
+        checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        checkpointer.close()
+    main_bytes = path.read_bytes()
+    assert secret not in main_bytes + wal.read_bytes()
+    # Make sure we were looking at the right bytes: the hash of the secret is there.
+    assert hashlib.sha256(secret).hexdigest().encode() in main_bytes
+
+
+def test_revoke_makes_the_token_useless(registry: Registry, app: App) -> None:
+    key, token = registry.create_key("shop", Scope.WRITE)
+    other, other_token = registry.create_key("shop", Scope.WRITE)
+
+    assert registry.revoke_key(key.id) is True
+    assert registry.authenticate(token) is None
+    assert registry.revoke_key(key.id) is False  # already revoked
+
+    revoked = registry.get_key(key.id)
+    assert revoked is not None
+    assert revoked.revoked_at is not None and revoked.revoked_at >= key.created_at
+    assert not revoked.active
+    assert [k.revoked_at is None for k in registry.list_keys("shop")] == [False, True]
+    assert registry.authenticate(other_token) == other
+
+
+@pytest.mark.parametrize("key_id", ["abcdefghijkl", "", "nope", "ABCDEFGHIJKL", "x" * 10_000])
+def test_revoke_or_get_unknown_key(registry: Registry, app: App, key_id: str) -> None:
+    assert registry.revoke_key(key_id) is False
+    assert registry.get_key(key_id) is None
+
+
+def test_wrong_secret_with_valid_key_id(registry: Registry, app: App) -> None:
+    key, token = registry.create_key("shop", Scope.READ)
+    secret = _secret_of(token)
+    flipped = ("B" if secret[0] == "A" else "A") + secret[1:]
+
+    assert registry.authenticate(f"rq_{key.id}_{flipped}") is None
+    assert registry.authenticate(f"rq_{key.id}_{secret[:-1]}") is None
+    assert registry.authenticate(f"rq_{key.id}_{secret}x") is None
+    assert registry.authenticate(token) == key
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "rq_",
+        "token",
+        "rq_x_y",
+        "rq_" + "a" * 12 + "_",
+        "Bearer rq_" + "a" * 12 + "_" + "A" * 43,
+        "rq_" + "a" * 12 + "_" + "A" * 43 + "\n",
+        "xx_" + "a" * 12 + "_" + "A" * 43,
+        "rq_" + "A" * 12 + "_" + "A" * 43,  # key ids are lowercase
+        "rq_" + "a" * 12 + "_" + "A" * 42 + "_",  # underscore in the secret
+        "rq_" + "a" * 12 + "_" + "A" * 42 + "-",
+        "rq_" + "a" * 13 + "A" * 43,  # right length, no separator
+        "rq_" + "a" * 12 + "_" + "é" * 43,
+        "rq_" + "a" * 12 + "_" + "\uff21" * 43,  # fullwidth A: letters are alphanumeric to str.isalnum()
+        "rq_" + "a" * 12 + "_" + "٣" * 43,  # Arabic-Indic digits
+        "rq_" + "a" * 12 + "_" + "A" * 10_000_000,
+        "\x00" * 59,
+    ],
+)
+def test_malformed_tokens_are_rejected(registry: Registry, app: App, token: str) -> None:
+    registry.create_key("shop", Scope.ADMIN)
+    assert parse_token(token) is None
+    assert registry.authenticate(token) is None
+
+
+@pytest.mark.parametrize("token", [None, b"rq_abc", 42])
+def test_non_string_tokens_are_rejected(registry: Registry, token: object) -> None:
+    assert registry.authenticate(token) is None  # type: ignore[arg-type]
+
+
+# --- processes, threads and files ------------------------------------------------------------------------
+
+
+def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
+    server = Registry(path)
+    cli = Registry(path)
+    try:
+        cli.create_app("shop")
+        key, token = cli.create_key("shop", Scope.WRITE)
+        assert server.get_app("shop") is not None
+        assert server.authenticate(token) == key
+
+        assert server.revoke_key(key.id) is True
+        assert cli.authenticate(token) is None
+        assert cli.revoke_key(key.id) is False
+
+        second, second_token = server.create_key("shop", Scope.READ)
+        assert cli.authenticate(second_token) == second
+        assert cli.revoke_key(second.id) is True
+        assert server.authenticate(second_token) is None
+    finally:
+        cli.close()
+        server.close()
+
+
+_CLI_SCRIPT = """
+import sys
+from pathlib import Path
+from replayql.store.registry import Registry, Scope
+
+with Registry(Path(sys.argv[1])) as reg:
+    if sys.argv[2] == "create":
+        reg.create_app("shop")
+        print(reg.create_key("shop", Scope.ADMIN)[1])
+    else:
+        print(reg.revoke_key(sys.argv[3]))
+"""
+
+
+def _run_cli(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_SCRIPT, *args], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.strip()
+
+
+def test_another_process_creates_and_revokes_while_server_is_open(path: Path, registry: Registry) -> None:
+    token = _run_cli(str(path), "create")
+    key = registry.authenticate(token)
+    assert key is not None and key.scope is Scope.ADMIN
+
+    assert _run_cli(str(path), "revoke", key.id) == "True"
+    assert registry.authenticate(token) is None
+
+
+def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> None:
+    issued = [registry.create_key("shop", Scope.READ) for _ in range(5)]
+    errors: list[BaseException] = []
+
+    def authenticate_many() -> None:
+        try:
+            for _ in range(200):
+                for key, token in issued:
+                    assert registry.authenticate(token) == key
+        except BaseException as exc:
+            errors.append(exc)
+
+    def create_many() -> None:
+        try:
+            for _ in range(50):
+                registry.create_key("shop", Scope.WRITE)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=authenticate_many) for _ in range(4)]
+    threads += [threading.Thread(target=create_many) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(registry.list_keys("shop")) == 5 + 2 * 50
+
+
+def test_many_registries_opening_a_fresh_file_at_once(path: Path) -> None:
+    opened: list[Registry] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            opened.append(Registry(path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for reg in opened:
+        reg.close()
+
+    assert errors == []
+    assert _user_version(path) == SCHEMA_VERSION
+
+
+def test_reopening_keeps_data_and_schema_version(path: Path) -> None:
+    with Registry(path) as first:
+        app = first.create_app("shop")
+        key, token = first.create_key("shop", Scope.WRITE, name="web")
+        revoked, revoked_token = first.create_key("shop", Scope.READ)
+        first.revoke_key(revoked.id)
+    assert _user_version(path) == SCHEMA_VERSION
+
+    with Registry(path) as second:
+        assert second.list_apps() == [app]
+        assert second.authenticate(token) == key
+        assert second.authenticate(revoked_token) is None
+        assert [k.id for k in second.list_keys("shop")] == [key.id, revoked.id]
+    assert _user_version(path) == SCHEMA_VERSION
+
+
+def test_file_uses_wal_and_is_created_with_parent_dirs(path: Path, registry: Registry) -> None:
+    assert path.exists()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+
+
+def test_newer_schema_version_is_refused(path: Path) -> None:
+    Registry(path).close()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    finally:
+        conn.close()
+    message = (
+        f"{path} has registry schema version {SCHEMA_VERSION + 1}, but this replayql only understands up to "
+        f"{SCHEMA_VERSION}; upgrade replayql to open this data dir"
+    )
+    with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
+        Registry(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not sqlite" * 100)
+    message = "file is not a database; is it an undamaged replayql registry.sqlite file?"
+    with pytest.raises(RegistryError, match=f"{re.escape(message)}$"):
+        Registry(path)
+
+
+def test_closed_registry_raises_a_clear_error(path: Path) -> None:
+    reg = Registry(path)
+    reg.close()
+    reg.close()  # idempotent
+    with pytest.raises(RegistryError, match=r"is closed; open a new Registry to use it$"):
+        reg.list_apps()
+
+
+# --- scopes ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("held", "needed", "allowed"),
+    [
+        (Scope.READ, Scope.READ, True),
+        (Scope.READ, Scope.WRITE, False),
+        (Scope.READ, Scope.ADMIN, False),
+        (Scope.WRITE, Scope.READ, True),
+        (Scope.WRITE, Scope.WRITE, True),
+        (Scope.WRITE, Scope.ADMIN, False),
+        (Scope.ADMIN, Scope.READ, True),
+        (Scope.ADMIN, Scope.WRITE, True),
+        (Scope.ADMIN, Scope.ADMIN, True),
+    ],
+)
+def test_scope_allows(held: Scope, needed: Scope, allowed: bool) -> None:
+    assert held.allows(needed) is allowed
+
+
+def test_scopes_are_ordered_and_parse_from_their_values() -> None:
+    assert Scope.READ < Scope.WRITE < Scope.ADMIN
+    assert max(Scope) is Scope.ADMIN
+    assert sorted([Scope.ADMIN, Scope.READ, Scope.WRITE]) == [Scope.READ, Scope.WRITE, Scope.ADMIN]
+    assert [Scope(v) for v in ("read", "write", "admin")] == [Scope.READ, Scope.WRITE, Scope.ADMIN]
