@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter, defaultdict
 from itertools import pairwise
 from pathlib import Path
@@ -170,9 +171,10 @@ def test_events_fall_inside_the_time_range(batches: list[dict[str, Any]]) -> Non
         assert batch["sentAt"] <= high
 
 
-def test_default_end_is_the_end_of_the_current_utc_day() -> None:
+def test_default_end_is_the_start_of_the_current_utc_day() -> None:
     end = default_end_ms()
     assert end % DAY_MS == 0
+    assert end <= time.time() * 1000 < end + DAY_MS
     events = _events(list(generate_batches("demo", 5, days=1)))
     assert all(end - DAY_MS <= event["ts"] <= end + HOUR_MS for event in events)
 

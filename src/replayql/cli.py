@@ -21,7 +21,7 @@ apps_app = typer.Typer(help="Manage apps (each app's data is isolated).", no_arg
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one message, one line: no wrapping at 80 columns in pipes
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
                                        help="Directory of the embedded store.", default_factory=default_data_dir)]

@@ -1022,15 +1022,15 @@ def _batches(rng: random.Random, app_id: str, session_id: str, context: dict[str
 
 
 def default_end_ms() -> int:
-    """The start of the current UTC day plus one day: stable all day, so demo data does not drift."""
+    """The start of the current UTC day: stable all day (same seed, same data) and never in the future."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
-    return now_ms - now_ms % DAY_MS + DAY_MS
+    return now_ms - now_ms % DAY_MS
 
 
 def generate_batches(app_id: str, sessions: int, seed: int = 1, days: int = 7,
                      end_ms: int | None = None) -> Iterator[dict]:
     """Yield wire-format batches (plain dicts) for `sessions` sessions spread over the `days` days before end_ms
-    (epoch ms; default: the start of the current UTC day plus one day, so the same seed gives the same data all
+    (epoch ms; default: the start of the current UTC day, so the same seed gives the same data all
     day). Same arguments -> exactly the same batches, in the same order.
 
     Sessions come in order of start time, each as 1-4 batches (seq 0, 1, ...) whose events are in ts order.

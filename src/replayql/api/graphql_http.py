@@ -13,7 +13,15 @@ from typing import Any
 
 import orjson
 from graphql import (
-    DocumentNode, GraphQLError, GraphQLSyntaxError, OperationDefinitionNode, OperationType, execute, get_operation_ast, parse, validate,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    validate,
 )
 from graphql.execution.values import get_variable_values
 from starlette.concurrency import run_in_threadpool

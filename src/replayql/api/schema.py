@@ -11,13 +11,35 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
 from replayql.api.inputs import (
-    EventFilter, IssueFilter, StringCondition, IssueOrder, OrderDirection, SessionFilter, SessionOrder, TimeRange, UserFilter,
-    UserOrder, filter_pairs,
+    EventFilter,
+    IssueFilter,
+    IssueOrder,
+    OrderDirection,
+    SessionFilter,
+    SessionOrder,
+    StringCondition,
+    TimeRange,
+    UserFilter,
+    UserOrder,
+    filter_pairs,
 )
 from replayql.api.scalars import DateTime
 from replayql.api.types import (
-    EVENT_TYPES, ApiKeyInfo, Connection, CreatedApiKey, DeletionResult, Event, Info, Issue, IssueStatus, Scope, Session, User,
-    Viewer, connection, event_from_row,
+    EVENT_TYPES,
+    ApiKeyInfo,
+    Connection,
+    CreatedApiKey,
+    DeletionResult,
+    Event,
+    Info,
+    Issue,
+    IssueStatus,
+    Scope,
+    Session,
+    User,
+    Viewer,
+    connection,
+    event_from_row,
 )
 from replayql.query import entities
 from replayql.query.entities import ListArgs

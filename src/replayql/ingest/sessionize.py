@@ -7,7 +7,6 @@ left off.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import msgspec
@@ -18,8 +17,18 @@ from replayql.config import FrustrationThresholds
 from replayql.ingest.enrich import country_for_ip, parse_user_agent, url_parts
 from replayql.ingest.fingerprint import fingerprint_error
 from replayql.ingest.wire import (
-    Batch, ClickEvent, ConsoleEvent, CustomEvent, ErrorEvent, Event, IdentifyEvent, InputEvent, NetworkEvent,
-    PageEvent, RecordingEvent, VitalEvent,
+    Batch,
+    ClickEvent,
+    ConsoleEvent,
+    CustomEvent,
+    ErrorEvent,
+    Event,
+    IdentifyEvent,
+    InputEvent,
+    NetworkEvent,
+    PageEvent,
+    RecordingEvent,
+    VitalEvent,
 )
 from replayql.store.records import BatchWrite, EventRecord, IssueDelta, RecordingChunk, SessionDelta, UserDelta
 
@@ -71,7 +80,7 @@ def load_tail(raw: str | None) -> SessionTail:
 
 @dataclass(frozen=True, slots=True)
 class SessionizeOptions:
-    frustration: FrustrationThresholds = FrustrationThresholds()
+    frustration: FrustrationThresholds = field(default_factory=FrustrationThresholds)
     idle_threshold_ms: int = 10_000
     geoip: bool = True
     store_client_ip: bool = False
@@ -113,7 +122,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
         records.append(record)
         _count(event, record, delta, issues, user, tail, options.frustration, derived)
     _expire_pending(tail, batch.sent_at + clock_offset_ms, derived, options.frustration)
-    records.extend(_derived_records(app, sid, batch.seq, len(events), derived, clock_offset_ms=0))
+    records.extend(_derived_records(app, sid, batch.seq, len(events), derived))
     delta.rage_click_count = derived.count("rage_click")
     delta.dead_click_count = derived.count("dead_click")
     delta.error_click_count = derived.count("error_click")
@@ -326,14 +335,12 @@ class _UserCollector:
                          traits=traits, new_session=previous != tail.user_id)
 
 
-def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived, clock_offset_ms: int
-                     ) -> list[EventRecord]:
-    counter: dict[str, int] = defaultdict(int)
+def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived) -> list[EventRecord]:
+    """Frustration signals are rows of their own, numbered after the batch's events."""
     out = []
     for n, (kind, click) in enumerate(derived.events):
-        counter[kind] += 1
         parts = url_parts(click.url)
-        out.append(EventRecord(app, sid, seq, first_idx + n, click.ts + clock_offset_ms, kind, url=click.url,
+        out.append(EventRecord(app, sid, seq, first_idx + n, click.ts, kind, url=click.url,
                                host=parts.host, path=parts.path, selector=click.selector, text=click.text))
     return out
 

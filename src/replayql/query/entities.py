@@ -12,7 +12,16 @@ import zstandard
 from sqlglot import exp
 
 from replayql.query.errors import BadUserInput
-from replayql.query.filters import Column, Condition, FieldSource, HadEvent, NotNull, Positive, compile_filter, time_range
+from replayql.query.filters import (
+    Column,
+    Condition,
+    FieldSource,
+    HadEvent,
+    NotNull,
+    Positive,
+    compile_filter,
+    time_range,
+)
 from replayql.query.lists import Page, ReadStore, by_keys, count, fetch_page, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor
 from replayql.query.sql import Scope, col
