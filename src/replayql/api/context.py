@@ -39,6 +39,7 @@ class Loaders:
         self.issue = DataLoader(lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
         self.issue_stats = DataLoader(self._issue_stats(ctx))
         self.session_events = DataLoader(self._session_events(ctx))
+        self.user_sessions = DataLoader(self._user_sessions(ctx))
 
     @staticmethod
     def _issue_stats(ctx: Context) -> Callable[[list[str]], Any]:
@@ -47,6 +48,21 @@ class Loaders:
         async def load(ids: list[str]) -> list[dict[str, Any]]:
             found = await ctx.read(entities.issue_stats, ids)
             return [found.get(i, empty) for i in ids]
+        return load
+
+    @staticmethod
+    def _user_sessions(ctx: Context) -> Callable[[list[tuple[str, int, str | None]]], Any]:
+        """Key: (user id, first, after). One query per distinct (first, after) in the request, not one per user."""
+        async def load(keys: list[tuple[str, int, str | None]]) -> list[Page]:
+            groups: dict[tuple[int, str | None], list[str]] = {}
+            for uid, first, after in keys:
+                groups.setdefault((first, after), []).append(uid)
+            results: dict[tuple[str, int, str | None], Page] = {}
+            for (first, after), uids in groups.items():
+                pages = await ctx.read(entities.sessions_of_users, uids, first, after)
+                for uid in uids:
+                    results[(uid, first, after)] = pages.get(uid, Page([], [], False))
+            return [results[k] for k in keys]
         return load
 
     @staticmethod
@@ -109,8 +125,7 @@ class Context:
             nodes = [found] if found is not None and not after and first > 0 else []
             cursors = ["anonymous"] * len(nodes)
             return connection(nodes, cursors, False, _constant(len(nodes)))
-        pages = await self.read(entities.sessions_of_users, [str(user.id)], first, after)
-        page = pages.get(str(user.id), Page([], [], False))
+        page = await self.loaders.user_sessions.load((str(user.id), first, after))
         return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
                           _constant(user.session_count))
 

@@ -144,7 +144,9 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     if isinstance(coerced, list):
         return GraphQLResponse({"data": None, "errors": [_format(e, "BAD_USER_INPUT") for e in coerced]},
                                status_code=400)
-    result = execute(schema._schema, document, context_value=Context(services, key), variable_values=coerced,
+    # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above)
+    result = execute(schema._schema, document, context_value=Context(services, key),
+                     variable_values=payload.get("variables") or {},
                      operation_name=payload.get("operationName"))
     if not isinstance(result, dict) and hasattr(result, "__await__"):
         result = await result  # type: ignore[misc]
@@ -175,7 +177,7 @@ def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, A
     if isinstance(original, UserError):
         code = original.code
         out["extensions"] = {"code": code, **getattr(original, "extensions", {})}
-    elif original is not None:
+    elif original is not None and default_code is None:  # before execution it is the input's fault
         request_id = uuid.uuid4().hex[:12]
         log.error("request %s failed", request_id, exc_info=original)
         out["message"] = f"internal server error (request id {request_id})"

@@ -244,12 +244,13 @@ def event_from_row(row: dict[str, Any]) -> Event:
 
 # -- sessions, users, issues --------------------------------------------------------------------------------
 
-def _event_connection(kinds: tuple[str, ...], description: str) -> Any:
-    async def resolve(self: Session, info: Info, first: int = 100, after: str | None = None
-                      ) -> Connection[Event]:
+def _event_connection(kinds: tuple[str, ...], node: type, description: str) -> Any:
+    """A session's events of some kinds, typed by their node type (so `pages` yields `PageEvent`s)."""
+    async def resolve(self: Session, info: Info, first: int = 100, after: str | None = None) -> Any:
         return await info.context.session_events(str(self.id), kinds, first, after)
 
     resolve.__name__ = f"resolve_{'_'.join(kinds) or 'all'}"
+    resolve.__annotations__["return"] = Connection[node]  # type: ignore[valid-type]
     return strawberry.field(resolver=resolve, description=description)
 
 
@@ -297,14 +298,15 @@ class Session:
                 return found
         return User.anonymous(self)
 
-    events = _event_connection((), "Every event of the session, in time order.")
-    pages = _event_connection(("page",), "Page views, in time order.")
-    clicks = _event_connection(("click",), "Clicks, in time order.")
-    errors = _event_connection(("error",), "Errors, in time order.")
-    network_requests = _event_connection(("network",), "Network requests, in time order.")
-    console_logs = _event_connection(("console",), "Console messages, in time order.")
-    custom_events = _event_connection(("custom",), "Custom events, in time order.")
-    frustration_signals = _event_connection(("rage_click", "dead_click", "error_click"),
+    events = _event_connection((), Event, "Every event of the session, in time order.")
+    pages = _event_connection(("page",), PageEvent, "Page views, in time order.")
+    clicks = _event_connection(("click",), ClickEvent, "Clicks, in time order.")
+    errors = _event_connection(("error",), ErrorEvent, "Errors, in time order.")
+    network_requests = _event_connection(("network",), NetworkEvent, "Network requests, in time order.")
+    console_logs = _event_connection(("console",), ConsoleEvent, "Console messages, in time order.")
+    custom_events = _event_connection(("custom",), CustomEvent, "Custom events, in time order.")
+    web_vital_events = _event_connection(("vital",), WebVitalEvent, "Web vital measurements, in time order.")
+    frustration_signals = _event_connection(("rage_click", "dead_click", "error_click"), Event,
                                             "Rage, dead and error clicks, in time order.")
 
     @strawberry.field(description="The rrweb events recorded for replay, exactly as received, in time order.")

@@ -69,6 +69,7 @@ class SessionTail(msgspec.Struct, omit_defaults=True):
     pending: list[PendingClick] = []
     recent_clicks: dict[str, list[int]] = {}  # selector -> click times inside the rage window
     rage_until: dict[str, int] = {}  # selector -> last click of a burst already counted as one rage click
+    span: list[int] = []  # [first, last] event time so far: a user identified late was still seen from the start
 
 
 _tail_decoder = msgspec.json.Decoder(SessionTail)
@@ -325,11 +326,13 @@ class _UserCollector:
         previous = tail.user_id
         if self.user_id is not None:
             tail.user_id = self.user_id
-        if tail.user_id is None:
-            return None
         traits = self.traits if self.user_id == tail.user_id else {}
         name, email = traits.get("name"), traits.get("email")
-        return UserDelta(app, tail.user_id, session.started_at, session.ended_at,
+        first, last = tail.span or (session.started_at, session.ended_at)
+        tail.span = [min(first, session.started_at), max(last, session.ended_at)]
+        if tail.user_id is None:
+            return None
+        return UserDelta(app, tail.user_id, tail.span[0], tail.span[1],
                          name=name if isinstance(name, str) else None,
                          email=email if isinstance(email, str) else None,
                          traits=traits, new_session=previous != tail.user_id)

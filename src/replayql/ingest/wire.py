@@ -282,19 +282,30 @@ def _camel(name: str) -> str:
 
 
 def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
+    """Range checks msgspec's types cannot express; every failing field is reported."""
+    checks: list[tuple[bool, str, str]] = []
     match event:
-        case NetworkEvent(status=status, duration_ms=duration) if status is not None and not 0 <= status <= 999:
-            return [("status", "must be an HTTP status code from 0 to 999")]
-        case NetworkEvent(duration_ms=duration) if duration is not None and not 0 <= duration <= 86_400_000:
-            return [("durationMs", "must be between 0 and 86400000")]
-        case VitalEvent(value=value) if not (math.isfinite(value) and value >= 0):
-            return [("value", "must be a finite number >= 0")]
-        case RecordingEvent(data=data) if len(data) > limits.max_recording_event_bytes:
-            return [("data", f"is {len(data)} bytes; the limit is {limits.max_recording_event_bytes}")]
-        case PageEvent(url="") | NetworkEvent(url=""):
-            return [("url", "must not be empty")]
-        case ClickEvent(selector="") | InputEvent(selector=""):
-            return [("selector", "must not be empty")]
-        case CustomEvent(name="") | IdentifyEvent(user_id=""):
-            return [("name" if isinstance(event, CustomEvent) else "userId", "must not be empty")]
-    return []
+        case NetworkEvent():
+            checks = [
+                (event.url == "", "url", "must not be empty"),
+                (event.status is not None and not 0 <= event.status <= 999, "status",
+                 "must be an HTTP status code from 0 to 999"),
+                (event.duration_ms is not None and not 0 <= event.duration_ms <= 86_400_000, "durationMs",
+                 "must be between 0 and 86400000"),
+                (event.request_bytes is not None and event.request_bytes < 0, "requestBytes", "must be >= 0"),
+                (event.response_bytes is not None and event.response_bytes < 0, "responseBytes", "must be >= 0"),
+            ]
+        case VitalEvent():
+            checks = [(not (math.isfinite(event.value) and event.value >= 0), "value", "must be a finite number >= 0")]
+        case RecordingEvent():
+            checks = [(len(event.data) > limits.max_recording_event_bytes, "data",
+                       f"is {len(event.data)} bytes; the limit is {limits.max_recording_event_bytes}")]
+        case PageEvent():
+            checks = [(event.url == "", "url", "must not be empty")]
+        case ClickEvent() | InputEvent():
+            checks = [(event.selector == "", "selector", "must not be empty")]
+        case CustomEvent():
+            checks = [(event.name == "", "name", "must not be empty")]
+        case IdentifyEvent():
+            checks = [(event.user_id == "", "userId", "must not be empty")]
+    return [(name, message) for failed, name, message in checks if failed]

@@ -75,6 +75,11 @@ class ListArgs:
     first: int = 50
     after: str | None = None
 
+    def __post_init__(self) -> None:
+        # Overlap ranges check each end separately, so a reversed range would otherwise get a quiet answer.
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise BadUserInput("timeRange.to is before timeRange.from")
+
 
 # -- sessions -------------------------------------------------------------------------------------------------
 

@@ -344,7 +344,8 @@ class DuckDBStore:
         import orjson
 
         now_ms = int(time.time() * 1000)
-        delta = UserDelta(app_id, user_id, now_ms, now_ms, name=name, email=email, traits=traits)
+        delta = UserDelta(app_id, user_id, now_ms, now_ms, name=name, email=email,
+                          traits={k: v for k, v in traits.items() if v is not None})  # null removes: none to keep
         with self.transaction() as conn:
             exists = conn.execute("SELECT 1 FROM users WHERE app_id = $app AND user_id = $user",
                                   {"app": app_id, "user": user_id}).fetchone()
@@ -398,9 +399,11 @@ def _recount_issues(conn: duckdb.DuckDBPyConnection, app_id: str, issue_ids: lis
         return
     params = {"app": app_id, "ids": issue_ids}
     conn.execute("""
-        UPDATE issues SET count = coalesce(remaining.n, 0)
+        UPDATE issues SET count = coalesce(remaining.n, 0), first_seen = coalesce(remaining.f, issues.first_seen),
+                          last_seen = coalesce(remaining.l, issues.last_seen)
         FROM (SELECT unnest($ids) AS issue_id) AS affected
-        LEFT JOIN (SELECT issue_id, count(*) AS n FROM events WHERE app_id = $app AND kind = 'error'
+        LEFT JOIN (SELECT issue_id, count(*) AS n, min(ts) AS f, max(ts) AS l FROM events
+                   WHERE app_id = $app AND kind = 'error'
                    AND issue_id IN (SELECT unnest($ids)) GROUP BY issue_id) AS remaining USING (issue_id)
         WHERE issues.app_id = $app AND issues.issue_id = affected.issue_id""", params)
     conn.execute("DELETE FROM issues WHERE app_id = $app AND issue_id IN (SELECT unnest($ids)) AND count = 0",
