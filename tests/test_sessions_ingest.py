@@ -173,6 +173,14 @@ def test_later_context_does_not_replace_first_facts_and_no_recording(past: Timel
                      "country": None, "pageCount": 2}
 
 
+def test_first_batch_context_wins_even_when_a_later_context_arrives_first(past: Timeline) -> None:
+    later = {**CONTEXT, "release": "9.9.9", "language": "fr-FR", "viewport": {"width": 400, "height": 800}}
+    past.send("s-ctx2", [page(3000, "https://shop.example/b")], seq=1, context=later)
+    past.send("s-ctx2", [page(0), click(500)])
+    found = session(past.server, "s-ctx2", "release language viewport { width } pageCount")
+    assert found == {"release": "1.4.2", "language": "en-US", "viewport": {"width": 1440}, "pageCount": 2}
+
+
 def test_active_duration_counts_gaps_up_to_the_idle_threshold(past: Timeline) -> None:
     # Activity (page, click, input) at 0, 2000, 5000 | 30000, 31000; console/network/error are not activity.
     past.send("s-act", [page(0), click(2000), network(2300), typed(5000)])

@@ -96,7 +96,7 @@ class Context:
 
     def scope(self) -> Scope:
         """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return Scope(self.app_id)
+        return Scope(self.app_id, self.services.store)
 
     async def read(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import msgspec
 import orjson
-import zstandard
 
 from replayql.config import FrustrationThresholds
 from replayql.ingest.enrich import country_for_ip, parse_user_agent, url_parts
@@ -31,8 +30,6 @@ from replayql.ingest.wire import (
     VitalEvent,
 )
 from replayql.store.records import BatchWrite, EventRecord, IssueDelta, RecordingChunk, SessionDelta, UserDelta
-
-_zstd = zstandard.ZstdCompressor(level=3)
 
 
 class _RRWebData(msgspec.Struct):
@@ -140,6 +137,7 @@ def _context_delta(batch: Batch, events: list[Event], offset: int, options: Sess
     delta = SessionDelta(batch.app_id, batch.session_id, events[0].ts + offset, events[-1].ts + offset)
     ctx = batch.context
     if ctx is not None:
+        delta.context_seq = batch.seq
         device = parse_user_agent(ctx.user_agent)
         delta.user_agent, delta.browser, delta.browser_version = ctx.user_agent, device.browser, device.browser_version
         delta.os, delta.os_version, delta.device_type = device.os, device.os_version, device.device_type
@@ -352,4 +350,4 @@ def _recording_chunk(app: str, sid: str, seq: int, events: list[tuple[int, msgsp
     if not events:
         return None
     payload = b"[" + b",".join(bytes(raw) for _, raw in events) + b"]"
-    return RecordingChunk(app, sid, seq, events[0][0], events[-1][0], len(events), _zstd.compress(payload))
+    return RecordingChunk(app, sid, seq, events[0][0], events[-1][0], len(events), payload)

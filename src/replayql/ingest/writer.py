@@ -20,8 +20,8 @@ from enum import Enum
 from typing import Any
 
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
-from replayql.ingest.wire import Batch
-from replayql.store.duckdb_store import DeletionCounts, DuckDBStore
+from replayql.ingest.wire import Batch, IdentifyEvent
+from replayql.store.base import DeletionCounts, Store
 from replayql.store.records import BatchWrite
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,20 @@ class _Item:
 
 @dataclass
 class _Job:
-    fn: Callable[[DuckDBStore], Any]
+    fn: Callable[[Store], Any]
     future: Future[Any]
 
 
 class IngestWriter:
-    def __init__(self, store: DuckDBStore, options: SessionizeOptions, group_commit_ms: float = 2.0) -> None:
+    def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 2.0) -> None:
         self.store = store
         self.options = options
         self._group_wait = group_commit_ms / 1000
         self._queue: queue.Queue[_Item | _Job | None] = queue.Queue()
         self._tails: OrderedDict[tuple[str, str], SessionTail] = OrderedDict()
-        self._deleted_users, self._deleted_sessions = store.deleted_subjects()
+        # (app, user) and (app, session) deleted in this group commit or earlier: their data is dropped
+        self._deleted_users: set[tuple[str, str]] = set()
+        self._deleted_sessions: set[tuple[str, str]] = set()
         self._thread = threading.Thread(target=self._run, name="replayql-writer", daemon=True)
         self._thread.start()
 
@@ -72,24 +74,24 @@ class IngestWriter:
     async def write(self, batch: Batch, clock_offset_ms: int = 0) -> Outcome:
         return await asyncio.wrap_future(self.submit(batch, clock_offset_ms))
 
-    def run(self, fn: Callable[[DuckDBStore], Any]) -> Future[Any]:
+    def run(self, fn: Callable[[Store], Any]) -> Future[Any]:
         """Run a write job (an API mutation) on the writer thread, in order with ingestion."""
         future: Future[Any] = Future()
         self._queue.put(_Job(fn, future))
         return future
 
-    async def call(self, fn: Callable[[DuckDBStore], Any]) -> Any:
+    async def call(self, fn: Callable[[Store], Any]) -> Any:
         return await asyncio.wrap_future(self.run(fn))
 
     async def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
-        def job(store: DuckDBStore) -> DeletionCounts:
+        def job(store: Store) -> DeletionCounts:
             counts = store.delete_user(app_id, user_id)
             self.forget_deleted(app_id, user_id, counts.session_ids)
             return counts
         return await self.call(job)
 
     def forget_deleted(self, app_id: str, user_id: str, session_ids: list[str]) -> None:
-        """Called by a deletion job: from now on this user's data is dropped at the door."""
+        """From now on this user's data is dropped at the door (the store remembers it across restarts)."""
         self._deleted_users.add((app_id, user_id))
         for sid in session_ids:
             self._deleted_sessions.add((app_id, sid))
@@ -152,6 +154,7 @@ class IngestWriter:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
         seen = self.store.seen_batches(keys)
         self._load_tails(group)
+        self._load_deleted(group)
         writes: list[BatchWrite] = []
         outcomes: list[tuple[_Item, Outcome]] = []
         for item, key in zip(group, keys, strict=True):
@@ -169,7 +172,10 @@ class IngestWriter:
             item.future.set_result(outcome)
 
     def _load_tails(self, group: list[_Item]) -> None:
+        """Session tails from the cache, or from the store when another process may have written since."""
         missing: dict[str, set[str]] = {}
+        if not self.store.single_writer:
+            self._invalidate(group)
         for item in group:
             key = (item.batch.app_id, item.batch.session_id)
             if key not in self._tails:
@@ -179,6 +185,21 @@ class IngestWriter:
             for sid in session_ids:
                 state = states.get(sid)
                 self._remember((app_id, sid), load_tail(state.tail if state else None))
+
+    def _load_deleted(self, group: list[_Item]) -> None:
+        """Ask the store whether any session or user of this group was deleted (by any process)."""
+        sessions: dict[str, set[str]] = {}
+        users: dict[str, set[str]] = {}
+        for item in group:
+            app, batch = item.batch.app_id, item.batch
+            sessions.setdefault(app, set()).add(batch.session_id)
+            known = self._tails[(app, batch.session_id)].user_id
+            named = {e.user_id for e in batch.events if isinstance(e, IdentifyEvent)}
+            users.setdefault(app, set()).update(named | ({known} if known else set()))
+        for app, session_ids in sessions.items():
+            gone_sessions, gone_users = self.store.deleted_among(app, sorted(session_ids), sorted(users[app]))
+            self._deleted_sessions.update((app, s) for s in gone_sessions)
+            self._deleted_users.update((app, u) for u in gone_users)
 
     def _remember(self, key: tuple[str, str], tail: SessionTail) -> None:
         self._tails[key] = tail

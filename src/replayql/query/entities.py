@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import zstandard
 from sqlglot import exp
 
 from replayql.query.errors import BadUserInput
@@ -62,7 +61,6 @@ EVENT_FIELDS: dict[str, FieldSource] = {
 
 _SESSION_SELECT = [c for c, _, _ in SESSION_COLUMNS if c not in ("tail", "client_ip")] + ["duration_ms"]
 _EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
-_unzstd = zstandard.ZstdDecompressor()
 
 
 @dataclass(frozen=True)
@@ -289,7 +287,7 @@ def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int
     for chunk in run(store, scope, query):
         size = int(chunk["event_count"])
         if position + size > offset and len(events) <= first:
-            decoded = orjson.loads(_unzstd.decompress(chunk["data"]))
+            decoded = orjson.loads(store.recording_payload(chunk["data"]))
             start = max(0, offset - position)
             events.extend(decoded[start:])
         position += size

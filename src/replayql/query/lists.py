@@ -18,6 +18,8 @@ class ReadStore(Protocol):
 
     def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
 
+    def recording_payload(self, stored: Any) -> bytes: ...
+
 
 @dataclass
 class Page:

@@ -5,23 +5,35 @@ Every value a user gives becomes a named placeholder; only identifiers from our 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlglot import exp
+
+
+class Target(Protocol):
+    """What a query needs from the store it runs on: its SQL dialect and how it reads each logical table."""
+
+    dialect: str
+
+    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression: ...
+
+    def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
 
 
 @dataclass
 class Params:
     """Collects bound values; each call returns the placeholder that stands for the value in the tree."""
 
+    make: Callable[[str, Any], exp.Placeholder]
     values: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, value: Any) -> exp.Placeholder:
         name = f"p{len(self.values)}"
         self.values[name] = _to_db(value)
-        return exp.Placeholder(this=name)
+        return self.make(name, self.values[name])
 
 
 def _to_db(value: Any) -> Any:
@@ -33,34 +45,27 @@ def _to_db(value: Any) -> Any:
 
 @dataclass
 class Scope:
-    """One app's view of the store. Every table a query reads goes through `table`, which adds the app guard,
+    """One app's view of the store. Every table a query reads goes through `select`, which adds the app guard,
     so tenant isolation is a property of how queries are built, not of each caller remembering it."""
 
     app_id: str
-    params: Params = field(default_factory=Params)
+    target: Target
+    params: Params = field(init=False)
 
     def __post_init__(self) -> None:
+        self.params = Params(self.target.placeholder)
         self._app = self.params(self.app_id)
 
-    def select(self, table: str, *columns: exp.Expression | str, alias: str | None = None) -> exp.Select:
-        return exp.select(*columns).from_(exp.to_table(table).as_(alias) if alias else table).where(
-            self.guard(alias or table))
+    def select(self, table: str, *columns: exp.Expression | str, alias: str) -> exp.Select:
+        """SELECT from one logical table of this app; the store decides how that table is read."""
+        source = self.target.relation(table, alias, self._app.copy())
+        return exp.select(*columns).from_(source).where(self.guard(alias))
 
     def guard(self, table: str) -> exp.Expression:
         return exp.column("app_id", table=table).eq(self._app.copy())
 
     def param(self, value: Any) -> exp.Placeholder:
         return self.params(value)
-
-
-@dataclass(frozen=True)
-class Query:
-    sql: str
-    params: dict[str, Any]
-
-
-def render(tree: exp.Expression, scope: Scope, dialect: str) -> Query:
-    return Query(tree.sql(dialect=dialect), dict(scope.params.values))
 
 
 def col(name: str, table: str | None = None) -> exp.Column:

@@ -10,16 +10,19 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import zstandard
 from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
+from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreLocked
+from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
 from replayql.store.schema import Merge
 
@@ -34,16 +37,6 @@ _ISSUE_DELTA_COLUMNS = (("app_id", schema.STRING), ("issue_id", schema.STRING), 
                         ("error_type", schema.STRING), ("message", schema.STRING), ("stack", schema.STRING),
                         ("first_seen", schema.TIME), ("last_seen", schema.TIME), ("count", schema.BIGINT))
 _LEDGER_COLUMNS = (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT))
-
-
-class StoreLocked(Exception):
-    """The DuckDB file is held by another process (most often a running `replayql serve`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionState:
-    user_id: str | None
-    tail: str | None
 
 
 def _create_table(name: str, columns: Sequence[tuple[str, str]], key: Sequence[str], extra: str = "") -> str:
@@ -72,28 +65,6 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
-def _group_aggregate(name: str, rule: Merge | None) -> exp.Expression:
-    """How the rows of one group commit for the same session fold into one row."""
-    column = _col(name)
-    not_null = exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null()))
-    match rule:
-        case None:
-            return column
-        case Merge.SUM | Merge.MIN | Merge.MAX:
-            return exp.func(rule.value, column)
-        case Merge.ANY:
-            return exp.func("any_value", column)
-        case Merge.OR:
-            return exp.func("bool_or", column)
-        case Merge.LATEST:
-            return exp.Filter(this=exp.func("arg_max", column, _col("seq")), expression=exp.Where(this=not_null))
-        case Merge.BY_FIRST_PAGE:
-            has_page = exp.Not(this=exp.Is(this=_col("first_page_at"), expression=exp.Null()))
-            return exp.Filter(this=exp.func("arg_min", column, _col("first_page_at")),
-                              expression=exp.Where(this=has_page))
-    raise ValueError(f"no group aggregate for merge rule {rule}")
-
-
 def _conflict_merge(table: str, name: str, rule: Merge) -> exp.Expression:
     """How an incoming summary merges into the stored one (old values on the right of every SET)."""
     old, new = _col(name, table), _col(name, "excluded")
@@ -104,16 +75,13 @@ def _conflict_merge(table: str, name: str, rule: Merge) -> exp.Expression:
             return exp.func("least", old, new)
         case Merge.MAX:
             return exp.func("greatest", old, new)
-        case Merge.ANY:
-            return exp.func("coalesce", old, new)
         case Merge.LATEST:
             return exp.func("coalesce", new, old)
-        case Merge.OR:
-            return exp.Or(this=old, expression=new)
-        case Merge.BY_FIRST_PAGE:
-            takes_new = exp.Or(this=exp.Is(this=_col("first_page_at", table), expression=exp.Null()),
-                               expression=exp.LT(this=_col("first_page_at", "excluded"),
-                                                 expression=_col("first_page_at", table)))
+        case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
+            key = rule.ordering
+            assert key is not None
+            takes_new = exp.Or(this=exp.Is(this=_col(key, table), expression=exp.Null()),
+                               expression=exp.LT(this=_col(key, "excluded"), expression=_col(key, table)))
             return exp.Case(ifs=[exp.If(this=takes_new, true=new)], default=old)
     raise ValueError(f"no conflict merge for rule {rule}")
 
@@ -131,7 +99,7 @@ def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expr
 
 def _session_upsert_sql() -> str:
     columns = [name for name, _, _ in schema.SESSION_COLUMNS]
-    selects = [exp.alias_(_group_aggregate(name, rule), name) for name, _, rule in schema.SESSION_COLUMNS]
+    selects = session_aggregates()
     merges = {name: _conflict_merge("sessions", name, rule) for name, _, rule in schema.SESSION_COLUMNS if rule}
     return _upsert("sessions", "incoming_sessions", ("app_id", "session_id"), selects, columns, merges)
 
@@ -151,24 +119,31 @@ ON CONFLICT (app_id, user_id) DO UPDATE SET
   session_count = users.session_count + excluded.session_count
 """
 
-# A RESOLVED issue that occurs again reopens: that is a regression, and it must be seen.
+# Status is set only by the API; a regression (a RESOLVED issue occurring again) is read from the times, see
+# `issue_status` in store.merge.
 _ISSUE_UPSERT = """
 INSERT INTO issues (app_id, issue_id, title, error_type, message, stack, status, first_seen, last_seen, count,
-                    status_changed_at)
+                    status_changed_at, last_received_at)
 SELECT app_id, issue_id, arg_min(title, first_seen), arg_min(error_type, first_seen), arg_min(message, first_seen),
-       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count), min(first_seen)
+       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count), epoch_ms($received), epoch_ms($received)
 FROM incoming_issues GROUP BY app_id, issue_id
 ON CONFLICT (app_id, issue_id) DO UPDATE SET
   first_seen = least(issues.first_seen, excluded.first_seen),
   last_seen = greatest(issues.last_seen, excluded.last_seen),
   count = issues.count + excluded.count,
-  status = CASE WHEN issues.status = 'RESOLVED' THEN 'OPEN' ELSE issues.status END,
-  status_changed_at = CASE WHEN issues.status = 'RESOLVED' THEN excluded.last_seen ELSE issues.status_changed_at END
+  last_received_at = excluded.last_received_at
 """
 
 
+_zstd = zstandard.ZstdCompressor(level=3)
+_unzstd = zstandard.ZstdDecompressor()
+
+
 class DuckDBStore:
+    """Implements `store.base.Store` on one DuckDB file."""
+
     dialect = "duckdb"
+    single_writer = True  # the file is owned by this process
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
@@ -215,6 +190,17 @@ class DuckDBStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
+    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
+        if table == "issues":
+            return exp.Subquery(this=issues_with_status(exp.to_table("issues"), app), alias=exp.to_identifier(alias))
+        return exp.to_table(table).as_(alias)
+
+    def placeholder(self, name: str, value: Any) -> exp.Placeholder:
+        return exp.Placeholder(this=name)
+
+    def recording_payload(self, stored: Any) -> bytes:
+        return _unzstd.decompress(stored)
+
     def fetch(self, query: exp.Expression | str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read on its own cursor (safe from any thread)."""
         sql = query if isinstance(query, str) else query.sql("duckdb")
@@ -233,7 +219,7 @@ class DuckDBStore:
         finally:
             cursor.close()
 
-    def seen_batches(self, keys: Sequence[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
         if not keys:
             return set()
         cursor = self._conn.cursor()
@@ -250,11 +236,13 @@ class DuckDBStore:
                           "AND session_id IN (SELECT unnest($ids))", {"app": app_id, "ids": list(session_ids)})
         return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
 
-    def deleted_subjects(self) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-        """(app, user) and (app, session) pairs whose data must never be stored again."""
-        users = {(a, u) for a, u in self.fetch("SELECT app_id, user_id FROM deleted_users")}
-        sessions = {(a, s) for a, s in self.fetch("SELECT app_id, session_id FROM deleted_sessions")}
-        return users, sessions
+    def deleted_among(self, app_id: str, session_ids: Sequence[str], user_ids: Sequence[str]
+                      ) -> tuple[set[str], set[str]]:
+        sessions = self.fetch("SELECT session_id FROM deleted_sessions WHERE app_id = $app "
+                              "AND session_id IN (SELECT unnest($ids))", {"app": app_id, "ids": list(session_ids)})
+        users = self.fetch("SELECT user_id FROM deleted_users WHERE app_id = $app "
+                           "AND user_id IN (SELECT unnest($ids))", {"app": app_id, "ids": list(user_ids)})
+        return {r[0] for r in sessions}, {r[0] for r in users}
 
     # -- writes ----------------------------------------------------------------------------------------------
 
@@ -266,12 +254,13 @@ class DuckDBStore:
             events = [e for w in writes for e in w.events]
             if events:
                 self._insert(conn, "events", records_to_table(events, schema.EVENT_TYPES.items()))
-            recordings = [w.recording for w in writes if w.recording is not None]
+            recordings = [replace(w.recording, data=_zstd.compress(w.recording.data))
+                          for w in writes if w.recording is not None]
             if recordings:
                 self._insert(conn, "recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
             self._upsert_sessions(conn, writes)
             self._upsert_users(conn, [(w.seq, w.user) for w in writes if w.user is not None])
-            self._upsert_issues(conn, [i for w in writes for i in w.issues])
+            self._upsert_issues(conn, [i for w in writes for i in w.issues], received_at_ms)
 
     @staticmethod
     def _insert(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
@@ -298,11 +287,11 @@ class DuckDBStore:
             conn.execute(_USER_UPSERT)
 
     @staticmethod
-    def _upsert_issues(conn: duckdb.DuckDBPyConnection, issues: list[IssueDelta]) -> None:
+    def _upsert_issues(conn: duckdb.DuckDBPyConnection, issues: list[IssueDelta], received_at_ms: int) -> None:
         if not issues:
             return
         with _registered(conn, "incoming_issues", records_to_table(issues, _ISSUE_DELTA_COLUMNS)):
-            conn.execute(_ISSUE_UPSERT)
+            conn.execute(_ISSUE_UPSERT, {"received": received_at_ms})
 
     # -- deletion and mutations ------------------------------------------------------------------------------
 
@@ -318,8 +307,8 @@ class DuckDBStore:
             counts = self._delete_sessions(conn, app_id, [r[0] for r in rows])
             found = conn.execute("DELETE FROM users WHERE app_id = $app AND user_id = $user RETURNING user_id",
                                  {"app": app_id, "user": user_id}).fetchall()
-            conn.execute("INSERT INTO deleted_users VALUES ($app, $user, now()) ON CONFLICT DO NOTHING",
-                         {"app": app_id, "user": user_id})
+            conn.execute("INSERT INTO deleted_users VALUES ($app, $user, epoch_ms($now)) ON CONFLICT DO NOTHING",
+                         {"app": app_id, "user": user_id, "now": _now_ms()})
             counts.users = len(found)
             counts.session_ids = [r[0] for r in rows]
             return counts
@@ -359,9 +348,9 @@ class DuckDBStore:
 
     def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool:
         with self.transaction() as conn:
-            rows = conn.execute("UPDATE issues SET status = $status, status_changed_at = now() "
+            rows = conn.execute("UPDATE issues SET status = $status, status_changed_at = epoch_ms($now) "
                                 "WHERE app_id = $app AND issue_id = $issue RETURNING issue_id",
-                                {"app": app_id, "issue": issue_id, "status": status}).fetchall()
+                                {"app": app_id, "issue": issue_id, "status": status, "now": _now_ms()}).fetchall()
             return bool(rows)
 
     def ping(self) -> bool:
@@ -379,13 +368,8 @@ def _registered(conn: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> I
             conn.unregister(name)
 
 
-@dataclass(slots=True)
-class DeletionCounts:
-    sessions: int = 0
-    events: int = 0
-    recordings: int = 0
-    users: int = 0
-    session_ids: list[str] = field(default_factory=list)
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _deleted(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:

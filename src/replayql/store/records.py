@@ -82,6 +82,7 @@ class SessionDelta:
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
+    context_seq: int | None = None  # the seq of this batch when it carried a context
     user_agent: str | None = None
     browser: str | None = None
     browser_version: str | None = None
@@ -141,7 +142,7 @@ class RecordingChunk:
     first_ts: int
     last_ts: int
     event_count: int
-    data: bytes  # zstd-compressed JSON array of the rrweb events, byte for byte as received
+    data: bytes  # JSON array of the rrweb events, byte for byte as received; each store compresses it
 
 
 @dataclass(slots=True)

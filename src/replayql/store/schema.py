@@ -17,11 +17,15 @@ class Merge(Enum):
 
     SUM = "sum"
     MIN = "min"
-    MAX = "max"
-    ANY = "any"  # the first non-null value wins: facts sent once, with the first batch
+    MAX = "max"  # also "or" for booleans
     LATEST = "latest"  # the non-null value of the highest seq wins (user id, frustration tail)
-    BY_FIRST_PAGE = "by_first_page"  # taken together with the earliest page view
-    OR = "or"
+    WITH_FIRST_PAGE = "with_first_page"  # taken together with the earliest page view (landing page, UTM)
+    WITH_CONTEXT = "with_context"  # taken from the lowest-seq batch that carried a context (device facts)
+
+    @property
+    def ordering(self) -> str | None:
+        """For the WITH_* rules: the column whose minimum picks the row the value comes from."""
+        return {Merge.WITH_FIRST_PAGE: "first_page_at", Merge.WITH_CONTEXT: "context_seq"}.get(self)
 
 
 # Logical column types, mapped to engine types by each backend.
@@ -53,13 +57,14 @@ SESSION_COLUMNS: tuple[tuple[str, str, Merge | None], ...] = (
     ("ended_at", TIME, Merge.MAX),
     *((name, BIGINT, Merge.SUM) for name in _COUNTS),
     ("first_page_at", TIME, Merge.MIN),
-    *((name, STRING, Merge.BY_FIRST_PAGE) for name in _FIRST_PAGE_FACTS),
-    *((name, STRING, Merge.ANY) for name in _CONTEXT_FACTS),
-    ("viewport_width", INT, Merge.ANY),
-    ("viewport_height", INT, Merge.ANY),
+    *((name, STRING, Merge.WITH_FIRST_PAGE) for name in _FIRST_PAGE_FACTS),
+    ("context_seq", INT, Merge.MIN),
+    *((name, STRING, Merge.WITH_CONTEXT) for name in _CONTEXT_FACTS),
+    ("viewport_width", INT, Merge.WITH_CONTEXT),
+    ("viewport_height", INT, Merge.WITH_CONTEXT),
     ("user_id", STRING, Merge.LATEST),
     *((name, FLOAT, Merge.MAX) for name in VITAL_COLUMNS),
-    ("has_recording", BOOL, Merge.OR),
+    ("has_recording", BOOL, Merge.MAX),
     ("tail", JSON, Merge.LATEST),
 )
 assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"  # type: ignore[attr-defined]
@@ -68,6 +73,6 @@ USER_COLUMNS = (("app_id", STRING), ("user_id", STRING), ("name", STRING), ("ema
                 ("traits", JSON), ("first_seen", TIME), ("last_seen", TIME), ("session_count", BIGINT))
 ISSUE_COLUMNS = (("app_id", STRING), ("issue_id", STRING), ("title", STRING), ("error_type", STRING),
                  ("message", STRING), ("stack", STRING), ("status", STRING), ("first_seen", TIME),
-                 ("last_seen", TIME), ("count", BIGINT), ("status_changed_at", TIME))
+                 ("last_seen", TIME), ("count", BIGINT), ("status_changed_at", TIME), ("last_received_at", TIME))
 RECORDING_COLUMNS = (("app_id", STRING), ("session_id", STRING), ("seq", INT), ("first_ts", TIME),
                      ("last_ts", TIME), ("event_count", INT), ("data", BLOB))

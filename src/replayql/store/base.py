@@ -1,0 +1,83 @@
+"""The interface every storage backend offers to the ingest writer and the query layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from replayql.store.records import BatchWrite
+
+BatchKey = tuple[str, str, int]  # (app id, session id, seq)
+
+
+class StoreLocked(Exception):
+    """The store is held by another process (most often a running `replayql serve`)."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or opened; the message says why and what to check."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    user_id: str | None
+    tail: str | None
+
+
+@dataclass(slots=True)
+class DeletionCounts:
+    sessions: int = 0
+    events: int = 0
+    recordings: int = 0
+    users: int = 0
+    session_ids: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A backend. Reads are safe from any thread; writes come from one writer thread per process."""
+
+    dialect: str  # the sqlglot dialect its SQL is printed in
+    # True when this process is the only writer, so the writer may cache session tails between batches.
+    single_writer: bool
+
+    # -- query support -----------------------------------------------------------------------------------
+    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
+        """The FROM item that reads logical table `table` for one app (the guard may sit inside)."""
+        ...
+
+    def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
+
+    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+    def recording_payload(self, stored: Any) -> bytes:
+        """The JSON array of rrweb events a `recordings.data` value holds."""
+        ...
+
+    # -- the write path ----------------------------------------------------------------------------------
+    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]: ...
+
+    def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]: ...
+
+    def deleted_among(self, app_id: str, session_ids: Sequence[str], user_ids: Sequence[str]
+                      ) -> tuple[set[str], set[str]]:
+        """Which of these sessions and users were deleted (their data must not be stored again)."""
+        ...
+
+    def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None: ...
+
+    # -- mutations -------------------------------------------------------------------------------------
+    def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts: ...
+
+    def delete_user(self, app_id: str, user_id: str) -> DeletionCounts: ...
+
+    def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
+                      traits: dict[str, Any]) -> None: ...
+
+    def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool: ...
+
+    def ping(self) -> bool: ...
+
+    def close(self) -> None: ...
