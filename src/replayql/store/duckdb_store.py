@@ -125,7 +125,8 @@ _ISSUE_UPSERT = """
 INSERT INTO issues (app_id, issue_id, title, error_type, message, stack, status, first_seen, last_seen, count,
                     status_changed_at, last_received_at)
 SELECT app_id, issue_id, arg_min(title, first_seen), arg_min(error_type, first_seen), arg_min(message, first_seen),
-       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count), epoch_ms($received), epoch_ms($received)
+       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count),
+       epoch_ms($received), epoch_ms($received)
 FROM incoming_issues GROUP BY app_id, issue_id
 ON CONFLICT (app_id, issue_id) DO UPDATE SET
   first_seen = least(issues.first_seen, excluded.first_seen),
