@@ -1,12 +1,17 @@
-"""Shared fixtures: a real server (the ASGI app over real DuckDB and SQLite files in a temp dir).
+"""Shared fixtures: a real server (the ASGI app) over a real store, once per backend.
 
-`server` gives an app `demo` and an app `other`, an API key of each scope for `demo`, a read key for `other`,
+Every test that uses `server` (or `where`) runs twice: on the embedded store (DuckDB and SQLite files in a temp
+dir) and on the ClickHouse store (the chDB engine in this process, one fresh database per test; chDB allows one
+data path per process, so all ClickHouse tests share one path).
+
+`server` gives an app `demo` and an app `other`, an API key of each scope for `demo`, an admin key for `other`,
 and helpers to send batches and GraphQL queries through HTTP exactly as clients do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,7 @@ from starlette.testclient import TestClient
 
 from replayql.api.app import close_services, create_app, open_services
 from replayql.api.context import Services
-from replayql.config import Settings
+from replayql.config import ClickHouseConfig, Settings
 from replayql.store.registry import Scope
 
 T0 = 1_764_140_000_000  # 2025-11-26T06:53:20Z: the base time of hand-built test data (epoch ms)
@@ -67,8 +72,64 @@ class Server:
         return body["data"]
 
 
-def start_server(data_dir: Path, **settings: Any) -> Server:
-    config = Settings(data_dir=data_dir, **settings)
+STORES = ("duckdb", "clickhouse")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one store lives: its data dir (DuckDB) or its ClickHouse database. Reopen it to restart."""
+
+    data_dir: Path
+    clickhouse: ClickHouseConfig | None = None
+
+
+def new_location(kind: str, data_dir: Path, chdb_path: Path) -> Location:
+    if kind == "duckdb":
+        return Location(data_dir)
+    database = f"t_{uuid.uuid4().hex[:16]}"
+    return Location(data_dir, ClickHouseConfig(f"chdb://{chdb_path}?database={database}"))
+
+
+def drop_location(location: Location) -> None:
+    """Drop a test's ClickHouse database: chDB slows down as databases pile up in its one data path."""
+    if location.clickhouse is not None:
+        from replayql.store.clickhouse_store import Connection
+
+        connection = Connection(location.clickhouse.url)
+        client = connection.client(None)
+        try:
+            client.command(f"DROP DATABASE IF EXISTS `{connection.database}` SYNC")
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb") / "engine"
+
+
+@pytest.fixture
+def where(store_kind: str, chdb_path: Path, tmp_path: Path) -> Iterator[Callable[[str], Location]]:
+    """where(name): a store location for this test; the same name gives the same location (for restarts)."""
+    made: dict[str, Location] = {}
+
+    def location(name: str) -> Location:
+        if name not in made:
+            made[name] = new_location(store_kind, tmp_path / name, chdb_path)
+        return made[name]
+    yield location
+    for created in made.values():
+        drop_location(created)
+
+
+def start_server(where: Location | Path, **settings: Any) -> Server:
+    location = where if isinstance(where, Location) else Location(where)
+    config = Settings(data_dir=location.data_dir, clickhouse=location.clickhouse, **settings)
     services = open_services(config)
     registry = services.registry
     if registry.get_app("demo") is None:
@@ -82,8 +143,8 @@ def start_server(data_dir: Path, **settings: Any) -> Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = start_server(tmp_path / "data")
+def server(where: Callable[[str], Location]) -> Iterator[Server]:
+    running = start_server(where("data"))
     try:
         yield running
     finally:

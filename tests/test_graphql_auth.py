@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import T0, Server, make_batch, start_server
+from conftest import T0, Server, drop_location, make_batch, new_location, start_server
 from replayql.api.app import close_services
 from replayql.store.registry import Scope
 from test_graphql_queries import build_dataset
@@ -283,14 +284,16 @@ ADMIN_MUTATIONS = [
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def shared(tmp_path_factory: pytest.TempPathFactory, store_kind: str, chdb_path: Path) -> Iterator[Server]:
     """The dataset on one server for this module's tests that leave it unchanged (forbidden mutations, reads)."""
-    running = start_server(tmp_path_factory.mktemp("graphql-auth") / "data")
+    location = new_location(store_kind, tmp_path_factory.mktemp("graphql-auth") / "data", chdb_path)
+    running = start_server(location)
     try:
         build_dataset(running)
         yield running
     finally:
         close_services(running.services)
+        drop_location(location)
 
 
 def _type_error_id(server: Server, key: str = "read") -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from conftest import CONTEXT, T0, Server, make_batch, start_server
+from conftest import CONTEXT, T0, Server, drop_location, make_batch, new_location, start_server
 from replayql.api.app import close_services
 from replayql.ingest.importer import import_batches
 
@@ -116,14 +117,16 @@ def demo(server: Server) -> Server:
 
 
 @pytest.fixture(scope="module")
-def ro(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ro(tmp_path_factory: pytest.TempPathFactory, store_kind: str, chdb_path: Path) -> Iterator[Server]:
     """The dataset on one server shared by this module's read-only tests (nothing here may write to it)."""
-    running = start_server(tmp_path_factory.mktemp("graphql-ro") / "data")
+    location = new_location(store_kind, tmp_path_factory.mktemp("graphql-ro") / "data", chdb_path)
+    running = start_server(location)
     try:
         build_dataset(running)
         yield running
     finally:
         close_services(running.services)
+        drop_location(location)
 
 
 def iso(ms: int) -> str:

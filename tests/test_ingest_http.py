@@ -6,13 +6,12 @@ import gzip
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from conftest import CONTEXT, T0, Server, make_batch, start_server
+from conftest import CONTEXT, T0, Location, Server, make_batch, start_server
 from replayql.api.app import close_services
 from replayql.config import MIB, IngestLimits
 
@@ -61,12 +60,12 @@ def rejected(server: Server, body: dict[str, Any] | bytes, **headers: str) -> di
 
 
 @pytest.fixture
-def limited(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+def limited(where: Callable[[str], Location]) -> Iterator[Callable[..., Server]]:
     """Opens servers with overridden ingest limits; closes them all afterwards."""
     opened: list[Server] = []
 
     def open_server(**limits: Any) -> Server:
-        opened.append(start_server(tmp_path / f"limited-{len(opened)}", limits=IngestLimits(**limits)))
+        opened.append(start_server(where(f"limited-{len(opened)}"), limits=IngestLimits(**limits)))
         return opened[-1]
 
     yield open_server
@@ -374,8 +373,8 @@ def test_client_clock_in_sync_keeps_exact_times(server: Server) -> None:
 
 # -- durability ------------------------------------------------------------------------------------------------
 
-def test_batches_survive_a_restart_and_retries_stay_duplicates(tmp_path: Path) -> None:
-    data_dir = tmp_path / "durable"
+def test_batches_survive_a_restart_and_retries_stay_duplicates(where: Callable[[str], Location]) -> None:
+    data_dir = where("durable")
     first = start_server(data_dir)
     try:
         assert first.ingest(batch("s-dur")).json()["outcome"] == "stored"

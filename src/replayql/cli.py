@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import enum
+import functools
+import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from replayql.config import Settings, default_data_dir
-from replayql.store.registry import Registry, RegistryError, Scope
+from replayql.config import ClickHouseConfig, Settings, default_data_dir
+from replayql.store.registry import RegistryError, Scope
+
+if TYPE_CHECKING:
+    from replayql.api.context import Services
 
 app = typer.Typer(help="replayql: session replay and product analytics behind a GraphQL API.",
                   no_args_is_help=True, add_completion=False)
@@ -27,16 +33,65 @@ DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
                                        help="Directory of the embedded store.", default_factory=default_data_dir)]
 
 
+class StoreKind(enum.Enum):
+    DUCKDB = "duckdb"
+    CLICKHOUSE = "clickhouse"
+
+
+_STORE_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "store": (Annotated[StoreKind, typer.Option(
+        envvar="REPLAYQL_STORE", help="duckdb: the embedded store in --data-dir; clickhouse: a ClickHouse database.")],
+        StoreKind.DUCKDB),
+    "clickhouse_url": (Annotated[str | None, typer.Option(
+        envvar="REPLAYQL_CLICKHOUSE_URL", help="http(s)://host:8123/database, or chdb://PATH (in-process).")], None),
+    "clickhouse_user": (Annotated[str | None, typer.Option(envvar="REPLAYQL_CLICKHOUSE_USER")], None),
+    "clickhouse_password": (Annotated[str | None, typer.Option(envvar="REPLAYQL_CLICKHOUSE_PASSWORD")], None),
+    "clickhouse_cluster": (Annotated[str | None, typer.Option(
+        envvar="REPLAYQL_CLICKHOUSE_CLUSTER", help="Create Replicated + Distributed tables on this cluster.")],
+        None),
+}
+
+
+def with_store(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the store options; it receives them as `clickhouse` (None for the embedded store)."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "clickhouse"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, (annotation, default) in _STORE_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name in _STORE_OPTIONS}
+        command(*args, clickhouse=_clickhouse_config(**options), **kwargs)
+
+    run.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in own + extra}
+    return run
+
+
+def _clickhouse_config(store: StoreKind, clickhouse_url: str | None, clickhouse_user: str | None,
+                       clickhouse_password: str | None, clickhouse_cluster: str | None) -> ClickHouseConfig | None:
+    if store is StoreKind.DUCKDB:
+        return None
+    if not clickhouse_url:
+        raise fail("--store clickhouse needs --clickhouse-url (or REPLAYQL_CLICKHOUSE_URL), "
+                   "e.g. http://localhost:8123/replayql or chdb:///var/lib/replayql/chdb")
+    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster)
+
+
 def fail(message: str) -> typer.Exit:
     err.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(code=1)
 
 
 @contextmanager
-def _registry(data_dir: Path) -> Iterator[Registry]:
+def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[Any]:
+    from replayql.store.backends import open_registry
+    from replayql.store.base import StoreUnavailable
+
     try:
-        registry = Registry(data_dir / "registry.sqlite")
-    except RegistryError as exc:
+        registry = open_registry(data_dir, clickhouse)
+    except (RegistryError, StoreUnavailable, RuntimeError) as exc:
         raise fail(str(exc)) from None
     try:
         yield registry
@@ -47,36 +102,42 @@ def _registry(data_dir: Path) -> Iterator[Registry]:
 
 
 @apps_app.command("create")
-def apps_create(name: str, data_dir: DataDir) -> None:
+@with_store
+def apps_create(name: str, data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
     """Create an app; prints its id."""
-    with _registry(data_dir) as registry:
+    with _registry(data_dir, clickhouse) as registry:
         created = registry.create_app(name)
     print(created.id)
 
 
 @apps_app.command("list")
-def apps_list(data_dir: DataDir) -> None:
+@with_store
+def apps_list(data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
     """List apps."""
-    with _registry(data_dir) as registry:
+    with _registry(data_dir, clickhouse) as registry:
         for found in registry.list_apps():
             print(f"{found.id}\t{found.created_at.isoformat()}")
 
 
 @keys_app.command("create")
+@with_store
 def keys_create(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app", help="The app the key belongs to.")],
+                clickhouse: ClickHouseConfig | None,
                 scope: Annotated[Scope, typer.Option(help="read, write (also mutations) or admin.")] = Scope.READ,
                 name: Annotated[str | None, typer.Option(help="A label for the key.")] = None) -> None:
     """Create an API key; prints the secret key, which is shown only this once."""
-    with _registry(data_dir) as registry:
+    with _registry(data_dir, clickhouse) as registry:
         key, secret = registry.create_key(app_id, scope, name)
     err.print(f"created key {key.id} ({key.scope.value}) for app {key.app_id}; store it now, it is not shown again")
     print(secret)
 
 
 @keys_app.command("list")
-def keys_list(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app")]) -> None:
+@with_store
+def keys_list(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app")],
+              clickhouse: ClickHouseConfig | None) -> None:
     """List an app's keys (never their secrets)."""
-    with _registry(data_dir) as registry:
+    with _registry(data_dir, clickhouse) as registry:
         if registry.get_app(app_id) is None:
             raise fail(f"no app {app_id!r}; see `replayql apps list`")
         for key in registry.list_keys(app_id):
@@ -85,27 +146,29 @@ def keys_list(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app")]) 
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, data_dir: DataDir) -> None:
+@with_store
+def keys_revoke(key_id: str, data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
     """Revoke a key; a running server refuses it from the next request on."""
-    with _registry(data_dir) as registry:
+    with _registry(data_dir, clickhouse) as registry:
         if not registry.revoke_key(key_id):
             raise fail(f"no active key {key_id!r}")
     err.print(f"revoked key {key_id}")
 
 
 @app.command()
-def serve(data_dir: DataDir, host: str = "127.0.0.1", port: int = 8000,
+@with_store
+def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "127.0.0.1", port: int = 8000,
           demo: Annotated[bool, typer.Option(help="Load a demo app and data into an empty store.")] = False,
           demo_sessions: Annotated[int, typer.Option(help="Sessions to generate for --demo.")] = 500,
           geoip: Annotated[bool, typer.Option(help="Look up the country of client IPs.")] = True,
           log_level: str = "info") -> None:
-    """Run the HTTP server (GraphQL API and ingestion) on the embedded store."""
+    """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
     import uvicorn
 
     from replayql.api.app import close_services, create_app
     from replayql.demo import load_demo
 
-    settings = Settings(data_dir=data_dir, geoip=geoip)
+    settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip)
     services = _open(settings)
     try:
         if demo:
@@ -116,16 +179,18 @@ def serve(data_dir: DataDir, host: str = "127.0.0.1", port: int = 8000,
 
 
 @app.command()
-def generate(sessions: Annotated[int, typer.Option(help="How many sessions.")],
+@with_store
+def generate(sessions: Annotated[int, typer.Option(help="How many sessions.")], clickhouse: ClickHouseConfig | None,
              seed: int = 1, days: int = 7, app_id: Annotated[str, typer.Option("--app")] = "demo",
              out: Annotated[Path | None, typer.Option(help="Write NDJSON batches to this file.")] = None,
              data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Load straight into this store.")] = None
              ) -> None:
-    """Generate deterministic synthetic shop data (same seed, same data)."""
+    """Generate deterministic synthetic shop data (same seed, same data): to a file, or into a store."""
     from replayql.generate import generate_batches, write_ndjson
 
-    if (out is None) == (data_dir is None):
-        raise fail("give exactly one of --out FILE.ndjson or --data-dir DIR")
+    into_store = data_dir is not None or clickhouse is not None
+    if (out is None) == (not into_store):
+        raise fail("give exactly one destination: --out FILE.ndjson, --data-dir DIR, or --store clickhouse")
     batches = generate_batches(app_id, sessions, seed=seed, days=days)
     if out is not None:
         written = write_ndjson(out, batches)
@@ -133,17 +198,18 @@ def generate(sessions: Annotated[int, typer.Option(help="How many sessions.")],
         return
     import orjson
 
-    assert data_dir is not None
-    _load(Settings(data_dir=data_dir), (orjson.dumps(b) for b in batches), None, create_app_id=app_id)
+    settings = Settings(data_dir=data_dir or default_data_dir(), clickhouse=clickhouse)
+    _load(settings, (orjson.dumps(b) for b in batches), None, create_app_id=app_id)
 
 
 @app.command("import")
+@with_store
 def import_(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="NDJSON, one batch per line.")],
-            data_dir: DataDir) -> None:
+            data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
     """Bulk-load batches through the same validation and enrichment as HTTP ingestion."""
     lines = _count_lines(file)
     with file.open("rb") as handle:
-        _load(Settings(data_dir=data_dir), handle, lines)
+        _load(Settings(data_dir=data_dir, clickhouse=clickhouse), handle, lines)
 
 
 def _count_lines(file: Path) -> int:
@@ -151,17 +217,17 @@ def _count_lines(file: Path) -> int:
         return sum(1 for _ in handle)
 
 
-def _open(settings: Settings):  # type: ignore[no-untyped-def]
+def _open(settings: Settings) -> Services:
     from replayql.api.app import open_services
-    from replayql.store.duckdb_store import StoreLocked
+    from replayql.store.base import StoreLocked, StoreUnavailable
 
     try:
         return open_services(settings)
-    except StoreLocked as exc:
+    except (StoreLocked, StoreUnavailable, RuntimeError) as exc:
         raise fail(str(exc)) from None
 
 
-def _load(settings: Settings, lines, total: int | None, create_app_id: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def _load(settings: Settings, lines: Iterable[bytes], total: int | None, create_app_id: str | None = None) -> None:
     from replayql.api.app import close_services
     from replayql.ingest.importer import import_batches
 

@@ -30,8 +30,23 @@ class FrustrationThresholds:
 
 
 @dataclass(frozen=True)
+class ClickHouseConfig:
+    """The scale-out store: `http(s)://host:8123/database`, or `chdb://PATH` for the in-process engine."""
+
+    url: str
+    user: str | None = None
+    password: str | None = None
+    cluster: str | None = None  # with a cluster: Replicated + Distributed tables, sharded by session
+    retention_days: int | None = None  # TTL on events, sessions and recordings
+
+    def __repr__(self) -> str:  # never print the password
+        return f"ClickHouseConfig(url={self.url!r}, user={self.user!r}, cluster={self.cluster!r})"
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("replayql-data")
+    clickhouse: ClickHouseConfig | None = None  # None: the embedded DuckDB store in data_dir
     limits: IngestLimits = field(default_factory=IngestLimits)
     frustration: FrustrationThresholds = field(default_factory=FrustrationThresholds)
     geoip: bool = True

@@ -20,19 +20,17 @@ from replayql.api.ingest_http import ingest_endpoint
 from replayql.config import Settings
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
-from replayql.store.duckdb_store import DuckDBStore
-from replayql.store.registry import Registry
+from replayql.store.backends import open_backend
 
 log = logging.getLogger(__name__)
 
 
 def open_services(settings: Settings) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = DuckDBStore(settings.duckdb_path)
+    backend = open_backend(settings.data_dir, settings.clickhouse)
     options = SessionizeOptions(settings.frustration, settings.idle_threshold_ms, settings.geoip,
                                 settings.store_client_ip)
-    writer = IngestWriter(store, options, settings.group_commit_ms)
-    return Services(settings, store, Registry(settings.registry_path), writer)
+    writer = IngestWriter(backend.store, options, settings.group_commit_ms)
+    return Services(settings, backend.store, backend.registry, writer)
 
 
 def close_services(services: Services) -> None:

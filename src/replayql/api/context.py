@@ -16,8 +16,8 @@ from replayql.query import entities
 from replayql.query.filters import StringCondition
 from replayql.query.lists import Page, check_page_size
 from replayql.query.sql import Scope
-from replayql.store.duckdb_store import DuckDBStore
-from replayql.store.registry import ApiKey, Registry
+from replayql.store.base import Store
+from replayql.store.registry import ApiKey
 
 R = TypeVar("R")
 
@@ -27,8 +27,8 @@ class Services:
     """What the server holds for its whole life."""
 
     settings: Settings
-    store: DuckDBStore
-    registry: Registry
+    store: Store
+    registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
 
 

@@ -61,6 +61,12 @@ class Scope:
         source = self.target.relation(table, alias, self._app.copy())
         return exp.select(*columns).from_(source).where(self.guard(alias))
 
+    def join(self, query: exp.Select, table: str, alias: str, on: exp.Expression, kind: str = "left"
+             ) -> exp.Select:
+        """JOIN another logical table of this app: read through the store, guarded like the first."""
+        source = self.target.relation(table, alias, self._app.copy())
+        return query.join(source, on=exp.and_(self.guard(alias), on), join_type=kind)
+
     def guard(self, table: str) -> exp.Expression:
         return exp.column("app_id", table=table).eq(self._app.copy())
 

@@ -199,17 +199,17 @@ def _from_text(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _hash_secret(secret: str) -> str:
+def hash_secret(secret: str) -> str:
     # Secrets carry 256 bits of randomness, so brute force is hopeless even against a fast hash; a slow
     # password hash (bcrypt/argon2) would only add milliseconds to every authenticated request.
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def _new_key_id() -> str:
+def new_key_id() -> str:
     return "".join(secrets.choice(KEY_ID_ALPHABET) for _ in range(KEY_ID_LENGTH))
 
 
-def _new_secret() -> str:
+def new_secret() -> str:
     return "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))
 
 
@@ -338,7 +338,7 @@ class Registry:
     # --- apps ---
 
     def create_app(self, app_id: str) -> App:
-        _check_app_id(app_id)
+        check_app_id(app_id)
         app = App(id=app_id, created_at=_now())
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM apps WHERE id = ?", (app_id,)).fetchone() is not None:
@@ -349,7 +349,7 @@ class Registry:
         return app
 
     def get_app(self, app_id: str) -> App | None:
-        if not _is_app_id(app_id):
+        if not is_app_id(app_id):
             return None
         with self._read() as conn:
             row = conn.execute("SELECT id, created_at FROM apps WHERE id = ?", (app_id,)).fetchone()
@@ -364,9 +364,9 @@ class Registry:
 
     def create_key(self, app_id: str, scope: Scope, name: str | None = None) -> tuple[ApiKey, str]:
         """Issue a key. The returned token is the only copy of the secret that will ever exist."""
-        _check_scope(scope)
-        _check_key_name(name)
-        secret = _new_secret()
+        check_scope(scope)
+        check_key_name(name)
+        secret = new_secret()
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM apps WHERE id = ?", (app_id,)).fetchone() is None:
                 raise RegistryError(f"unknown app {app_id!r}; create it first with `replayql apps create`")
@@ -374,7 +374,7 @@ class Registry:
             conn.execute(
                 "INSERT INTO api_keys (id, app_id, scope, name, secret_sha256, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (key.id, app_id, scope.value, name, _hash_secret(secret), _to_text(key.created_at)),
+                (key.id, app_id, scope.value, name, hash_secret(secret), _to_text(key.created_at)),
             )
         return key, f"{TOKEN_PREFIX}{key.id}_{secret}"
 
@@ -387,7 +387,7 @@ class Registry:
         return [_row_to_key(row) for row in rows]
 
     def get_key(self, key_id: str) -> ApiKey | None:
-        if not _is_key_id(key_id):
+        if not is_key_id(key_id):
             return None
         with self._read() as conn:
             row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
@@ -395,7 +395,7 @@ class Registry:
 
     def revoke_key(self, key_id: str) -> bool:
         """True if the key was active and is now revoked; False if unknown or already revoked."""
-        if not _is_key_id(key_id):
+        if not is_key_id(key_id):
             return False
         with self._write() as conn:
             cursor = conn.execute(
@@ -420,7 +420,7 @@ class Registry:
         if row is None or row[5] is not None:  # unknown or revoked
             return None
         # Constant-time comparison, so response timing reveals nothing about how much of the secret matched.
-        if not hmac.compare_digest(row[6], _hash_secret(secret)):
+        if not hmac.compare_digest(row[6], hash_secret(secret)):
             return None
         return _row_to_key(row[:6])
 
@@ -428,33 +428,33 @@ class Registry:
 def _unused_key_id(conn: sqlite3.Connection) -> str:
     # A 60-bit collision is astronomically unlikely, but ruling it out costs one indexed read under the lock.
     while True:
-        key_id = _new_key_id()
+        key_id = new_key_id()
         if conn.execute("SELECT 1 FROM api_keys WHERE id = ?", (key_id,)).fetchone() is None:
             return key_id
 
 
-def _is_app_id(app_id: object) -> bool:
+def is_app_id(app_id: object) -> bool:
     return isinstance(app_id, str) and APP_ID_RE.fullmatch(app_id) is not None
 
 
-def _is_key_id(key_id: object) -> bool:
+def is_key_id(key_id: object) -> bool:
     return isinstance(key_id, str) and KEY_ID_RE.fullmatch(key_id) is not None
 
 
-def _check_app_id(app_id: str) -> None:
-    if not _is_app_id(app_id):
+def check_app_id(app_id: str) -> None:
+    if not is_app_id(app_id):
         raise RegistryError(
             f"invalid app id {app_id!r}: use 1-63 characters of lowercase letters, digits and '-', "
             "starting with a letter or digit (e.g. 'my-shop')"
         )
 
 
-def _check_scope(scope: Scope) -> None:
+def check_scope(scope: Scope) -> None:
     if not isinstance(scope, Scope):
         choices = ", ".join(s.value for s in Scope)
         raise RegistryError(f"invalid scope {scope!r}; use one of: {choices}")
 
 
-def _check_key_name(name: str | None) -> None:
+def check_key_name(name: str | None) -> None:
     if name is not None and (not isinstance(name, str) or len(name) > MAX_KEY_NAME_CHARS):
         raise RegistryError(f"invalid key name: use text of at most {MAX_KEY_NAME_CHARS} characters, or none")

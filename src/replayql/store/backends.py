@@ -1,0 +1,49 @@
+"""Opening the configured backend: the store and the registry of apps and keys that goes with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from replayql.config import ClickHouseConfig
+from replayql.store.base import Store
+from replayql.store.registry import Registry
+
+
+@dataclass
+class Backend:
+    store: Store
+    registry: Any  # Registry (SQLite, beside DuckDB) or ClickHouseRegistry (inside ClickHouse)
+
+    def close(self) -> None:
+        self.registry.close()
+        self.store.close()
+
+
+def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Backend:
+    """The embedded store in `data_dir`, or ClickHouse when configured."""
+    if clickhouse is None:
+        from replayql.store.duckdb_store import DuckDBStore
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return Backend(DuckDBStore(data_dir / "replayql.duckdb"), Registry(data_dir / "registry.sqlite"))
+    return Backend(*_clickhouse(clickhouse))
+
+
+def open_registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Any:
+    """Only the registry (for `apps` and `keys`): on DuckDB it does not touch the store the server holds."""
+    if clickhouse is None:
+        return Registry(data_dir / "registry.sqlite")
+    return _clickhouse(clickhouse, registry_owns_store=True)[1]
+
+
+def _clickhouse(config: ClickHouseConfig, registry_owns_store: bool = False) -> tuple[Store, Any]:
+    try:
+        from replayql.store.clickhouse_registry import ClickHouseRegistry
+        from replayql.store.clickhouse_store import ClickHouseStore, Connection
+    except ImportError as exc:  # clickhouse-connect is an optional dependency
+        raise RuntimeError("the ClickHouse store needs `pip install 'replayql[clickhouse]'`") from exc
+    store = ClickHouseStore(Connection(config.url, config.user, config.password), config.cluster,
+                            config.retention_days)
+    return store, ClickHouseRegistry(store, owns_store=registry_owns_store)

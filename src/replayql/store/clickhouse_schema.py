@@ -1,0 +1,177 @@
+"""The ClickHouse schema: MergeTree tables designed for the access paths, and their DDL.
+
+Every table that can receive the same row twice (a retried batch, two servers) is a ReplacingMergeTree whose
+sorting key identifies the row, and every read uses FINAL, so duplicates never count twice. Summaries
+(sessions, users, issues) are stored as one row per batch and folded when read, with the same merge rules as
+the embedded store (store.merge). In cluster mode each table is Replicated on every shard and a Distributed
+table over it, sharded so that all rows that may replace each other live on one shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from replayql.store import schema
+
+SCHEMA_VERSION = 1
+
+_TIME = "DateTime64(3, 'UTC')"
+_BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
+               schema.BOOL: "Bool", schema.TIME: _TIME, schema.JSON: "String", schema.BLOB: "String"}
+# Few distinct values: dictionary-encoded columns are smaller and faster to filter and group.
+_LOW_CARDINALITY = frozenset({
+    "app_id", "kind", "host", "level", "method", "error_type", "name", "browser", "browser_version", "os",
+    "os_version", "device_type", "country", "language", "timezone", "release", "sdk_name", "sdk_version",
+    "utm_source", "utm_medium", "utm_campaign", "status", "scope",
+})
+_ZSTD = frozenset({"stack", "properties", "data", "tail", "user_agent"})  # long, repetitive text
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, logical type)
+    order_by: tuple[str, ...]
+    required: tuple[str, ...]  # NOT NULL columns; the rest are Nullable
+    version: str | None = None  # ReplacingMergeTree version column: the highest wins
+    partition_by: str | None = None
+    ttl_column: str | None = None
+    shard_by: str = "session_id"
+    replacing: bool = True
+
+
+def _ledger(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    return (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT), *extra)
+
+
+_SESSION_BATCH_COLUMNS = (*((n, t) for n, t, _ in schema.SESSION_COLUMNS[:2]), ("seq", schema.INT),
+                          *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]))
+
+TABLES: tuple[Table, ...] = (
+    Table("events", tuple(schema.EVENT_TYPES.items()), ("app_id", "session_id", "seq", "idx"),
+          ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)", ttl_column="ts"),
+    Table("session_batches", _SESSION_BATCH_COLUMNS, ("app_id", "session_id", "seq"),
+          ("app_id", "session_id", "seq", "started_at", "ended_at", "active_ms", "page_count", "click_count",
+           "error_count", "event_count", "rage_click_count", "dead_click_count", "error_click_count",
+           "has_recording"), ttl_column="ended_at"),
+    Table("user_batches", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING),
+                           ("seq", schema.INT), ("version", schema.BIGINT), ("name", schema.STRING),
+                           ("email", schema.STRING), ("seen_from", schema.TIME), ("seen_to", schema.TIME),
+                           ("new_session", schema.INT)),
+          ("app_id", "user_id", "session_id", "seq"),
+          ("app_id", "user_id", "session_id", "seq", "version", "seen_from", "seen_to", "new_session"),
+          shard_by="user_id"),
+    Table("user_traits", (("app_id", schema.STRING), ("user_id", schema.STRING), ("key", schema.STRING),
+                          ("value", schema.JSON), ("version", schema.BIGINT)),
+          ("app_id", "user_id", "key"), ("app_id", "user_id", "key", "version"), version="version",
+          shard_by="user_id"),
+    Table("issue_batches", (("app_id", schema.STRING), ("issue_id", schema.STRING), ("session_id", schema.STRING),
+                            ("seq", schema.INT), ("title", schema.STRING), ("error_type", schema.STRING),
+                            ("message", schema.STRING), ("stack", schema.STRING), ("first_seen", schema.TIME),
+                            ("last_seen", schema.TIME), ("count", schema.BIGINT), ("received_at", schema.TIME)),
+          ("app_id", "issue_id", "session_id", "seq"),
+          ("app_id", "issue_id", "session_id", "seq", "title", "error_type", "message", "first_seen", "last_seen",
+           "count", "received_at"), shard_by="issue_id"),
+    Table("issue_status", (("app_id", schema.STRING), ("issue_id", schema.STRING), ("status", schema.STRING),
+                           ("changed_at", schema.TIME)),
+          ("app_id", "issue_id"), ("app_id", "issue_id", "status", "changed_at"), version="changed_at",
+          shard_by="issue_id"),
+    Table("recordings", schema.RECORDING_COLUMNS, ("app_id", "session_id", "seq"),
+          tuple(name for name, _ in schema.RECORDING_COLUMNS), partition_by="toYYYYMM(first_ts)",
+          ttl_column="first_ts"),
+    Table("batches", _ledger(("received_at", schema.TIME)), ("app_id", "session_id", "seq"),
+          ("app_id", "session_id", "seq", "received_at"), ttl_column="received_at"),
+    Table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("deleted_at", schema.TIME)),
+          ("app_id", "user_id"), ("app_id", "user_id", "deleted_at"), shard_by="user_id"),
+    Table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING),
+                               ("deleted_at", schema.TIME)),
+          ("app_id", "session_id"), ("app_id", "session_id", "deleted_at")),
+    Table("apps", (("id", schema.STRING), ("created_at", schema.TIME)), ("id",), ("id", "created_at"),
+          shard_by="id"),
+    Table("api_keys", (("id", schema.STRING), ("app_id", schema.STRING), ("scope", schema.STRING),
+                       ("name", schema.STRING), ("secret_sha256", schema.STRING), ("created_at", schema.TIME),
+                       ("revoked_at", schema.TIME), ("version", schema.BIGINT)),
+          ("id",), ("id", "app_id", "scope", "secret_sha256", "created_at", "version"), version="version",
+          shard_by="id"),
+    Table("schema_version", (("version", schema.INT), ("applied_at", schema.TIME)), ("version",),
+          ("version", "applied_at"), shard_by="version"),
+)
+TABLE_NAMES = tuple(t.name for t in TABLES)
+
+
+def column_type(table: Table, name: str, logical: str) -> str:
+    base = _BASE_TYPES[logical]
+    if name not in table.required:
+        base = f"Nullable({base})"
+    if name in _LOW_CARDINALITY and logical == schema.STRING:
+        base = f"LowCardinality({base})"
+    codec = " CODEC(ZSTD(3))" if name in _ZSTD else ""
+    return f"{base}{codec}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where tables go: one node, or Replicated tables plus Distributed tables on a named cluster."""
+
+    database: str
+    cluster: str | None = None
+    retention_days: int | None = None
+
+    def statements(self) -> list[str]:
+        out = [f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}{self._on_cluster()}"]
+        for table in TABLES:
+            out.extend(self._table(table))
+        return out
+
+    def _on_cluster(self) -> str:
+        return f" ON CLUSTER {_ident(self.cluster)}" if self.cluster else ""
+
+    def _table(self, table: Table) -> list[str]:
+        local = f"{table.name}_local" if self.cluster else table.name
+        columns = ",\n  ".join(f"{_ident(n)} {column_type(table, n, t)}" for n, t in table.columns)
+        clauses = [f"ENGINE = {self._engine(table, local)}"]
+        if table.partition_by:
+            clauses.append(f"PARTITION BY {table.partition_by}")
+        clauses.append(f"ORDER BY ({', '.join(table.order_by)})")
+        if self.retention_days and table.ttl_column:
+            clauses.append(f"TTL toDateTime({table.ttl_column}) + toIntervalDay({int(self.retention_days)})")
+        ddl = [f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
+               + "\n".join(clauses)]
+        if self.cluster:
+            ddl.append(
+                f"CREATE TABLE IF NOT EXISTS {self._qualified(table.name)}{self._on_cluster()} "
+                f"AS {self._qualified(local)} ENGINE = Distributed({_ident(self.cluster)}, "
+                f"{_ident(self.database)}, {_ident(local)}, cityHash64({_ident(table.shard_by)}))")
+        return ddl
+
+    def _engine(self, table: Table, local: str) -> str:
+        kind = "ReplacingMergeTree" if table.replacing else "MergeTree"
+        args: list[str] = []
+        if self.cluster:
+            kind = f"Replicated{kind}"
+            args = [f"'/clickhouse/tables/{{shard}}/{self.database}/{local}'", "'{replica}'"]
+        if table.version:
+            args.append(table.version)
+        return f"{kind}({', '.join(args)})"
+
+    def _qualified(self, name: str) -> str:
+        return f"{_ident(self.database)}.{_ident(name)}"
+
+
+def _ident(name: str) -> str:
+    """Identifiers come from our own tables and settings; still, quote them so no name can break the DDL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"{name!r} is not a valid ClickHouse identifier (letters, digits and _ only)")
+    return f"`{name}`"
+
+
+def table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+def columns_of(name: str) -> Sequence[tuple[str, str]]:
+    return table(name).columns

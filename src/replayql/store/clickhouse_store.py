@@ -1,0 +1,396 @@
+"""The scale-out store: ClickHouse, through clickhouse-connect (a server url, or in-process chDB).
+
+Stateless by design: any number of replayql processes may write and read the same database. Nothing is updated
+in place: every batch appends rows keyed by (session, seq), duplicates collapse under ReplacingMergeTree and
+FINAL, and summaries are folded when read with the same merge rules as the embedded store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import orjson
+import sqlglot
+from sqlglot import exp
+
+from replayql.store import schema
+from replayql.store.arrow import records_to_table, rows_to_table
+from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreUnavailable
+from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
+from replayql.store.merge import issues_with_status, session_aggregates
+from replayql.store.records import BatchWrite
+
+DEFAULT_DATABASE = "replayql"
+# Aliases in ClickHouse shadow columns everywhere in a query; summaries alias aggregates to column names.
+_SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1}
+_TRAITS_JSON = sqlglot.parse_one(
+    "concat('{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
+    "groupArrayIf(key, value IS NOT NULL), groupArrayIf(value, value IS NOT NULL)), ','), '}')",
+    read="clickhouse")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the database is: `http(s)://[user:password@]host:port/database` or `chdb://PATH[?database=NAME]`."""
+
+    url: str
+    user: str | None = None
+    password: str | None = None
+
+    @property
+    def is_chdb(self) -> bool:
+        return self.url.startswith("chdb:")
+
+    @property
+    def database(self) -> str:
+        parsed = urlparse(self.url)
+        if self.is_chdb:
+            return parse_qs(parsed.query).get("database", [DEFAULT_DATABASE])[0]
+        return parsed.path.strip("/") or DEFAULT_DATABASE
+
+    def client(self, database: str | None) -> Any:
+        import clickhouse_connect
+
+        settings = dict(_SETTINGS)
+        if self.is_chdb:
+            path = urlparse(self.url).path
+            return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database, settings=settings)
+        parsed = urlparse(self.url)
+        return clickhouse_connect.get_client(
+            host=parsed.hostname or "localhost", port=parsed.port or (8443 if parsed.scheme == "https" else 8123),
+            username=self.user or unquote(parsed.username or "") or "default",
+            password=self.password or unquote(parsed.password or ""), database=database or "",
+            secure=parsed.scheme == "https", settings=settings, autogenerate_session_id=False)
+
+
+def _placeholder_type(value: Any) -> str:
+    match value:
+        case bool():
+            return "Bool"
+        case int():
+            return "Int64"
+        case float():
+            return "Float64"
+        case datetime():
+            return "DateTime64(3, 'UTC')"
+        case list() | tuple():
+            return f"Array({_placeholder_type(value[0]) if value else 'String'})"
+    return "String"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ClickHouseStore:
+    """Implements `store.base.Store` on ClickHouse."""
+
+    dialect = "clickhouse"
+    single_writer = False  # other processes may write the same sessions: session tails are read fresh
+
+    def __init__(self, connection: Connection, cluster: str | None = None, retention_days: int | None = None
+                 ) -> None:
+        self.connection = connection
+        self.layout = Layout(connection.database, cluster, retention_days)
+        self._local = threading.local()
+        self._connect_lock = threading.Lock()
+        try:
+            self._migrate()
+        except Exception as exc:
+            if exc.__class__.__module__.startswith("clickhouse_connect"):
+                raise StoreUnavailable(f"cannot use ClickHouse at {connection.url}: {exc}") from exc
+            raise
+
+    # -- connections ---------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        """One client per thread for a server (an HTTP client runs one query at a time); one shared client for
+        in-process chDB, which serialises queries itself and is slow to connect."""
+        holder = self if self.connection.is_chdb else self._local
+        client = getattr(holder, "_shared_client", None)
+        if client is None:
+            with self._connect_lock:
+                client = getattr(holder, "_shared_client", None) or self.connection.client(self.connection.database)
+                holder._shared_client = client
+        return client
+
+    def _migrate(self) -> None:
+        bootstrap = self.connection.client(None)
+        try:
+            bootstrap.command(self.layout.statements()[0])
+        finally:
+            bootstrap.close()
+        client = self._client()
+        exists = client.query("EXISTS TABLE schema_version").result_rows[0][0]
+        current = client.query("SELECT max(version) FROM schema_version").result_rows[0][0] if exists else 0
+        if current and current > SCHEMA_VERSION:
+            raise StoreUnavailable(f"the ClickHouse database {self.connection.database} has schema version "
+                                   f"{current}, newer than this replayql ({SCHEMA_VERSION}); upgrade replayql")
+        if not current:
+            for statement in self.layout.statements()[1:]:
+                client.command(statement)
+            client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
+
+    def close(self) -> None:
+        holder = self if self.connection.is_chdb else self._local
+        client = getattr(holder, "_shared_client", None)
+        if client is not None:
+            client.close()
+            holder._shared_client = None
+
+    def ping(self) -> bool:
+        return self._client().query("SELECT 1").result_rows == [(1,)]
+
+    # -- query support -------------------------------------------------------------------------------------
+
+    def placeholder(self, name: str, value: Any) -> exp.Placeholder:
+        return exp.Placeholder(this=name, kind=exp.DataType.build(_placeholder_type(value), dialect="clickhouse"))
+
+    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
+        match table:
+            case "sessions":
+                query = _sessions_merged(app)
+            case "users":
+                query = _users_merged(app)
+            case "issues":
+                query = issues_with_status(exp.Subquery(this=_issues_merged(app), alias="merged"), app)
+            case _:
+                return exp.Final(this=exp.to_table(table).as_(alias))
+        return exp.Subquery(this=query, alias=exp.to_identifier(alias))
+
+    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self._client().query(query, parameters=params).named_results())
+
+    def recording_payload(self, stored: Any) -> bytes:
+        return stored.encode() if isinstance(stored, str) else bytes(stored)
+
+    def _rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+        return self.fetch_rows(sql, params)
+
+    def fetch_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._client().query(sql, parameters=params or {}).result_rows
+
+    def insert_rows(self, table: str, rows: Any) -> None:
+        """Append an Arrow table of rows (the registry and the write path share this)."""
+        self._client().insert_arrow(table, rows)
+
+    # -- the write path ------------------------------------------------------------------------------------
+
+    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
+        seen: set[BatchKey] = set()
+        for app_id, session_ids in _by_app((a, s) for a, s, _ in keys).items():
+            rows = self._rows("SELECT session_id, seq FROM batches FINAL WHERE app_id = {app:String} "
+                              "AND has({ids:Array(String)}, session_id)", app=app_id, ids=session_ids)
+            seen.update((app_id, sid, int(seq)) for sid, seq in rows)
+        return seen & set(keys)
+
+    def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
+        scope_app = self.placeholder("app", app_id)
+        query = exp.select("session_id", "user_id", "tail").from_(
+            exp.Subquery(this=_sessions_merged(scope_app), alias="s")).where(
+            exp.func("has", self.placeholder("ids", list(session_ids)), exp.column("session_id")))
+        rows = self._rows(query.sql("clickhouse"), app=app_id, ids=list(session_ids))
+        return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
+
+    def deleted_among(self, app_id: str, session_ids: Sequence[str], user_ids: Sequence[str]
+                      ) -> tuple[set[str], set[str]]:
+        sessions = self._rows("SELECT session_id FROM deleted_sessions FINAL WHERE app_id = {app:String} "
+                              "AND has({ids:Array(String)}, session_id)", app=app_id, ids=list(session_ids))
+        users = self._rows("SELECT user_id FROM deleted_users FINAL WHERE app_id = {app:String} "
+                           "AND has({ids:Array(String)}, user_id)", app=app_id, ids=list(user_ids))
+        return {r[0] for r in sessions}, {r[0] for r in users}
+
+    def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
+        """Append everything the batches carry, the ledger last: a batch whose insert failed half-way is not in
+        the ledger, so its retry writes it again, and the rows written twice replace each other."""
+        client = self._client()
+        events = [e for w in writes for e in w.events]
+        if events:
+            client.insert_arrow("events", records_to_table(events, schema.EVENT_TYPES.items()))
+        recordings = [w.recording for w in writes if w.recording is not None]
+        if recordings:
+            client.insert_arrow("recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
+        session_rows = records_to_table([w.session for w in writes], _SESSION_DELTA_COLUMNS)
+        client.insert_arrow("session_batches", session_rows.append_column(
+            "seq", _int32([w.seq for w in writes])))
+        self._write_users(writes, received_at_ms)
+        self._write_issues(writes, received_at_ms)
+        ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
+        client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
+
+    def _write_users(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
+        batches, traits = [], []
+        for n, w in enumerate(writes):
+            if w.user is None:
+                continue
+            u, version = w.user, received_at_ms * 10_000 + n  # later batches of one group commit win
+            batches.append((u.app_id, u.user_id, w.session_id, w.seq, version, u.name, u.email, u.seen_from,
+                            u.seen_to, int(u.new_session)))
+            traits.extend(_trait_rows(u.app_id, u.user_id, u.traits, version))
+        if batches:
+            self._client().insert_arrow("user_batches", rows_to_table(batches, columns_of("user_batches")))
+        if traits:
+            self._client().insert_arrow("user_traits", rows_to_table(traits, columns_of("user_traits")))
+
+    def _write_issues(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
+        rows = [(i.app_id, i.issue_id, w.session_id, w.seq, i.title, i.error_type, i.message, i.stack, i.first_seen,
+                 i.last_seen, i.count, received_at_ms) for w in writes for i in w.issues]
+        if rows:
+            self._client().insert_arrow("issue_batches", rows_to_table(rows, columns_of("issue_batches")))
+
+    # -- mutations -----------------------------------------------------------------------------------------
+
+    def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
+        ids = list(session_ids)
+        counts = DeletionCounts(
+            sessions=self._count("session_batches", "uniqExact(session_id)", app_id, ids),
+            events=self._count("events", "count()", app_id, ids),
+            recordings=self._count("recordings", "count()", app_id, ids), session_ids=ids)
+        now = _now_ms()
+        self._client().insert_arrow("deleted_sessions", rows_to_table([(app_id, s, now) for s in ids],
+                                                                      columns_of("deleted_sessions")))
+        for table in ("events", "recordings", "session_batches", "issue_batches", "user_batches"):
+            self._delete(table, "session_id", app_id, ids)
+        return counts
+
+    def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
+        self._client().insert_arrow("deleted_users", rows_to_table([(app_id, user_id, _now_ms())],
+                                                                   columns_of("deleted_users")))
+        sessions = self.session_ids_of_user(app_id, user_id)
+        existed = self._rows("SELECT count() FROM user_batches FINAL WHERE app_id = {app:String} "
+                             "AND user_id = {user:String}", app=app_id, user=user_id)[0][0]
+        counts = self.delete_sessions(app_id, sessions)
+        for table in ("user_batches", "user_traits"):
+            self._delete(table, "user_id", app_id, [user_id])
+        counts.users = 1 if existed else 0
+        return counts
+
+    def session_ids_of_user(self, app_id: str, user_id: str) -> list[str]:
+        query = exp.select("session_id").from_(
+            exp.Subquery(this=_sessions_merged(self.placeholder("app", app_id)), alias="s")).where(
+            exp.column("user_id").eq(self.placeholder("user", user_id)))
+        return [r[0] for r in self._rows(query.sql("clickhouse"), app=app_id, user=user_id)]
+
+    def _count(self, table: str, measure: str, app_id: str, session_ids: list[str]) -> int:
+        sql = (f"SELECT {measure} FROM {table} FINAL WHERE app_id = {{app:String}} "  # noqa: S608 - constants only
+               "AND has({ids:Array(String)}, session_id)")
+        return int(self._rows(sql, app=app_id, ids=session_ids)[0][0])
+
+    def _delete(self, table: str, column: str, app_id: str, values: list[str]) -> None:
+        """Lightweight deletes are synchronous: once this returns, the rows answer no query."""
+        if not values:
+            return
+        condition = f"app_id = {{app:String}} AND has({{ids:Array(String)}}, {column})"
+        if self.layout.cluster:
+            statement = (f"ALTER TABLE {table}_local ON CLUSTER {self.layout.cluster} DELETE WHERE {condition} "
+                         "SETTINGS mutations_sync = 2")
+        else:
+            statement = f"DELETE FROM {table} WHERE {condition}"
+        self._client().command(statement, parameters={"app": app_id, "ids": values})
+
+    def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
+                      traits: dict[str, Any]) -> None:
+        now = _now_ms()
+        version = now * 10_000
+        known = self._rows("SELECT count() FROM user_batches FINAL WHERE app_id = {app:String} "
+                           "AND user_id = {user:String}", app=app_id, user=user_id)[0][0]
+        # A new user is first and last seen now; an existing one keeps the times its sessions give it.
+        seen = (now, now) if not known else (None, None)
+        row = (app_id, user_id, f"api:{version}", 0, version, name, email, *seen, 0)
+        self._client().insert_arrow("user_batches", rows_to_table([row], columns_of("user_batches")))
+        rows = _trait_rows(app_id, user_id, traits, version)
+        if rows:
+            self._client().insert_arrow("user_traits", rows_to_table(rows, columns_of("user_traits")))
+
+    def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool:
+        found = self._rows("SELECT count() FROM issue_batches FINAL WHERE app_id = {app:String} "
+                           "AND issue_id = {issue:String}", app=app_id, issue=issue_id)[0][0]
+        if not found:
+            return False
+        self._client().insert_arrow("issue_status", rows_to_table([(app_id, issue_id, status, _now_ms())],
+                                                                  columns_of("issue_status")))
+        return True
+
+
+_SESSION_DELTA_COLUMNS = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
+
+
+def _int32(values: list[int]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.int32())
+
+
+def _by_app(pairs: Any) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for app_id, value in pairs:
+        out.setdefault(app_id, []).append(value)
+    return out
+
+
+def _trait_rows(app_id: str, user_id: str, traits: dict[str, Any], version: int) -> list[tuple[Any, ...]]:
+    """One row per trait; a None value is a row too: the newest row of a key decides, and None removes it."""
+    return [(app_id, user_id, key, None if value is None else orjson.dumps(value).decode(), version)
+            for key, value in traits.items()]
+
+
+def _final(table: str) -> exp.Expression:
+    return exp.Final(this=exp.to_table(table))
+
+
+def _sessions_merged(app: exp.Expression) -> exp.Select:
+    duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.Max(this=exp.column("ended_at"))),
+                       expression=exp.func("toUnixTimestamp64Milli", exp.Min(this=exp.column("started_at"))))
+    return exp.select(*session_aggregates(), exp.alias_(duration, "duration_ms")).from_(
+        _final("session_batches")).where(exp.column("app_id").eq(app.copy())).group_by("app_id", "session_id")
+
+
+def _users_merged(app: exp.Expression) -> exp.Select:
+    traits = exp.select("user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(_final("user_traits")).where(
+        exp.column("app_id").eq(app.copy())).group_by("user_id")
+    latest = {name: exp.func("argMaxIf", exp.column(name, "b"), exp.column("version", "b"),
+                             exp.Not(this=exp.Is(this=exp.column(name, "b"), expression=exp.Null())))
+              for name in ("name", "email")}
+    return exp.select(
+        exp.alias_(exp.column("app_id", "b"), "app_id"), exp.alias_(exp.column("user_id", "b"), "user_id"),
+        *(exp.alias_(e, n) for n, e in latest.items()),
+        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("traits", "t")), exp.Literal.string("{}")),
+                   "traits"),
+        exp.alias_(exp.Min(this=exp.column("seen_from", "b")), "first_seen"),
+        exp.alias_(exp.Max(this=exp.column("seen_to", "b")), "last_seen"),
+        exp.alias_(exp.Sum(this=exp.column("new_session", "b")), "session_count"),
+    ).from_(exp.Final(this=exp.to_table("user_batches").as_("b"))).join(
+        exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "b")),
+        join_type="left",
+    ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("user_id", "b"))
+
+
+def _issues_merged(app: exp.Expression) -> exp.Select:
+    status = exp.select("issue_id", exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")),
+                                               "status"),
+                        exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
+        _final("issue_status")).where(exp.column("app_id").eq(app.copy())).group_by("issue_id")
+    first = {c: exp.func("argMin", exp.column(c, "b"), exp.column("first_seen", "b"))
+             for c in ("title", "error_type", "message", "stack")}
+    merged = exp.select(
+        exp.alias_(exp.column("app_id", "b"), "app_id"), exp.alias_(exp.column("issue_id", "b"), "issue_id"),
+        *(exp.alias_(e, n) for n, e in first.items()),
+        exp.alias_(exp.Min(this=exp.column("first_seen", "b")), "first_seen"),
+        exp.alias_(exp.Max(this=exp.column("last_seen", "b")), "last_seen"),
+        exp.alias_(exp.Sum(this=exp.column("count", "b")), "count"),
+        exp.alias_(exp.Max(this=exp.column("received_at", "b")), "last_received_at"),
+        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("status", "st")), exp.Literal.string("OPEN")),
+                   "status"),
+        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("changed_at", "st")),
+                            exp.Min(this=exp.column("first_seen", "b"))), "status_changed_at"),
+    ).from_(exp.Final(this=exp.to_table("issue_batches").as_("b"))).join(
+        exp.Subquery(this=status, alias="st"), on=exp.column("issue_id", "st").eq(exp.column("issue_id", "b")),
+        join_type="left",
+    ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("issue_id", "b"))
+    return merged
