@@ -184,8 +184,9 @@ def issue_stats(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str,
         return {}
     user_key = exp.func("coalesce", col("user_id", "s"),
                         exp.DPipe(this=exp.Literal.string("anonymous:"), expression=col("session_id", "e")))
-    query = scope.join(scope.select("events", col("issue_id", "e"), alias="e"), "sessions", "s",
-                       col("session_id", "s").eq(col("session_id", "e"))).where(col("kind", "e").eq(exp.Literal.string("error"))).where(
+    events = scope.select("events", col("issue_id", "e"), alias="e")
+    query = scope.join(events, "sessions", "s", col("session_id", "s").eq(col("session_id", "e"))).where(
+        col("kind", "e").eq(exp.Literal.string("error"))).where(
         exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in ids])
     ).select(
         exp.alias_(exp.Count(this=exp.Distinct(expressions=[col("session_id", "e")])), "session_count"),

@@ -16,8 +16,20 @@ from replayql.store.arrow import rows_to_table
 from replayql.store.clickhouse_schema import columns_of
 from replayql.store.clickhouse_store import ClickHouseStore
 from replayql.store.registry import (
-    TOKEN_PREFIX, ApiKey, App, RegistryError, Scope, check_app_id, check_key_name, check_scope, hash_secret,
-    is_app_id, is_key_id, new_key_id, new_secret, parse_token,
+    TOKEN_PREFIX,
+    ApiKey,
+    App,
+    RegistryError,
+    Scope,
+    check_app_id,
+    check_key_name,
+    check_scope,
+    hash_secret,
+    is_app_id,
+    is_key_id,
+    new_key_id,
+    new_secret,
+    parse_token,
 )
 
 _KEY_SELECT = ("SELECT id, app_id, scope, name, created_at, revoked_at, secret_sha256 FROM api_keys FINAL "

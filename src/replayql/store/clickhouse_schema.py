@@ -155,6 +155,14 @@ class Layout:
             args.append(table.version)
         return f"{kind}({', '.join(args)})"
 
+    def local_table(self, name: str) -> str:
+        """The table on each shard that holds `name`'s rows (the table itself on one node)."""
+        return self._qualified(f"{name}_local" if self.cluster else name)
+
+    def cluster_name(self) -> str:
+        assert self.cluster is not None
+        return _ident(self.cluster)
+
     def _qualified(self, name: str) -> str:
         return f"{_ident(self.database)}.{_ident(name)}"
 

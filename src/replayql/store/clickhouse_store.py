@@ -249,9 +249,10 @@ class ClickHouseStore:
     def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
         ids = list(session_ids)
         counts = DeletionCounts(
-            sessions=self._count("session_batches", "uniqExact(session_id)", app_id, ids),
-            events=self._count("events", "count()", app_id, ids),
-            recordings=self._count("recordings", "count()", app_id, ids), session_ids=ids)
+            sessions=self._count("session_batches", exp.Count(this=exp.Distinct(
+                expressions=[exp.column("session_id")])), app_id, ids),
+            events=self._count("events", exp.Count(this=exp.Star()), app_id, ids),
+            recordings=self._count("recordings", exp.Count(this=exp.Star()), app_id, ids), session_ids=ids)
         now = _now_ms()
         self._client().insert_arrow("deleted_sessions", rows_to_table([(app_id, s, now) for s in ids],
                                                                       columns_of("deleted_sessions")))
@@ -277,21 +278,27 @@ class ClickHouseStore:
             exp.column("user_id").eq(self.placeholder("user", user_id)))
         return [r[0] for r in self._rows(query.sql("clickhouse"), app=app_id, user=user_id)]
 
-    def _count(self, table: str, measure: str, app_id: str, session_ids: list[str]) -> int:
-        sql = (f"SELECT {measure} FROM {table} FINAL WHERE app_id = {{app:String}} "  # noqa: S608 - constants only
-               "AND has({ids:Array(String)}, session_id)")
-        return int(self._rows(sql, app=app_id, ids=session_ids)[0][0])
+    def _count(self, table: str, measure: exp.Expression, app_id: str, session_ids: list[str]) -> int:
+        query = exp.select(measure).from_(_final(table)).where(self._of_sessions("session_id", app_id, session_ids))
+        return int(self._rows(query.sql("clickhouse"), app=app_id, ids=session_ids)[0][0])
+
+    def _of_sessions(self, column: str, app_id: str, values: list[str]) -> exp.Expression:
+        """app_id = {app} AND has({ids}, column): the rows of these sessions (or users) of one app."""
+        return exp.and_(exp.column("app_id").eq(self.placeholder("app", app_id)),
+                        exp.func("has", self.placeholder("ids", values), exp.column(column)))
 
     def _delete(self, table: str, column: str, app_id: str, values: list[str]) -> None:
         """Lightweight deletes are synchronous: once this returns, the rows answer no query."""
         if not values:
             return
-        condition = f"app_id = {{app:String}} AND has({{ids:Array(String)}}, {column})"
+        condition = self._of_sessions(column, app_id, values)
         if self.layout.cluster:
-            statement = (f"ALTER TABLE {table}_local ON CLUSTER {self.layout.cluster} DELETE WHERE {condition} "
-                         "SETTINGS mutations_sync = 2")
+            # Distributed tables take no DELETE: mutate the local tables on every shard, and wait for them.
+            statement = " ".join(("ALTER TABLE", self.layout.local_table(table), "ON CLUSTER",
+                                  self.layout.cluster_name(), "DELETE WHERE", condition.sql("clickhouse"),
+                                  "SETTINGS mutations_sync = 2"))
         else:
-            statement = f"DELETE FROM {table} WHERE {condition}"
+            statement = exp.delete(table, where=condition).sql("clickhouse")
         self._client().command(statement, parameters={"app": app_id, "ids": values})
 
     def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
