@@ -49,6 +49,9 @@ _STORE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "clickhouse_cluster": (Annotated[str | None, typer.Option(
         envvar="REPLAYQL_CLICKHOUSE_CLUSTER", help="Create Replicated + Distributed tables on this cluster.")],
         None),
+    "clickhouse_retention_days": (Annotated[int | None, typer.Option(
+        envvar="REPLAYQL_CLICKHOUSE_RETENTION_DAYS", min=1,
+        help="When the tables are created: drop events, sessions and recordings older than this (TTL).")], None),
 }
 
 
@@ -70,13 +73,15 @@ def with_store(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _clickhouse_config(store: StoreKind, clickhouse_url: str | None, clickhouse_user: str | None,
-                       clickhouse_password: str | None, clickhouse_cluster: str | None) -> ClickHouseConfig | None:
+                       clickhouse_password: str | None, clickhouse_cluster: str | None,
+                       clickhouse_retention_days: int | None) -> ClickHouseConfig | None:
     if store is StoreKind.DUCKDB:
         return None
     if not clickhouse_url:
         raise fail("--store clickhouse needs --clickhouse-url (or REPLAYQL_CLICKHOUSE_URL), "
                    "e.g. http://localhost:8123/replayql or chdb:///var/lib/replayql/chdb")
-    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster)
+    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster,
+                            clickhouse_retention_days)
 
 
 def fail(message: str) -> typer.Exit:
