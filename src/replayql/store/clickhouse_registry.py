@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from replayql.store.arrow import rows_to_table
@@ -66,8 +66,8 @@ class ClickHouseRegistry:
         check_app_id(app_id)
         if self.get_app(app_id) is not None:
             raise RegistryError(f"app {app_id!r} already exists; choose another id or use that app")
-        app = App(id=app_id, created_at=datetime.now(UTC))
-        self._insert("apps", (app_id, int(app.created_at.timestamp() * 1000)))
+        app = App(id=app_id, created_at=_now())
+        self._insert("apps", (app_id, _ms(app.created_at)))
         return app
 
     def get_app(self, app_id: str) -> App | None:
@@ -86,10 +86,10 @@ class ClickHouseRegistry:
         check_key_name(name)
         if self.get_app(app_id) is None:
             raise RegistryError(f"unknown app {app_id!r}; create it first with `replayql apps create`")
-        secret, now = new_secret(), datetime.now(UTC)
+        secret, now = new_secret(), _now()
         key = ApiKey(new_key_id(), app_id, scope, name, now, None)
         self._insert("api_keys", (key.id, app_id, scope.value, name, hash_secret(secret),
-                                  int(now.timestamp() * 1000), None, time.time_ns()))
+                                  _ms(now), None, time.time_ns()))
         return key, f"{TOKEN_PREFIX}{key.id}_{secret}"
 
     def list_keys(self, app_id: str) -> list[ApiKey]:
@@ -110,7 +110,7 @@ class ClickHouseRegistry:
         if not rows or rows[0][5] is not None:
             return False
         key_id, app_id, scope, name, created_at, _, secret_hash = rows[0]
-        self._insert("api_keys", (key_id, app_id, scope, name, secret_hash, _ms(created_at), _ms(datetime.now(UTC)),
+        self._insert("api_keys", (key_id, app_id, scope, name, secret_hash, _ms(created_at), _ms(_now()),
                                   time.time_ns()))
         return True
 
@@ -127,5 +127,15 @@ class ClickHouseRegistry:
         return _key(rows[0])
 
 
+def _now() -> datetime:
+    """Now, at the millisecond precision the tables store: what create_* returns equals what is read back."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def _ms(value: datetime) -> int:
-    return int((_utc(value) or value).timestamp() * 1000)
+    """Epoch milliseconds, exactly (float seconds * 1000 can land one millisecond short)."""
+    return ((_utc(value) or value) - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

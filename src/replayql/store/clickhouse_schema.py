@@ -25,6 +25,8 @@ _LOW_CARDINALITY = frozenset({
     "os_version", "device_type", "country", "language", "timezone", "release", "sdk_name", "sdk_version",
     "utm_source", "utm_medium", "utm_campaign", "status", "scope",
 })
+# Same column name, many values: a user's display name is not an event name; dictionaries would only bloat.
+_HIGH_CARDINALITY = frozenset({("user_batches", "name")})
 _ZSTD = frozenset({"stack", "properties", "data", "tail", "user_agent"})  # long, repetitive text
 
 
@@ -49,7 +51,9 @@ _SESSION_BATCH_COLUMNS = (*((n, t) for n, t, _ in schema.SESSION_COLUMNS[:2]), (
                           *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]))
 
 TABLES: tuple[Table, ...] = (
-    Table("events", tuple(schema.EVENT_TYPES.items()), ("app_id", "session_id", "seq", "idx"),
+    # The day leads the key so time ranges skip granules; a retried batch keeps its day (skew correction moves
+    # it by the network delay at most), so its rows still replace each other.
+    Table("events", tuple(schema.EVENT_TYPES.items()), ("app_id", "toDate(ts)", "session_id", "seq", "idx"),
           ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)", ttl_column="ts"),
     Table("session_batches", _SESSION_BATCH_COLUMNS, ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "started_at", "ended_at", "active_ms", "page_count", "click_count",
@@ -72,7 +76,7 @@ TABLES: tuple[Table, ...] = (
                             ("last_seen", schema.TIME), ("count", schema.BIGINT), ("received_at", schema.TIME)),
           ("app_id", "issue_id", "session_id", "seq"),
           ("app_id", "issue_id", "session_id", "seq", "title", "error_type", "message", "first_seen", "last_seen",
-           "count", "received_at"), shard_by="issue_id"),
+           "count", "received_at"), shard_by="issue_id", ttl_column="last_seen"),
     Table("issue_status", (("app_id", schema.STRING), ("issue_id", schema.STRING), ("status", schema.STRING),
                            ("changed_at", schema.TIME)),
           ("app_id", "issue_id"), ("app_id", "issue_id", "status", "changed_at"), version="changed_at",
@@ -104,7 +108,7 @@ def column_type(table: Table, name: str, logical: str) -> str:
     base = _BASE_TYPES[logical]
     if name not in table.required:
         base = f"Nullable({base})"
-    if name in _LOW_CARDINALITY and logical == schema.STRING:
+    if name in _LOW_CARDINALITY and logical == schema.STRING and (table.name, name) not in _HIGH_CARDINALITY:
         base = f"LowCardinality({base})"
     codec = " CODEC(ZSTD(3))" if name in _ZSTD else ""
     return f"{base}{codec}"

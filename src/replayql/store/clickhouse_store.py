@@ -54,10 +54,14 @@ class Connection:
             return parse_qs(parsed.query).get("database", [DEFAULT_DATABASE])[0]
         return parsed.path.strip("/") or DEFAULT_DATABASE
 
-    def client(self, database: str | None) -> Any:
+    def client(self, database: str | None, cluster: str | None = None) -> Any:
         import clickhouse_connect
 
         settings = dict(_SETTINGS)
+        if cluster:
+            # Joins and IN subqueries over Distributed tables combine tables sharded by different keys (events
+            # by session, issues by issue): GLOBAL sends the subquery's result to every shard, always correct.
+            settings["distributed_product_mode"] = "global"
         if self.is_chdb:
             path = urlparse(self.url).path
             return clickhouse_connect.get_client(dsn=f"chdb://{path}", database=database, settings=settings)
@@ -67,6 +71,14 @@ class Connection:
             username=self.user or unquote(parsed.username or "") or "default",
             password=self.password or unquote(parsed.password or ""), database=database or "",
             secure=parsed.scheme == "https", settings=settings, autogenerate_session_id=False)
+
+
+def _redacted(url: str) -> str:
+    """The url without its password, for messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
 
 
 def _placeholder_type(value: Any) -> str:
@@ -101,10 +113,11 @@ class ClickHouseStore:
         self._local = threading.local()
         self._connect_lock = threading.Lock()
         try:
+            self.layout.statements()  # a database or cluster name that is no identifier fails here, not in DDL
             self._migrate()
         except Exception as exc:
-            if exc.__class__.__module__.startswith("clickhouse_connect"):
-                raise StoreUnavailable(f"cannot use ClickHouse at {connection.url}: {exc}") from exc
+            if isinstance(exc, ValueError) or exc.__class__.__module__.startswith("clickhouse_connect"):
+                raise StoreUnavailable(f"cannot use ClickHouse at {_redacted(connection.url)}: {exc}") from exc
             raise
 
     # -- connections ---------------------------------------------------------------------------------------
@@ -116,7 +129,9 @@ class ClickHouseStore:
         client = getattr(holder, "_shared_client", None)
         if client is None:
             with self._connect_lock:
-                client = getattr(holder, "_shared_client", None) or self.connection.client(self.connection.database)
+                client = getattr(holder, "_shared_client", None)
+                if client is None:
+                    client = self.connection.client(self.connection.database, self.layout.cluster)
                 holder._shared_client = client
         return client
 
@@ -305,11 +320,14 @@ class ClickHouseStore:
                       traits: dict[str, Any]) -> None:
         now = _now_ms()
         version = now * 10_000
-        known = self._rows("SELECT count() FROM user_batches FINAL WHERE app_id = {app:String} "
-                           "AND user_id = {user:String}", app=app_id, user=user_id)[0][0]
-        # A new user is first and last seen now; an existing one keeps the times its sessions give it.
-        seen = (now, now) if not known else (None, None)
-        row = (app_id, user_id, f"api:{version}", 0, version, name, email, *seen, 0)
+        known, first_ms = self._rows("SELECT count(), toUnixTimestamp64Milli(min(seen_from)) FROM user_batches "
+                                     "FINAL WHERE app_id = {app:String} AND user_id = {user:String}",
+                                     app=app_id, user=user_id)[0]
+        # A new user is first and last seen now; an existing one keeps the times its sessions give it: the row
+        # repeats its first time (seen_from/seen_to are NOT NULL; a None would be stored as 1970 and win min()).
+        seen = (now, now) if not known else (first_ms, first_ms)
+        # seq -1 marks a row that came from the API, not from a session batch: it counts no session
+        row = (app_id, user_id, f"api:{version}", -1, version, name, email, *seen, 0)
         self._client().insert_arrow("user_batches", rows_to_table([row], columns_of("user_batches")))
         rows = _trait_rows(app_id, user_id, traits, version)
         if rows:
@@ -371,7 +389,11 @@ def _users_merged(app: exp.Expression) -> exp.Select:
                    "traits"),
         exp.alias_(exp.Min(this=exp.column("seen_from", "b")), "first_seen"),
         exp.alias_(exp.Max(this=exp.column("seen_to", "b")), "last_seen"),
-        exp.alias_(exp.Sum(this=exp.column("new_session", "b")), "session_count"),
+        # Sessions attributed to the user, each once: not a sum of `new_session` flags, which two servers
+        # writing batches of one session concurrently (each with a tail that predates the other) both set.
+        exp.alias_(exp.func("uniqExactIf", exp.column("session_id", "b"),
+                            exp.GTE(this=exp.column("seq", "b"), expression=exp.Literal.number(0))),
+                   "session_count"),
     ).from_(exp.Final(this=exp.to_table("user_batches").as_("b"))).join(
         exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "b")),
         join_type="left",

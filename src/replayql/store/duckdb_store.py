@@ -120,7 +120,8 @@ ON CONFLICT (app_id, user_id) DO UPDATE SET
 """
 
 # Status is set only by the API; a regression (a RESOLVED issue occurring again) is read from the times, see
-# `issue_status` in store.merge.
+# `issue_status` in store.merge. Title, message and sample stack come from the earliest occurrence, whatever order
+# batches arrive in (as ClickHouse's argMin over its per-batch rows).
 _ISSUE_UPSERT = """
 INSERT INTO issues (app_id, issue_id, title, error_type, message, stack, status, first_seen, last_seen, count,
                     status_changed_at, last_received_at)
@@ -129,6 +130,10 @@ SELECT app_id, issue_id, arg_min(title, first_seen), arg_min(error_type, first_s
        epoch_ms($received), epoch_ms($received)
 FROM incoming_issues GROUP BY app_id, issue_id
 ON CONFLICT (app_id, issue_id) DO UPDATE SET
+  title = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.title ELSE issues.title END,
+  error_type = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.error_type ELSE issues.error_type END,
+  message = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.message ELSE issues.message END,
+  stack = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.stack ELSE issues.stack END,
   first_seen = least(issues.first_seen, excluded.first_seen),
   last_seen = greatest(issues.last_seen, excluded.last_seen),
   count = issues.count + excluded.count,
@@ -379,15 +384,23 @@ def _deleted(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, 
 
 
 def _recount_issues(conn: duckdb.DuckDBPyConnection, app_id: str, issue_ids: list[str]) -> None:
-    """Issue counters follow the occurrences that remain; an issue with none left is gone with them."""
+    """Issue counters follow the occurrences that remain; an issue with none left is gone with them. The sample
+    (title, message, stack) is taken again from the earliest remaining occurrence: a deleted user's error text
+    must not stay behind in it."""
     if not issue_ids:
         return
     params = {"app": app_id, "ids": issue_ids}
     conn.execute("""
         UPDATE issues SET count = coalesce(remaining.n, 0), first_seen = coalesce(remaining.f, issues.first_seen),
-                          last_seen = coalesce(remaining.l, issues.last_seen)
+                          last_seen = coalesce(remaining.l, issues.last_seen),
+                          error_type = coalesce(remaining.error_type, issues.error_type),
+                          message = coalesce(remaining.message, issues.message),
+                          title = coalesce(remaining.error_type || ': ' || left(remaining.message, 200), issues.title),
+                          stack = CASE WHEN remaining.n IS NULL THEN issues.stack ELSE remaining.stack END
         FROM (SELECT unnest($ids) AS issue_id) AS affected
-        LEFT JOIN (SELECT issue_id, count(*) AS n, min(ts) AS f, max(ts) AS l FROM events
+        LEFT JOIN (SELECT issue_id, count(*) AS n, min(ts) AS f, max(ts) AS l,
+                          arg_min(coalesce(error_type, 'Error'), ts) AS error_type,
+                          arg_min(coalesce(message, ''), ts) AS message, arg_min(stack, ts) AS stack FROM events
                    WHERE app_id = $app AND kind = 'error'
                    AND issue_id IN (SELECT unnest($ids)) GROUP BY issue_id) AS remaining USING (issue_id)
         WHERE issues.app_id = $app AND issues.issue_id = affected.issue_id""", params)

@@ -1,0 +1,321 @@
+"""The ClickHouse schema: the DDL run on the real engine (chDB), cluster DDL checked by ClickHouse's own parser,
+schema versioning on reopen, and identifiers that could break the DDL.
+
+Expected engines, keys, types and codecs are written out by hand here (not read from clickhouse_schema.TABLES),
+so a change to the schema has to be a deliberate change to this file too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Location, drop_location, new_location
+from replayql.store.base import StoreUnavailable
+from replayql.store.clickhouse_registry import ClickHouseRegistry
+from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout
+from replayql.store.clickhouse_store import ClickHouseStore, Connection
+
+# table -> (engine_full starts with, partition key, sorting key)
+EXPECTED_TABLES = {
+    "events": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(ts)", "app_id, toDate(ts), session_id, seq, idx"),
+    "session_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
+    "user_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id, session_id, seq"),
+    "user_traits": ("ReplacingMergeTree(version) ORDER BY", "", "app_id, user_id, key"),
+    "issue_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, issue_id, session_id, seq"),
+    "issue_status": ("ReplacingMergeTree(changed_at) ORDER BY", "", "app_id, issue_id"),
+    "recordings": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(first_ts)", "app_id, session_id, seq"),
+    "batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
+    "deleted_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id"),
+    "deleted_sessions": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
+    "apps": ("ReplacingMergeTree ORDER BY", "", "id"),
+    "api_keys": ("ReplacingMergeTree(version) ORDER BY", "", "id"),
+    "schema_version": ("ReplacingMergeTree ORDER BY", "", "version"),
+}
+# Tables whose rows expire with the retention setting, and the time column that decides.
+TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
+               "issue_batches": "last_seen"}
+# How cluster mode spreads each table: every row that may replace or join another lands on the same shard.
+SHARD_KEYS = {
+    "events": "session_id", "session_batches": "session_id", "recordings": "session_id", "batches": "session_id",
+    "deleted_sessions": "session_id", "user_batches": "user_id", "user_traits": "user_id",
+    "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id", "apps": "id",
+    "api_keys": "id", "schema_version": "version",
+}
+VERSION_COLUMNS = {"user_traits": "version", "issue_status": "changed_at", "api_keys": "version"}
+
+
+@pytest.fixture(scope="module")
+def engine(chdb_path: Path) -> Iterator[Any]:
+    """A client on the test process's chDB, outside any database: it reads system tables and runs raw DDL."""
+    client = Connection(f"chdb://{chdb_path}").client(None)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def location(chdb_path: Path, tmp_path: Path) -> Iterator[Location]:
+    made = new_location("clickhouse", tmp_path, chdb_path)
+    yield made
+    drop_location(made)
+
+
+def _database(location: Location) -> str:
+    assert location.clickhouse is not None
+    return Connection(location.clickhouse.url).database
+
+
+def _open(location: Location) -> ClickHouseStore:
+    assert location.clickhouse is not None
+    return ClickHouseStore(Connection(location.clickhouse.url))
+
+
+def _run(engine: Any, layout: Layout) -> None:
+    for statement in layout.statements():
+        engine.command(statement)
+
+
+def _tables(engine: Any, database: str) -> dict[str, tuple[str, str, str]]:
+    rows = engine.query("SELECT name, engine_full, partition_key, sorting_key FROM system.tables "
+                        "WHERE database = {db:String}", parameters={"db": database}).result_rows
+    return {name: (full, partition, sorting) for name, full, partition, sorting in rows}
+
+
+def _columns(engine: Any, database: str) -> dict[tuple[str, str], tuple[str, str]]:
+    rows = engine.query("SELECT table, name, type, compression_codec FROM system.columns "
+                        "WHERE database = {db:String}", parameters={"db": database}).result_rows
+    return {(table, name): (type_, codec) for table, name, type_, codec in rows}
+
+
+def _one_line(engine: Any, statement: str) -> str:
+    """The statement as ClickHouse's parser understands it, printed back on one line (raises if it cannot parse)."""
+    return str(engine.query("SELECT formatQuerySingleLine({q:String})", parameters={"q": statement}
+                            ).result_rows[0][0])
+
+
+# --- single node ---------------------------------------------------------------------------------------------
+
+
+def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: Any, location: Location) -> None:
+    database = _database(location)
+    _run(engine, Layout(database))
+
+    tables = _tables(engine, database)
+    assert set(tables) == set(EXPECTED_TABLES)
+    for name, (engine_prefix, partition, sorting) in EXPECTED_TABLES.items():
+        full, actual_partition, actual_sorting = tables[name]
+        assert full.startswith(engine_prefix), (name, full)
+        assert actual_partition == partition, name
+        # ClickHouse reports a one-column key in parentheses, "(id)", and a longer one without.
+        assert actual_sorting.removeprefix("(").removesuffix(")") == sorting, name
+        assert "TTL" not in full, name  # no retention configured: nothing expires
+
+    # Running the same DDL again (a second server starting) changes nothing and does not fail.
+    _run(engine, Layout(database))
+    assert _tables(engine, database) == tables
+
+
+def test_low_cardinality_strings_and_zstd_on_long_text(engine: Any, location: Location) -> None:
+    database = _database(location)
+    _run(engine, Layout(database))
+    columns = _columns(engine, database)
+    types = {key: type_ for key, (type_, _) in columns.items()}
+    codecs = {key: codec for key, (_, codec) in columns.items()}
+
+    # Dictionary-encoded: few distinct values (Nullable inside LowCardinality, as ClickHouse requires).
+    assert types["events", "app_id"] == "LowCardinality(String)"
+    assert types["events", "kind"] == "LowCardinality(String)"
+    assert types["events", "host"] == "LowCardinality(Nullable(String))"
+    assert types["events", "level"] == "LowCardinality(Nullable(String))"
+    assert types["events", "name"] == "LowCardinality(Nullable(String))"  # custom event names
+    for column in ("browser", "os", "device_type", "country", "language", "release", "utm_source"):
+        assert types["session_batches", column] == "LowCardinality(Nullable(String))", column
+    assert types["issue_status", "status"] == "LowCardinality(String)"
+    assert types["api_keys", "scope"] == "LowCardinality(String)"
+    assert all(type_ == "LowCardinality(String)" for (_, column), type_ in types.items() if column == "app_id")
+    # Plain strings: one value per session, user, event or person.
+    assert types["events", "session_id"] == "String"
+    assert types["events", "url"] == "Nullable(String)"
+    assert types["events", "message"] == "Nullable(String)"
+    assert types["session_batches", "user_id"] == "Nullable(String)"
+    assert types["user_batches", "name"] == "Nullable(String)"  # people's names: as many as users
+    assert types["user_batches", "email"] == "Nullable(String)"
+    assert types["events", "status"] == "Nullable(Int32)"  # an HTTP status is a number, not a string
+
+    zstd = {("events", "stack"), ("events", "properties"), ("issue_batches", "stack"), ("recordings", "data"),
+            ("session_batches", "tail"), ("session_batches", "user_agent")}
+    for key in zstd:
+        assert codecs[key] == "CODEC(ZSTD(3))", key
+    assert {key for key, codec in codecs.items() if codec} == zstd
+    assert types["recordings", "data"] == "String"
+
+
+@pytest.mark.parametrize("days", [30, 400])
+def test_retention_adds_a_ttl_to_the_expiring_tables_only(engine: Any, location: Location, days: int) -> None:
+    database = _database(location)
+    _run(engine, Layout(database, retention_days=days))
+
+    tables = _tables(engine, database)
+    for name, (full, _, _) in tables.items():
+        if name in TTL_COLUMNS:
+            assert f"TTL toDateTime({TTL_COLUMNS[name]}) + toIntervalDay({days})" in full, (name, full)
+        else:
+            # Deletions, apps, keys, users and issues outlive the retention window.
+            assert "TTL" not in full, (name, full)
+    created = engine.query("SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+                           "AND name = 'events'", parameters={"db": database}).result_rows[0][0]
+    assert f"TTL toDateTime(ts) + toIntervalDay({days})" in created
+
+
+def test_the_store_creates_the_schema_and_records_its_version(engine: Any, location: Location) -> None:
+    store = _open(location)
+    try:
+        database = _database(location)
+        assert set(_tables(engine, database)) == set(EXPECTED_TABLES)
+        assert store.fetch_rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+        assert store.ping()
+    finally:
+        store.close()
+
+
+# --- cluster mode --------------------------------------------------------------------------------------------
+
+
+def test_cluster_ddl_is_valid_clickhouse_sql(engine: Any) -> None:
+    """chDB has no cluster and no Keeper to run this DDL, but its parser is ClickHouse's: every statement must
+    parse (EXPLAIN AST takes ON CLUSTER statements without running them)."""
+    statements = Layout("replayql", cluster="prod", retention_days=90).statements()
+    assert len(statements) == 1 + 2 * len(EXPECTED_TABLES)
+    for statement in statements:
+        ast = [row[0] for row in engine.query(f"EXPLAIN AST {statement}").result_rows]
+        assert ast[0].startswith("CreateQuery replayql"), (statement, ast)
+        assert "ON CLUSTER prod" in _one_line(engine, statement), statement
+
+
+def test_a_broken_statement_is_refused_by_the_parser(engine: Any) -> None:
+    """The validation above can fail: the parser rejects what is not ClickHouse SQL."""
+    broken = Layout("replayql", cluster="prod").statements()[1].replace("ENGINE = ", "ENGINE = (", 1)
+    with pytest.raises(Exception, match="SYNTAX_ERROR"):
+        engine.query(f"EXPLAIN AST {broken}")
+
+
+def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over_them(engine: Any) -> None:
+    formatted = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").statements()]
+
+    assert formatted[0] == "CREATE DATABASE IF NOT EXISTS replayql ON CLUSTER prod"
+    locals_ = {m.group(1): s for s in formatted
+               if (m := re.match(r"CREATE TABLE IF NOT EXISTS replayql\.(\w+)_local ON CLUSTER prod \(", s))}
+    distributed = {m.group(1): s for s in formatted
+                   if (m := re.match(r"CREATE TABLE IF NOT EXISTS replayql\.(\w+) ON CLUSTER prod AS ", s))}
+    assert set(locals_) == set(distributed) == set(EXPECTED_TABLES)
+    assert len(formatted) == 1 + len(locals_) + len(distributed)
+
+    for name, statement in locals_.items():
+        version = f", {VERSION_COLUMNS[name]}" if name in VERSION_COLUMNS else ""
+        engine_clause = (f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/replayql/{name}_local',"
+                         f" '{{replica}}'{version})")
+        assert engine_clause in statement, statement
+        assert f"ORDER BY ({EXPECTED_TABLES[name][2]})" in statement, statement
+    assert "PARTITION BY toYYYYMM(ts)" in locals_["events"]
+    assert "LowCardinality(String)" in locals_["events"] and "CODEC(ZSTD(3))" in locals_["recordings"]
+
+    for name, statement in distributed.items():
+        assert statement == (f"CREATE TABLE IF NOT EXISTS replayql.{name} ON CLUSTER prod AS replayql.{name}_local "
+                             f"ENGINE = Distributed(prod, replayql, {name}_local, cityHash64({SHARD_KEYS[name]}))")
+    # One session's data lives on one shard.
+    for name in ("events", "session_batches", "recordings", "batches", "deleted_sessions"):
+        assert distributed[name].endswith(f"{name}_local, cityHash64(session_id))")
+
+
+def test_cluster_ddl_with_retention_puts_the_ttl_on_the_local_tables(engine: Any) -> None:
+    formatted = [_one_line(engine, s) for s in Layout("replayql", cluster="prod", retention_days=14).statements()]
+    with_ttl = {s.split()[5] for s in formatted if "TTL" in s}  # CREATE TABLE IF NOT EXISTS <db.name> ...
+    assert with_ttl == {f"replayql.{name}_local" for name in TTL_COLUMNS}
+    events = next(s for s in formatted if s.startswith("CREATE TABLE IF NOT EXISTS replayql.events_local "))
+    assert events.endswith("ORDER BY (app_id, toDate(ts), session_id, seq, idx) TTL toDateTime(ts) + toIntervalDay(14)")
+
+
+def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
+    """table -> its column list, for the statements that declare columns (the local ones in cluster mode)."""
+    out = {}
+    for statement in layout.statements()[1:]:
+        formatted = _one_line(engine, statement)
+        name = formatted.split()[5].removeprefix("replayql.").removesuffix("_local")
+        if " ENGINE = Distributed(" not in formatted:
+            out[name] = formatted[formatted.index("("):formatted.index(") ENGINE")]
+    return out
+
+
+def test_single_node_and_cluster_tables_have_the_same_columns(engine: Any) -> None:
+    single = _column_lists(engine, Layout("replayql"))
+    assert set(single) == set(EXPECTED_TABLES)
+    assert _column_lists(engine, Layout("replayql", cluster="prod")) == single
+
+
+# --- schema versions -----------------------------------------------------------------------------------------
+
+
+def test_reopening_keeps_data_and_does_not_rerun_the_ddl(engine: Any, location: Location) -> None:
+    database = _database(location)
+    first = _open(location)
+    registry = ClickHouseRegistry(first)
+    app = registry.create_app("shop")
+    first.close()
+    # A table removed behind the store's back stays removed: a reopened store trusts its schema version and
+    # runs no DDL (which would have re-created it).
+    engine.command(f"DROP TABLE `{database}`.`user_traits` SYNC")
+
+    second = _open(location)
+    try:
+        assert ClickHouseRegistry(second).list_apps() == [app]
+        assert "user_traits" not in _tables(engine, database)
+        assert second.fetch_rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    finally:
+        second.close()
+
+
+def test_a_database_from_a_newer_replayql_is_refused(engine: Any, location: Location) -> None:
+    database = _database(location)
+    _open(location).close()
+    engine.command(f"INSERT INTO `{database}`.`schema_version` VALUES ({SCHEMA_VERSION + 1}, now())")
+
+    message = (f"the ClickHouse database {database} has schema version {SCHEMA_VERSION + 1}, newer than this "
+               f"replayql ({SCHEMA_VERSION}); upgrade replayql")
+    with pytest.raises(StoreUnavailable, match=f"^{re.escape(message)}$"):
+        _open(location)
+    versions = engine.query(f"SELECT version FROM `{database}`.`schema_version` ORDER BY version").result_rows
+    assert versions == [(SCHEMA_VERSION,), (SCHEMA_VERSION + 1,)]  # refused without writing anything
+
+
+# --- identifiers ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x; DROP", "", "a b", "a`b", "a-b", "db.table", "x'", "a\nb"])
+def test_a_bad_database_or_cluster_name_is_refused(name: str) -> None:
+    message = f"{name!r} is not a valid ClickHouse identifier (letters, digits and _ only)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        Layout(name).statements()
+    if name:  # an empty cluster name is no cluster: the single-node layout
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            Layout("replayql", cluster=name).statements()
+
+
+def test_a_bad_database_name_in_the_url_is_a_store_error(chdb_path: Path, engine: Any) -> None:
+    """A url naming a database that is no identifier fails as the store being unusable, before any DDL runs."""
+    before = engine.query("SELECT name FROM system.databases").result_rows
+    url = f"chdb://{chdb_path}?database=x;DROP"
+    message = (f"cannot use ClickHouse at {url}: 'x;DROP' is not a valid ClickHouse identifier "
+               "(letters, digits and _ only)")
+    with pytest.raises(StoreUnavailable, match=f"^{re.escape(message)}$"):
+        ClickHouseStore(Connection(url))
+    assert engine.query("SELECT name FROM system.databases").result_rows == before
+
+
+def test_identifiers_are_quoted_in_the_ddl() -> None:
+    statements = Layout("select", cluster="on").statements()
+    assert statements[0] == "CREATE DATABASE IF NOT EXISTS `select` ON CLUSTER `on`"
+    assert all("`select`." in s for s in statements[1:])
