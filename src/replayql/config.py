@@ -54,8 +54,9 @@ class Settings:
     # Gaps between user activity longer than this do not count towards a session's active duration.
     idle_threshold_ms: int = 10_000
     max_page_size: int = 500
-    # The writer gathers queued batches for at most this long into one transaction (group commit).
-    group_commit_ms: float = 2.0
+    # A group commit waits at most this long for batches whose requests have arrived but are not queued yet;
+    # with none on their way it commits at once.
+    group_commit_ms: float = 20.0
 
     @property
     def duckdb_path(self) -> Path:

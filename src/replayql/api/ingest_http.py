@@ -5,6 +5,7 @@ The answer comes only after the batch is committed; a rejected batch stores noth
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -55,8 +56,25 @@ def clock_offset(sent_at: int, received_at: int) -> int:
 
 async def ingest_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
-    limits = services.settings.limits
     received_at = int(time.time() * 1000)
+    with services.writer.announce():
+        accepted = await _accept(request, services)
+        if isinstance(accepted, Response):
+            return accepted
+        future = services.writer.submit(accepted, clock_offset(accepted.sent_at, received_at))
+    try:
+        outcome = await asyncio.wrap_future(future)
+    except Exception:
+        log.exception("storing batch %s/%s failed", accepted.session_id, accepted.seq)
+        return JSONResponse({"error": "the batch could not be stored; nothing of it was kept, retry later"},
+                            status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse({"ok": True, "sessionId": accepted.session_id, "seq": accepted.seq,
+                         "outcome": outcome.value, "events": len(accepted.events)})
+
+
+async def _accept(request: Request, services: Services) -> Batch | Response:
+    """Read, decode and validate the batch, or answer why not."""
+    limits = services.settings.limits
     try:
         _check_content_type(request)
         body = await _read_body(request, limits)
@@ -70,14 +88,7 @@ async def ingest_endpoint(request: Request) -> Response:
                                            f"`replayql apps create {batch.app_id}`"))
     if batch.client_ip is None and request.client is not None:
         batch.client_ip = request.client.host
-    try:
-        outcome = await services.writer.write(batch, clock_offset(batch.sent_at, received_at))
-    except Exception:
-        log.exception("storing batch %s/%s failed", batch.session_id, batch.seq)
-        return JSONResponse({"error": "the batch could not be stored; nothing of it was kept, retry later"},
-                            status_code=503, headers={"Retry-After": "1"})
-    return JSONResponse({"ok": True, "sessionId": batch.session_id, "seq": batch.seq, "outcome": outcome.value,
-                         "events": len(batch.events)})
+    return batch
 
 
 def _decode(body: bytes, encoding: str | None, limits: IngestLimits) -> Batch:

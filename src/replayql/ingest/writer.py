@@ -13,8 +13,9 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -49,11 +50,16 @@ class _Job:
 
 
 class IngestWriter:
-    def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 2.0) -> None:
+    def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 20.0) -> None:
         self.store = store
         self.options = options
         self._group_wait = group_commit_ms / 1000
         self._queue: queue.Queue[_Item | _Job | None] = queue.Queue()
+        self._announced = 0
+        self._announce_lock = threading.Lock()
+        # Single writer: what it has checked once stays true unless it deletes it itself (forget_deleted).
+        self._checked_sessions: set[tuple[str, str]] = set()
+        self._checked_users: set[tuple[str, str]] = set()
         self._tails: OrderedDict[tuple[str, str], SessionTail] = OrderedDict()
         # (app, user) and (app, session) deleted in this group commit or earlier: their data is dropped
         self._deleted_users: set[tuple[str, str]] = set()
@@ -70,9 +76,6 @@ class IngestWriter:
         future: Future[Outcome] = Future()
         self._queue.put(_Item(batch, clock_offset_ms, future))
         return future
-
-    async def write(self, batch: Batch, clock_offset_ms: int = 0) -> Outcome:
-        return await asyncio.wrap_future(self.submit(batch, clock_offset_ms))
 
     def run(self, fn: Callable[[Store], Any]) -> Future[Any]:
         """Run a write job (an API mutation) on the writer thread, in order with ingestion."""
@@ -113,13 +116,21 @@ class IngestWriter:
                 return
 
     def _gather(self, first: _Item) -> tuple[list[_Item], bool]:
+        """Everything queued, plus what announced requests are about to queue (up to the group wait): a lone
+        batch is written at once, a busy server writes large groups."""
         group = [first]
         deadline = time.monotonic() + self._group_wait
         while len(group) < _MAX_GROUP:
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                item = self._queue.get_nowait()
             except queue.Empty:
-                break
+                remaining = deadline - time.monotonic()
+                if self._announced <= 0 or remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=min(remaining, 0.001))
+                except queue.Empty:
+                    continue
             if item is None:
                 return group, True
             if isinstance(item, _Job):
@@ -129,6 +140,18 @@ class IngestWriter:
                 continue
             group.append(item)
         return group, False
+
+    @contextmanager
+    def announce(self) -> Iterator[None]:
+        """Held by a request from its arrival until its batch is queued (or refused), so the writer knows a
+        batch is on its way and may wait a moment to write it in the same transaction."""
+        with self._announce_lock:
+            self._announced += 1
+        try:
+            yield
+        finally:
+            with self._announce_lock:
+                self._announced -= 1
 
     def _run_job(self, job: _Job) -> None:
         try:
@@ -187,19 +210,27 @@ class IngestWriter:
                 self._remember((app_id, sid), load_tail(state.tail if state else None))
 
     def _load_deleted(self, group: list[_Item]) -> None:
-        """Ask the store whether any session or user of this group was deleted (by any process)."""
+        """Ask the store whether any session or user of this group was deleted (by any process). A single
+        writer asks once per session and user: only it can delete them afterwards."""
         sessions: dict[str, set[str]] = {}
         users: dict[str, set[str]] = {}
         for item in group:
             app, batch = item.batch.app_id, item.batch
-            sessions.setdefault(app, set()).add(batch.session_id)
             known = self._tails[(app, batch.session_id)].user_id
             named = {e.user_id for e in batch.events if isinstance(e, IdentifyEvent)}
-            users.setdefault(app, set()).update(named | ({known} if known else set()))
+            candidates = named | ({known} if known else set())
+            sessions.setdefault(app, set()).update(
+                {batch.session_id} if (app, batch.session_id) not in self._checked_sessions else set())
+            users.setdefault(app, set()).update(u for u in candidates if (app, u) not in self._checked_users)
         for app, session_ids in sessions.items():
+            if not session_ids and not users[app]:
+                continue
             gone_sessions, gone_users = self.store.deleted_among(app, sorted(session_ids), sorted(users[app]))
             self._deleted_sessions.update((app, s) for s in gone_sessions)
             self._deleted_users.update((app, u) for u in gone_users)
+            if self.store.single_writer:
+                self._checked_sessions.update((app, s) for s in session_ids)
+                self._checked_users.update((app, u) for u in users[app])
 
     def _remember(self, key: tuple[str, str], tail: SessionTail) -> None:
         self._tails[key] = tail

@@ -87,8 +87,10 @@ def _conflict_merge(table: str, name: str, rule: Merge) -> exp.Expression:
 
 
 def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expression], columns: Sequence[str],
-            merges: dict[str, exp.Expression]) -> str:
-    query = exp.select(*selects).from_(source).group_by(*keys)
+            merges: dict[str, exp.Expression], grouped: bool) -> str:
+    query = exp.select(*selects).from_(source)
+    if grouped:
+        query = query.group_by(*keys)
     insert = exp.insert(query, exp.Schema(this=exp.to_table(table),
                                           expressions=[exp.to_identifier(c) for c in columns]))
     insert.set("conflict", exp.OnConflict(
@@ -97,11 +99,13 @@ def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expr
     return insert.sql("duckdb")
 
 
-def _session_upsert_sql() -> str:
+def _session_upsert_sql(grouped: bool) -> str:
+    """Merge incoming summaries into `sessions`; `grouped` first folds several rows of one session (the same
+    session twice in one group commit), which costs DuckDB a third more planning, so it is used only then."""
     columns = [name for name, _, _ in schema.SESSION_COLUMNS]
-    selects = session_aggregates()
+    selects = session_aggregates() if grouped else [exp.column(c) for c in columns]
     merges = {name: _conflict_merge("sessions", name, rule) for name, _, rule in schema.SESSION_COLUMNS if rule}
-    return _upsert("sessions", "incoming_sessions", ("app_id", "session_id"), selects, columns, merges)
+    return _upsert("sessions", "incoming_sessions", ("app_id", "session_id"), selects, columns, merges, grouped)
 
 
 _USER_UPSERT = """
@@ -162,7 +166,7 @@ class DuckDBStore:
                     "stop that process first, or send the data to it over HTTP") from None
             raise
         self._write_lock = threading.Lock()
-        self._session_upsert = _session_upsert_sql()
+        self._session_upsert = {grouped: _session_upsert_sql(grouped) for grouped in (False, True)}
         if not read_only:
             self._migrate()
 
@@ -279,7 +283,8 @@ class DuckDBStore:
         table = records_to_table(deltas, _SESSION_TYPES)
         table = table.append_column("seq", pa.array([w.seq for w in writes], type=pa.int64()))
         with _registered(conn, "incoming_sessions", table):
-            conn.execute(self._session_upsert)
+            distinct = len({(w.app_id, w.session_id) for w in writes}) == len(writes)
+            conn.execute(self._session_upsert[not distinct])
 
     @staticmethod
     def _upsert_users(conn: duckdb.DuckDBPyConnection, users: list[tuple[int, UserDelta]]) -> None:
