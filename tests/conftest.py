@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,17 @@ def start_server(where: Location | Path, **settings: Any) -> Server:
         server.keys[scope.value] = registry.create_key("demo", scope)[1]
     server.keys["other"] = registry.create_key("other", Scope.ADMIN)[1]
     return server
+
+
+@contextmanager
+def served(location: Location) -> Iterator[Server]:
+    """A server on its own store for the span of a `with` (module fixtures); the store is dropped after."""
+    running = start_server(location)
+    try:
+        yield running
+    finally:
+        close_services(running.services)
+        drop_location(location)
 
 
 @pytest.fixture

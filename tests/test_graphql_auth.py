@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import T0, Server, drop_location, make_batch, new_location, start_server
-from replayql.api.app import close_services
+from conftest import T0, Server, make_batch, new_location, served
 from replayql.store.registry import Scope
 from test_graphql_queries import build_dataset
 
@@ -286,14 +285,9 @@ ADMIN_MUTATIONS = [
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory, store_kind: str, chdb_path: Path) -> Iterator[Server]:
     """The dataset on one server for this module's tests that leave it unchanged (forbidden mutations, reads)."""
-    location = new_location(store_kind, tmp_path_factory.mktemp("graphql-auth") / "data", chdb_path)
-    running = start_server(location)
-    try:
+    with served(new_location(store_kind, tmp_path_factory.mktemp("graphql-auth") / "data", chdb_path)) as running:
         build_dataset(running)
         yield running
-    finally:
-        close_services(running.services)
-        drop_location(location)
 
 
 def _type_error_id(server: Server, key: str = "read") -> str:

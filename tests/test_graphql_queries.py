@@ -16,8 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import CONTEXT, T0, Server, drop_location, make_batch, new_location, start_server
-from replayql.api.app import close_services
+from conftest import CONTEXT, T0, Server, make_batch, new_location, served
 from replayql.ingest.importer import import_batches
 
 MIN = 60_000
@@ -119,14 +118,9 @@ def demo(server: Server) -> Server:
 @pytest.fixture(scope="module")
 def ro(tmp_path_factory: pytest.TempPathFactory, store_kind: str, chdb_path: Path) -> Iterator[Server]:
     """The dataset on one server shared by this module's read-only tests (nothing here may write to it)."""
-    location = new_location(store_kind, tmp_path_factory.mktemp("graphql-ro") / "data", chdb_path)
-    running = start_server(location)
-    try:
+    with served(new_location(store_kind, tmp_path_factory.mktemp("graphql-ro") / "data", chdb_path)) as running:
         build_dataset(running)
         yield running
-    finally:
-        close_services(running.services)
-        drop_location(location)
 
 
 def iso(ms: int) -> str:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -308,13 +309,14 @@ def test_another_process_creates_and_revokes_while_server_is_open(path: Path, re
     assert registry.authenticate(token) is None
 
 
-def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> None:
+def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -> None:
+    """Threads authenticate and create keys at once on one registry (a server's request threads do)."""
     issued = [registry.create_key("shop", Scope.READ) for _ in range(5)]
     errors: list[BaseException] = []
 
     def authenticate_many() -> None:
         try:
-            for _ in range(200):
+            for _ in range(rounds):
                 for key, token in issued:
                     assert registry.authenticate(token) == key
         except BaseException as exc:
@@ -322,7 +324,7 @@ def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> 
 
     def create_many() -> None:
         try:
-            for _ in range(50):
+            for _ in range(creates):
                 registry.create_key("shop", Scope.WRITE)
         except BaseException as exc:
             errors.append(exc)
@@ -335,7 +337,11 @@ def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> 
         thread.join()
 
     assert errors == []
-    assert len(registry.list_keys("shop")) == 5 + 2 * 50
+    assert len(registry.list_keys("shop")) == 5 + 2 * creates
+
+
+def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> None:
+    check_threads_share_one_registry(registry, rounds=200, creates=50)
 
 
 def test_many_registries_opening_a_fresh_file_at_once(path: Path) -> None:
