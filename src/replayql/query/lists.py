@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
+from replayql.query.dialect import sql
 from replayql.query.errors import BadUserInput
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sql import Scope, col
@@ -37,7 +38,7 @@ def check_page_size(first: int, cap: int) -> None:
 
 
 def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str, Any]]:
-    return store.fetch_dicts(query.sql(dialect=store.dialect), dict(scope.params.values))
+    return store.fetch_dicts(sql(query, store.dialect), dict(scope.params.values))
 
 
 def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,

@@ -160,7 +160,8 @@ class ClickHouseStore:
             holder._shared_client = None
 
     def ping(self) -> bool:
-        return self._client().query("SELECT 1").result_rows == [(1,)]
+        """The database answers a read of its own schema (not just any query)."""
+        return len(self._client().query("SELECT version FROM schema_version LIMIT 1").result_rows) == 1
 
     # -- query support -------------------------------------------------------------------------------------
 

@@ -1,0 +1,63 @@
+"""SQL that differs between the stores: our own expression nodes, and one small sqlglot dialect per store that
+prints them. Everything else in a query is the same tree printed by the stock dialects.
+
+Exact percentiles are the reason this module exists: DuckDB's `quantile_cont(x, p)` and ClickHouse's
+`quantileExactInclusive(p)(x)` both interpolate linearly between closest ranks (numpy's default);
+ClickHouse's plain `quantile` samples and is not used where exact answers are promised. The two engines write
+the interpolation differently and can disagree in the last bit (7.6000000000000005 against
+7.599999999999998), so both round to PERCENTILE_DECIMALS places: the stores then answer identically.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.dialects.clickhouse import ClickHouse
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.duckdb import DuckDB
+
+PERCENTILE_DECIMALS = 9
+
+
+class ExactPercentile(exp.Expression, exp.AggFunc):
+    """The p-th percentile (0 <= p <= 1) of `this`, by linear interpolation between closest ranks."""
+
+    arg_types = {"this": True, "quantile": True}
+
+
+class EpochMillis(exp.Expression, exp.Func):
+    """A timestamp as integer milliseconds since 1970-01-01 UTC."""
+
+    arg_types = {"this": True}
+
+
+# Every node above, for the test that asks each dialect to print each of them.
+NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis)
+
+
+class ReplayDuckDB(DuckDB):
+    class Generator(DuckDB.Generator):
+        TRANSFORMS = {
+            **DuckDB.Generator.TRANSFORMS,
+            ExactPercentile: lambda self, e: self.func(
+                "ROUND", self.func("QUANTILE_CONT", e.this, e.args["quantile"]), str(PERCENTILE_DECIMALS)),
+            EpochMillis: lambda self, e: self.func("EPOCH_MS", e.this),
+        }
+
+
+class ReplayClickHouse(ClickHouse):
+    class Generator(ClickHouse.Generator):
+        TRANSFORMS = {
+            **ClickHouse.Generator.TRANSFORMS,
+            ExactPercentile: lambda self, e: self.func(
+                "round", f"quantileExactInclusive({self.sql(e, 'quantile')})({self.sql(e, 'this')})",
+                str(PERCENTILE_DECIMALS)),
+            EpochMillis: lambda self, e: self.func("toUnixTimestamp64Milli", e.this),
+        }
+
+
+DIALECTS: dict[str, type[Dialect]] = {"duckdb": ReplayDuckDB, "clickhouse": ReplayClickHouse}
+
+
+def sql(tree: exp.Expression, store_dialect: str) -> str:
+    """Print a query tree for a store, failing loudly on a node its dialect cannot print."""
+    return tree.sql(dialect=DIALECTS[store_dialect], unsupported_level="raise")

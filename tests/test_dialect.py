@@ -1,0 +1,61 @@
+"""The SQL that differs between the stores: every node prints in every dialect, and exact percentiles give the
+same answer on the real engines, equal to linear interpolation between closest ranks (numpy's default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from sqlglot import exp
+
+from conftest import Location, new_location
+from replayql.query.dialect import DIALECTS, NODES, EpochMillis, ExactPercentile, sql
+from replayql.store.clickhouse_store import Connection
+
+VALUES = (10.0, 1.0, 4.0, 2.0, 3.0)
+# Sorted: 1 2 3 4 10. The p-th percentile sits at rank p * (n - 1) = 4p, interpolated between neighbours.
+EXPECTED = {0.0: 1.0, 0.25: 2.0, 0.5: 3.0, 0.75: 4.0, 0.9: 7.6, 0.95: 8.8, 0.99: 9.76, 1.0: 10.0}
+PRINTED = {
+    ("duckdb", ExactPercentile): "ROUND(QUANTILE_CONT(x, 0.5), 9)",
+    ("clickhouse", ExactPercentile): "round(quantileExactInclusive(0.5)(x), 9)",
+    ("duckdb", EpochMillis): "EPOCH_MS(x)",
+    ("clickhouse", EpochMillis): "toUnixTimestamp64Milli(x)",
+}
+
+
+def _node(node: type[exp.Expression]) -> exp.Expression:
+    if node is ExactPercentile:
+        return ExactPercentile(this=exp.column("x"), quantile=exp.Literal.number(0.5))
+    return node(this=exp.column("x"))
+
+
+@pytest.mark.parametrize("dialect", sorted(DIALECTS))
+@pytest.mark.parametrize("node", NODES, ids=lambda n: n.__name__)
+def test_every_node_prints_in_every_dialect(dialect: str, node: type[exp.Expression]) -> None:
+    assert sql(_node(node), dialect) == PRINTED[(dialect, node)]
+
+
+def _percentiles_query() -> exp.Select:
+    values = exp.values([(exp.cast(exp.Literal.number(v), "DOUBLE"),) for v in VALUES], alias="t", columns=["x"])
+    return exp.select(*(exp.alias_(ExactPercentile(this=exp.column("x"), quantile=exp.Literal.number(p)), f"p{i}")
+                        for i, p in enumerate(EXPECTED))).from_(values)
+
+
+def _on_clickhouse(location: Location, query: str) -> tuple[float, ...]:
+    assert location.clickhouse is not None
+    client = Connection(location.clickhouse.url).client(None)
+    try:
+        return tuple(client.query(query).result_rows[0])
+    finally:
+        client.close()
+
+
+def test_exact_percentiles_are_identical_on_both_engines(tmp_path: Path, chdb_path: Path) -> None:
+    query = _percentiles_query()
+    on_duckdb = duckdb.connect().execute(sql(query, "duckdb")).fetchone()
+    on_clickhouse = _on_clickhouse(new_location("clickhouse", tmp_path, chdb_path), sql(query, "clickhouse"))
+    assert on_duckdb is not None
+    assert tuple(on_duckdb) == pytest.approx(tuple(EXPECTED.values()), abs=1e-12)
+    assert tuple(on_clickhouse) == pytest.approx(tuple(EXPECTED.values()), abs=1e-12)
+    assert tuple(on_duckdb) == tuple(on_clickhouse)
