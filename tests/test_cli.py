@@ -7,6 +7,7 @@ the server holds fails with one clear line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -106,11 +107,9 @@ class Serve:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"serve exited with {self.proc.returncode} before answering:\n{self.stderr}")
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if self.http.get("/healthz", timeout=1).status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
             time.sleep(0.1)
         pytest.fail(f"serve did not answer /healthz within {timeout} s:\n{self.stderr}")
 

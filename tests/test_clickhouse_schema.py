@@ -281,13 +281,15 @@ def test_reopening_keeps_data_and_does_not_rerun_the_ddl(engine: Any, location: 
 def test_a_database_from_a_newer_replayql_is_refused(engine: Any, location: Location) -> None:
     database = _database(location)
     _open(location).close()
-    engine.command(f"INSERT INTO `{database}`.`schema_version` VALUES ({SCHEMA_VERSION + 1}, now())")
+    engine.command("INSERT INTO {db:Identifier}.schema_version VALUES ({version:Int32}, now())",
+                   parameters={"db": database, "version": SCHEMA_VERSION + 1})
 
     message = (f"the ClickHouse database {database} has schema version {SCHEMA_VERSION + 1}, newer than this "
                f"replayql ({SCHEMA_VERSION}); upgrade replayql")
     with pytest.raises(StoreUnavailable, match=f"^{re.escape(message)}$"):
         _open(location)
-    versions = engine.query(f"SELECT version FROM `{database}`.`schema_version` ORDER BY version").result_rows
+    versions = engine.query("SELECT version FROM {db:Identifier}.schema_version ORDER BY version",
+                            parameters={"db": database}).result_rows
     assert versions == [(SCHEMA_VERSION,), (SCHEMA_VERSION + 1,)]  # refused without writing anything
 
 
