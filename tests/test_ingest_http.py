@@ -13,7 +13,7 @@ import pytest
 
 from conftest import CONTEXT, T0, Location, Server, make_batch, start_server
 from replayql.api.app import close_services
-from replayql.config import MIB, IngestLimits
+from replayql.config import MIB, FrustrationThresholds, IngestLimits
 
 URL = "https://shop.example/cart"
 EVENT_TYPES = "page, click, input, console, network, error, custom, identify, vital, recording"
@@ -405,3 +405,21 @@ def test_cors_preflight_and_response_allow_any_origin(server: Server) -> None:
     assert "content-encoding" in preflight.headers["access-control-allow-headers"].lower()
     response = server.ingest(batch("s-cors"), origin="https://shop.example")
     assert response.status_code == 200 and response.headers["access-control-allow-origin"] == "*"
+
+
+# -- configuration ---------------------------------------------------------------------------------------------
+
+def test_frustration_thresholds_are_configurable(where: Callable[[str], Location]) -> None:
+    """Two clicks make a rage click when the threshold says two; with the default three they do not."""
+    clicks = [page(), click(T0 + 1_000), click(T0 + 1_200)]
+    default = start_server(where("default"))
+    strict = start_server(where("strict"), frustration=FrustrationThresholds(rage_click_count=2))
+    try:
+        for running in (default, strict):
+            assert running.ingest(batch("s-rage", *clicks, sent_at=T0 + 5_000)).status_code == 200
+        query = '{ session(id: "s-rage") { rageClickCount } }'
+        assert default.data(query)["session"] == {"rageClickCount": 0}
+        assert strict.data(query)["session"] == {"rageClickCount": 1}
+    finally:
+        close_services(default.services)
+        close_services(strict.services)
