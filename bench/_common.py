@@ -38,13 +38,39 @@ def replayql_exe() -> str:
     return found
 
 
-def cli(*args: str, data_dir: Path) -> str:
-    """Run one `replayql` command on `data_dir`; returns its stdout (stderr is passed through on failure)."""
-    command = [replayql_exe(), *args, "--data-dir", str(data_dir)]
+STORES = ("duckdb", "clickhouse")
+
+
+def store_args(store: str, data_dir: Path) -> list[str]:
+    """The `replayql` options that select a store kept in `data_dir`: DuckDB (the default, `--data-dir`) or
+    ClickHouse through in-process chDB at `<data_dir>/chdb`. chDB allows one process per path, so every CLI
+    command on that store has to finish before `replayql serve` opens it."""
+    if store == "duckdb":
+        return ["--data-dir", str(data_dir)]
+    if store == "clickhouse":
+        return ["--store", "clickhouse", "--clickhouse-url", f"chdb://{data_dir / 'chdb'}", "--data-dir",
+                str(data_dir)]
+    raise ValueError(f"unknown store {store!r}; one of {', '.join(STORES)}")
+
+
+def display_command(command: list[str], data_dir: Path) -> list[str]:
+    """A command as it is shown in results: the temporary directory as `<tmp>`, the executable as `replayql`."""
+    shown = ["replayql" if part == replayql_exe() else part for part in command]
+    return [part.replace(str(data_dir), "<tmp>") for part in shown]
+
+
+def cli_run(*args: str, data_dir: Path, store: str = "duckdb") -> subprocess.CompletedProcess[str]:
+    """Run one `replayql` command on the store in `data_dir`; its stderr is passed through on failure."""
+    command = [replayql_exe(), *args, *store_args(store, data_dir)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"`{' '.join(command)}` failed ({done.returncode}):\n{done.stderr}")
-    return done.stdout.strip()
+    return done
+
+
+def cli(*args: str, data_dir: Path, store: str = "duckdb") -> str:
+    """Run one `replayql` command on the store in `data_dir`; returns its stdout."""
+    return cli_run(*args, data_dir=data_dir, store=store).stdout.strip()
 
 
 def free_port() -> int:
@@ -69,6 +95,7 @@ class ServerProcess:
 
     data_dir: Path
     log_level: str = "warning"
+    store: str = "duckdb"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     command: list[str] = field(default_factory=list)
@@ -78,7 +105,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServerProcess:
-        self.command = [replayql_exe(), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+        self.command = [replayql_exe(), "serve", *store_args(self.store, self.data_dir), "--port", str(self.port),
                         "--log-level", self.log_level]
         log = (self.data_dir / "bench-server.log").open("ab")
         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
@@ -165,7 +192,8 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
         "packages": {name: _version(name) for name in ("replayql", "uvicorn", "starlette", "strawberry-graphql",
-                                                        "msgspec", "httpx2", "uvloop", "httptools")},
+                                                        "msgspec", "httpx2", "uvloop", "httptools", "chdb",
+                                                        "chdb-core", "clickhouse-connect")},
     }
 
 
@@ -219,3 +247,17 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(right) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def replace_section(path: Path, heading: str, text: str) -> None:
+    """Put `text` (starting with the `## heading` line) into a Markdown file in place of the section of that
+    heading (up to the next `## ` heading), or at its end: each runner rewrites only its own part."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    new = text.rstrip("\n").splitlines()
+    if start is None:
+        lines = [*lines, "", *new] if lines else new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        lines = [*lines[:start], *new, *(["", *lines[end:]] if end < len(lines) else [])]
+    path.write_text("\n".join(lines).rstrip() + "\n")

@@ -1,11 +1,16 @@
 """Ingestion over HTTP: generated batches sent to a real `replayql serve` by concurrent keep-alive clients.
 
     python bench/ingest_http.py [--sessions 10000] [--seed 1] [--concurrency 16] [--gzip]
+                                [--store duckdb|clickhouse]
 
 Every batch is serialized (and gzipped, with --gzip) before the clock starts. Each client takes whole sessions
 from a shared queue and sends a session's batches in order, as a browser does; a request ends when the server
 answers, which it does only after the batch is committed, so the wall time is the time until everything is
 durable. Reports batches/s, events/s and per-request latency, and writes bench/results/ingest*.json.
+
+--store clickhouse serves a fresh in-process chDB database at `chdb://<tmp>/chdb` instead of DuckDB. chDB
+allows one process per path, so the app and the read key used to count the result afterwards are created with
+the CLI before the server starts (for both stores, so that both run the same steps).
 
 The generator stamps sessions over the past days, so the server sees every batch as coming from a client whose
 clock is off and shifts its timestamps to the arrival time (clock-skew correction). That costs nothing extra,
@@ -31,8 +36,10 @@ import orjson
 from _common import (
     APP_ID,
     RESULTS_DIR,
+    STORES,
     ServerProcess,
     cli,
+    display_command,
     fmt,
     load_average,
     machine_cpu_seconds,
@@ -110,9 +117,8 @@ async def send_all(base_url: str, sessions: list[list[Body]], concurrency: int, 
     return Outcome(latencies, statuses, outcomes, failures, wall)
 
 
-def verify(base_url: str, data_dir: Path) -> dict[str, Any]:
-    """What the server holds afterwards, asked through the API with a fresh read key."""
-    key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-verify", data_dir=data_dir)
+def verify(base_url: str, key: str) -> dict[str, Any]:
+    """What the server holds afterwards, asked through the API with a read key."""
     query = "{ sessions(first: 0) { totalCount } issues(first: 0) { totalCount } users(first: 0) { totalCount } }"
     response = httpx.post(f"{base_url}/graphql", json={"query": query},
                           headers={"authorization": f"token {key}"}, timeout=120.0)
@@ -121,7 +127,7 @@ def verify(base_url: str, data_dir: Path) -> dict[str, Any]:
 
 
 def run(sessions: int, seed: int, concurrency: int, compress: bool, data_dir: Path,
-        server_log_level: str) -> dict[str, Any]:
+        server_log_level: str, store: str = "duckdb") -> dict[str, Any]:
     load_before = load_average()
     t0 = time.perf_counter()
     grouped, events, raw_bytes = prepare(sessions, seed, compress)
@@ -129,8 +135,11 @@ def run(sessions: int, seed: int, concurrency: int, compress: bool, data_dir: Pa
     batches = sum(len(s) for s in grouped)
     wire_bytes = sum(len(b.content) for s in grouped for b in s)
 
-    cli("apps", "create", APP_ID, data_dir=data_dir)
-    with ServerProcess(data_dir, log_level=server_log_level) as server:
+    # Before the server opens the store: chDB allows one process per path.
+    cli("apps", "create", APP_ID, data_dir=data_dir, store=store)
+    key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-verify", data_dir=data_dir,
+              store=store)
+    with ServerProcess(data_dir, log_level=server_log_level, store=store) as server:
         server_cpu_before = server.cpu_seconds()
         client_cpu_before = time.process_time()
         machine_cpu_before = machine_cpu_seconds()
@@ -138,7 +147,7 @@ def run(sessions: int, seed: int, concurrency: int, compress: bool, data_dir: Pa
         machine_cpu_after = machine_cpu_seconds()
         client_cpu = time.process_time() - client_cpu_before
         server_cpu_after = server.cpu_seconds()
-        stored = verify(server.base_url, data_dir)
+        stored = verify(server.base_url, key)
         command = server.command
     server_cpu = (server_cpu_after - server_cpu_before
                   if server_cpu_after is not None and server_cpu_before is not None else None)
@@ -148,8 +157,8 @@ def run(sessions: int, seed: int, concurrency: int, compress: bool, data_dir: Pa
     lat = outcome.latencies_ms
     return {
         "benchmark": "ingest_http",
-        "config": {"sessions": sessions, "seed": seed, "concurrency": concurrency, "gzip": compress,
-                   "server_command": command},
+        "config": {"store": store, "sessions": sessions, "seed": seed, "concurrency": concurrency,
+                   "gzip": compress, "server_command": display_command(command, data_dir)},
         "data": {"batches": batches, "events": events, "json_bytes": raw_bytes, "wire_bytes": wire_bytes,
                  "prepare_s": round(prepare_s, 3)},
         "wall_s": round(outcome.wall_s, 3),
@@ -188,6 +197,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent keep-alive clients")
     parser.add_argument("--gzip", action="store_true", help="send bodies with Content-Encoding: gzip")
+    parser.add_argument("--store", choices=STORES, default="duckdb",
+                        help="duckdb (default) or clickhouse (in-process chDB at <data dir>/chdb)")
     parser.add_argument("--data-dir", type=Path, help="store to ingest into (must not exist yet); kept "
                                                       "afterwards. Default: a temporary directory, removed.")
     parser.add_argument("--server-log-level", default="warning",
@@ -199,10 +210,12 @@ def main() -> None:
         if args.data_dir.exists():
             raise SystemExit(f"{args.data_dir} exists; give a new directory")
         args.data_dir.mkdir(parents=True)
-        result = run(args.sessions, args.seed, args.concurrency, args.gzip, args.data_dir, args.server_log_level)
+        result = run(args.sessions, args.seed, args.concurrency, args.gzip, args.data_dir, args.server_log_level,
+                     args.store)
     else:
         with tempfile.TemporaryDirectory(prefix="replayql-bench-") as tmp:
-            result = run(args.sessions, args.seed, args.concurrency, args.gzip, Path(tmp), args.server_log_level)
+            result = run(args.sessions, args.seed, args.concurrency, args.gzip, Path(tmp), args.server_log_level,
+                         args.store)
     out = args.out or RESULTS_DIR / ("ingest-gzip.json" if args.gzip else "ingest.json")
     write_json(out, result)
     print(markdown(result))

@@ -1,17 +1,24 @@
 """GraphQL query latency over HTTP against a real `replayql serve` on a loaded store.
 
     python bench/query_graphql.py [--sessions 10000] [--seed 1] [--runs 40] [--warmup 3] [--data-dir DIR]
+                                  [--store duckdb|clickhouse]
 
 Without --data-dir the store is loaded with `replayql generate --sessions N --seed S --data-dir <tmp>` (the
 bulk-import path; its time is reported too). With --data-dir an existing store is used as it is (it must hold
 the app `demo`). A read key is created with `replayql keys create`, then each query is sent a few times to warm
 up and then --runs times, one at a time, from one keep-alive client. Every answer is checked for errors.
 Reports p50/p95 per query in ms and writes bench/results/query.json.
+
+--store clickhouse loads and serves an in-process chDB database at `chdb://<dir>/chdb` instead of DuckDB (with
+--data-dir, the one already there). chDB allows one process per path: `generate` and `keys create` finish before
+`serve` starts, as they do for DuckDB.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import resource
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,8 +30,11 @@ import httpx2 as httpx
 from _common import (
     APP_ID,
     RESULTS_DIR,
+    STORES,
     ServerProcess,
     cli,
+    cli_run,
+    display_command,
     fmt,
     load_average,
     machine_cpu_seconds,
@@ -208,18 +218,38 @@ def time_case(client: Client, case: Case, warmup: int, runs: int) -> dict[str, A
             "response_bytes": size, "result": summary(case.name, data)}
 
 
-def load(data_dir: Path, sessions: int, seed: int) -> dict[str, Any]:
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load(data_dir: Path, sessions: int, seed: int, store: str = "duckdb") -> dict[str, Any]:
+    """`replayql generate --sessions N --seed S` into the store: the bulk-import path (generation included)."""
     args = ["generate", "--sessions", str(sessions), "--seed", str(seed)]
+    load_before = load_average()
+    machine_before, children_before = machine_cpu_seconds(), _children_cpu_seconds()
     started = time.perf_counter()
-    cli(*args, data_dir=data_dir)
-    return {"command": ["replayql", *args, "--data-dir", "<tmp>"], "seconds": round(time.perf_counter() - started, 2)}
+    done = cli_run(*args, data_dir=data_dir, store=store)
+    seconds = time.perf_counter() - started
+    machine_after, own_cpu = machine_cpu_seconds(), _children_cpu_seconds() - children_before
+    other_cpu = None  # CPU that other processes used meanwhile: a measure of interference
+    if machine_before is not None and machine_after is not None:
+        other_cpu = round(max(0.0, machine_after - machine_before - own_cpu), 2)
+    report = re.search(r"stored (\d+) batches \((\d+) events\)", done.stderr)
+    batches, events = (int(report[1]), int(report[2])) if report else (None, None)
+    return {"command": display_command(list(done.args), data_dir), "seconds": round(seconds, 2),
+            "batches": batches, "events": events,
+            "events_per_s": round(events / seconds, 1) if events else None,
+            "cpu_s": round(own_cpu, 2), "other_cpu_s": other_cpu,
+            "load_average_before": load_before, "load_average_after": load_average()}
 
 
 def run(data_dir: Path, sessions: int | None, seed: int, warmup: int, runs: int, loaded: dict[str, Any] | None,
-        server_log_level: str) -> dict[str, Any]:
+        server_log_level: str, store: str = "duckdb") -> dict[str, Any]:
     load_before = load_average()
-    key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-query", data_dir=data_dir)
-    with ServerProcess(data_dir, log_level=server_log_level) as server:
+    key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-query", data_dir=data_dir,
+              store=store)
+    with ServerProcess(data_dir, log_level=server_log_level, store=store) as server:
         client = Client(server.base_url, key)
         try:
             counts = client.data("{ sessions(first: 0) { totalCount } events(first: 0) { totalCount } "
@@ -238,7 +268,8 @@ def run(data_dir: Path, sessions: int | None, seed: int, warmup: int, runs: int,
         other_cpu = round(max(0.0, machine - server_cpu - client_cpu), 2)
     return {
         "benchmark": "query_graphql",
-        "config": {"sessions": sessions, "seed": seed, "warmup": warmup, "runs": runs, "server_command": command},
+        "config": {"store": store, "sessions": sessions, "seed": seed, "warmup": warmup, "runs": runs,
+                   "server_command": display_command(command, data_dir)},
         "load": loaded,
         "store": {name: value["totalCount"] for name, value in counts.items()},
         "queries": results,
@@ -262,20 +293,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40, help="timed requests per query")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per query first")
     parser.add_argument("--data-dir", type=Path, help="an existing store to query (kept as it is)")
+    parser.add_argument("--store", choices=STORES, default="duckdb",
+                        help="duckdb (default) or clickhouse (in-process chDB at <data dir>/chdb)")
     parser.add_argument("--server-log-level", default="warning")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "query.json")
     args = parser.parse_args()
 
     if args.data_dir is not None:
-        result = run(args.data_dir, None, args.seed, args.warmup, args.runs, None, args.server_log_level)
+        result = run(args.data_dir, None, args.seed, args.warmup, args.runs, None, args.server_log_level,
+                     args.store)
     else:
         with tempfile.TemporaryDirectory(prefix="replayql-bench-") as tmp:
-            loaded = load(Path(tmp), args.sessions, args.seed)
+            loaded = load(Path(tmp), args.sessions, args.seed, args.store)
+            print(f"loaded with `replayql generate` in {loaded['seconds']} s "
+                  f"({fmt(loaded['events_per_s'], 0)} events/s)", flush=True)
             result = run(Path(tmp), args.sessions, args.seed, args.warmup, args.runs, loaded,
-                         args.server_log_level)
+                         args.server_log_level, args.store)
     write_json(args.out, result)
-    if result["load"]:
-        print(f"loaded with `replayql generate` in {result['load']['seconds']} s")
     print(f"store: {result['store']}")
     print(markdown(result))
     print(f"result written to {args.out}")

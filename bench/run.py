@@ -103,6 +103,15 @@ def machine_section(info: dict[str, Any]) -> list[str]:
             "- Client and server share these cores; the client is one Python process (httpx2, asyncio).", ""]
 
 
+def kept_comparison(path: Path) -> list[str]:
+    """The store comparison that `bench/compare_stores.py` wrote (from its heading to the end): kept as it is."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## DuckDB vs ClickHouse")), None)
+    return [] if start is None else ["", *lines[start:]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=10_000)
@@ -141,6 +150,7 @@ def main() -> None:
         *ingest_section(ingest_runs),
         *query_section(query_command, query_result),
     ]
+    lines += kept_comparison(args.output)
     args.output.write_text("\n".join(lines).rstrip() + "\n")
     print(f"wrote {args.output}")
     print(ingest_http.markdown(ingest_runs[0][1]))
