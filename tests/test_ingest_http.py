@@ -423,3 +423,10 @@ def test_frustration_thresholds_are_configurable(where: Callable[[str], Location
     finally:
         close_services(default.services)
         close_services(strict.services)
+
+
+def test_an_app_created_while_the_server_runs_is_accepted_at_once(server: Server) -> None:
+    first = server.ingest(batch("s-new-app", app_id="late"))
+    assert first.status_code == 404
+    server.services.registry.create_app("late")
+    assert server.ingest(batch("s-new-app", app_id="late")).json()["outcome"] == "stored"

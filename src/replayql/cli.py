@@ -249,18 +249,9 @@ def _load(settings: Settings, lines: Iterable[bytes], total: int | None, create_
     try:
         if create_app_id and services.registry.get_app(create_app_id) is None:
             services.registry.create_app(create_app_id)
-        known_apps: set[str] = set()
-
-        def known_app(app_id: str) -> bool:
-            # Apps are never deleted: look each up once, not once per batch (on ClickHouse every lookup is a
-            # query, serialised with the writer's on chDB: per batch it made bulk loads ~10x slower).
-            if app_id not in known_apps and services.registry.get_app(app_id) is not None:
-                known_apps.add(app_id)
-            return app_id in known_apps
-
         with _progress() as progress:
             task = progress.add_task("importing", total=total)
-            report = import_batches(lines, services.writer, known_app, settings.limits,
+            report = import_batches(lines, services.writer, services.app_exists, settings.limits,
                                     lambda n: progress.advance(task, n))
     finally:
         close_services(services)

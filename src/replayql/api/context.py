@@ -30,6 +30,14 @@ class Services:
     store: Store
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
+    _known_apps: set[str] = field(default_factory=set)
+
+    def app_exists(self, app_id: str) -> bool:
+        """Apps are never deleted, so one that exists is remembered; an unknown one is looked up every time, so
+        an app created meanwhile (by the CLI) is accepted at once. Saves a registry read per ingest request."""
+        if app_id not in self._known_apps and self.registry.get_app(app_id) is not None:
+            self._known_apps.add(app_id)
+        return app_id in self._known_apps
 
 
 class Loaders:

@@ -83,7 +83,7 @@ async def _accept(request: Request, services: Services) -> Batch | Response:
         return _reject(exc)
     except ClientDisconnect:
         return Response(status_code=400)
-    if await run_in_threadpool(services.registry.get_app, batch.app_id) is None:
+    if not await run_in_threadpool(services.app_exists, batch.app_id):
         return _reject(IngestRejected(404, f"unknown appId {batch.app_id!r}; create it with "
                                            f"`replayql apps create {batch.app_id}`"))
     if batch.client_ip is None and request.client is not None:
