@@ -100,7 +100,7 @@ def _keys(table: str, column: str, id_column: str, descending: bool, is_time: bo
 def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = SESSION_ORDER[args.order or "STARTED_AT"]
     keys = _keys("s", column, "session_id", args.descending, column.endswith("_at"))
-    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after)
+    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after, col("session_id", "s"))
 
 
 def count_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> int:
@@ -136,7 +136,7 @@ def _users(scope: Scope, args: ListArgs) -> exp.Select:
 def list_users(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = USER_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("u", column, "user_id", args.descending, column.endswith("_seen"))
-    return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after)
+    return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after, col("user_id", "u"))
 
 
 def count_users(store: ReadStore, scope: Scope, args: ListArgs) -> int:
@@ -167,7 +167,7 @@ def _issues(scope: Scope, args: ListArgs) -> exp.Select:
 def list_issues(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = ISSUE_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("i", column, "issue_id", args.descending, column.endswith("_seen"))
-    return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after)
+    return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after, col("issue_id", "i"))
 
 
 def count_issues(store: ReadStore, scope: Scope, args: ListArgs) -> int:

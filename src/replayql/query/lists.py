@@ -42,16 +42,27 @@ def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str,
 
 
 def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,
-               after: str | None) -> Page:
-    """`first` rows after the cursor; one extra row is read to know whether there is a next page."""
+               after: str | None, unique: exp.Column | None = None) -> Page:
+    """`first` rows after the cursor; one extra row is read to know whether there is a next page.
+
+    On a store that folds summaries when it reads (`narrow_pages`), the page is found first by its sort keys
+    alone, which folds only the columns the filter and order need, and then only those rows are read whole
+    (by `unique`, the last sort key)."""
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
-    query = order_by(query, keys).limit(first + 1)
-    for i, key in enumerate(keys):
-        query = query.select(exp.alias_(key.expression.copy(), f"_k{i}"))
-    rows = run(store, scope, query)
-    has_next = len(rows) > first
-    rows = rows[:first]
+    keyed = [exp.alias_(key.expression.copy(), f"_k{i}") for i, key in enumerate(keys)]
+    if unique is not None and getattr(store, "narrow_pages", False):
+        narrow = order_by(query.copy().select(*keyed, append=False), keys).limit(first + 1)
+        found = run(store, scope, narrow)
+        ids = [row[f"_k{len(keys) - 1}"] for row in found[:first]]
+        query = query.where(exp.In(this=unique.copy(), expressions=[scope.param(i) for i in ids]) if ids
+                            else exp.false())
+        rows = run(store, scope, order_by(query.select(*keyed), keys))
+        has_next = len(found) > first
+    else:
+        rows = run(store, scope, order_by(query.select(*keyed), keys).limit(first + 1))
+        has_next = len(rows) > first
+        rows = rows[:first]
     cursors = [encode_cursor(tuple(row.pop(f"_k{i}") for i in range(len(keys)))) for row in rows]
     return Page(rows, cursors, has_next)
 

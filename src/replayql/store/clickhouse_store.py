@@ -105,6 +105,7 @@ class ClickHouseStore:
 
     dialect = "clickhouse"
     single_writer = False  # other processes may write the same sessions: session tails are read fresh
+    narrow_pages = True  # summaries fold on read: find a page by its sort keys first, then read those rows
 
     def __init__(self, connection: Connection, cluster: str | None = None, retention_days: int | None = None
                  ) -> None:
