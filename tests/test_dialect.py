@@ -10,8 +10,8 @@ import pytest
 from sqlglot import exp
 
 from conftest import Location, new_location
-from replayql.query.dialect import DIALECTS, NODES, EpochMillis, ExactPercentile, sql
 from replayql.store.clickhouse_store import Connection
+from replayql.store.dialect import DIALECTS, NODES, EpochMillis, ExactPercentile, FirstBy, sql
 
 VALUES = (10.0, 1.0, 4.0, 2.0, 3.0)
 # Sorted: 1 2 3 4 10. The p-th percentile sits at rank p * (n - 1) = 4p, interpolated between neighbours.
@@ -21,12 +21,17 @@ PRINTED = {
     ("clickhouse", ExactPercentile): "round(quantileExactInclusive(0.5)(x), 9)",
     ("duckdb", EpochMillis): "EPOCH_MS(x)",
     ("clickhouse", EpochMillis): "toUnixTimestamp64Milli(x)",
+    ("duckdb", FirstBy): "ARG_MIN_NULL(x, k) FILTER(WHERE k > 0)",
+    ("clickhouse", FirstBy): "tupleElement(argMinIf(tuple(x), k, k > 0), 1)",
 }
 
 
 def _node(node: type[exp.Expression]) -> exp.Expression:
     if node is ExactPercentile:
         return ExactPercentile(this=exp.column("x"), quantile=exp.Literal.number(0.5))
+    if node is FirstBy:
+        return FirstBy(this=exp.column("x"), expression=exp.column("k"),
+                       where=exp.GT(this=exp.column("k"), expression=exp.Literal.number(0)))
     return node(this=exp.column("x"))
 
 

@@ -411,3 +411,19 @@ def test_recording_is_returned_as_sent_in_time_order_and_paginated(past: Timelin
     assert pages == [expected[0:2], expected[2:4], expected[4:5]]
     everything = past.server.data('{ session(id: "rec") { recording { nodes } } }')["session"]["recording"]
     assert everything["nodes"] == expected
+
+
+def test_a_direct_landing_keeps_no_referrer_whatever_later_pages_had(server: Server) -> None:
+    """The landing page had no referrer; a later page had one. Imported together, both batches fold in one
+    group commit (DuckDB) or on read (ClickHouse): the absence must win, not the later value."""
+    from replayql.ingest.importer import import_batches
+
+    base = now_ms() - 3_600_000
+    batches = [make_batch("s-direct", [page(base, HOME)], sent_at=base + 10),
+               make_batch("s-direct", [page(base + 5_000, "https://shop.example/cart", referrer=HOME)], seq=1,
+                          sent_at=base + 5_010)]
+    report = import_batches((orjson.dumps(b) for b in batches), server.services.writer, lambda app: True,
+                            server.settings.limits)
+    assert report.stored == 2
+    found = session(server, "s-direct", "initialUrl referrer pageCount")
+    assert found == {"initialUrl": HOME, "referrer": None, "pageCount": 2}

@@ -8,10 +8,10 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from replayql.query.dialect import sql
 from replayql.query.errors import BadUserInput
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sql import Scope, col
+from replayql.store.dialect import sql
 
 
 class ReadStore(Protocol):

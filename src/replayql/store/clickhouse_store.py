@@ -23,6 +23,7 @@ from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreUnavailable
 from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
+from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite
 
@@ -212,7 +213,7 @@ class ClickHouseStore:
         query = exp.select("session_id", "user_id", "tail").from_(
             exp.Subquery(this=_sessions_merged(scope_app), alias="s")).where(
             exp.func("has", self.placeholder("ids", list(session_ids)), exp.column("session_id")))
-        rows = self._rows(query.sql("clickhouse"), app=app_id, ids=list(session_ids))
+        rows = self._rows(sql(query, "clickhouse"), app=app_id, ids=list(session_ids))
         return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
 
     def deleted_among(self, app_id: str, session_ids: Sequence[str], user_ids: Sequence[str]
@@ -293,11 +294,11 @@ class ClickHouseStore:
         query = exp.select("session_id").from_(
             exp.Subquery(this=_sessions_merged(self.placeholder("app", app_id)), alias="s")).where(
             exp.column("user_id").eq(self.placeholder("user", user_id)))
-        return [r[0] for r in self._rows(query.sql("clickhouse"), app=app_id, user=user_id)]
+        return [r[0] for r in self._rows(sql(query, "clickhouse"), app=app_id, user=user_id)]
 
     def _count(self, table: str, measure: exp.Expression, app_id: str, session_ids: list[str]) -> int:
         query = exp.select(measure).from_(_final(table)).where(self._of_sessions("session_id", app_id, session_ids))
-        return int(self._rows(query.sql("clickhouse"), app=app_id, ids=session_ids)[0][0])
+        return int(self._rows(sql(query, "clickhouse"), app=app_id, ids=session_ids)[0][0])
 
     def _of_sessions(self, column: str, app_id: str, values: list[str]) -> exp.Expression:
         """app_id = {app} AND has({ids}, column): the rows of these sessions (or users) of one app."""
@@ -312,10 +313,10 @@ class ClickHouseStore:
         if self.layout.cluster:
             # Distributed tables take no DELETE: mutate the local tables on every shard, and wait for them.
             statement = " ".join(("ALTER TABLE", self.layout.local_table(table), "ON CLUSTER",
-                                  self.layout.cluster_name(), "DELETE WHERE", condition.sql("clickhouse"),
+                                  self.layout.cluster_name(), "DELETE WHERE", sql(condition, "clickhouse"),
                                   "SETTINGS mutations_sync = 2"))
         else:
-            statement = exp.delete(table, where=condition).sql("clickhouse")
+            statement = sql(exp.delete(table, where=condition), "clickhouse")
         self._client().command(statement, parameters={"app": app_id, "ids": values})
 
     def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,

@@ -22,6 +22,7 @@ from sqlglot import exp
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreLocked
+from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
 from replayql.store.schema import Merge
@@ -96,7 +97,7 @@ def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expr
     insert.set("conflict", exp.OnConflict(
         conflict_keys=[exp.to_identifier(k) for k in keys], action=exp.var("DO UPDATE"),
         expressions=[exp.EQ(this=_col(c), expression=e) for c, e in merges.items()]))
-    return insert.sql("duckdb")
+    return sql(insert, "duckdb")
 
 
 def _session_upsert_sql(grouped: bool) -> str:
@@ -213,10 +214,10 @@ class DuckDBStore:
 
     def fetch(self, query: exp.Expression | str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read on its own cursor (safe from any thread)."""
-        sql = query if isinstance(query, str) else query.sql("duckdb")
+        text = query if isinstance(query, str) else sql(query, "duckdb")
         cursor = self._conn.cursor()
         try:
-            return cursor.execute(sql, params or {}).fetchall()
+            return cursor.execute(text, params or {}).fetchall()
         finally:
             cursor.close()
 

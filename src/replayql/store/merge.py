@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from replayql.store.dialect import FirstBy
 from replayql.store.schema import SESSION_COLUMNS, Merge
 
 
@@ -33,8 +34,7 @@ def aggregate(name: str, rule: Merge | None) -> exp.Expression:
         case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
             key = rule.ordering
             assert key is not None
-            return exp.Filter(this=exp.ArgMin(this=column, expression=exp.column(key)),
-                              expression=exp.Where(this=_not_null(key)))
+            return FirstBy(this=column, expression=exp.column(key), where=_not_null(key))
     raise ValueError(f"no aggregate for merge rule {rule}")
 
 

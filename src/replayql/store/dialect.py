@@ -30,8 +30,16 @@ class EpochMillis(exp.Expression, exp.Func):
     arg_types = {"this": True}
 
 
+class FirstBy(exp.Expression, exp.AggFunc):
+    """`this` from the row with the least `expression` among the rows where `where` holds, NULL included: a
+    direct landing has no referrer, and that absence must not be filled from a later page. Both engines' plain
+    argMin skip NULL values."""
+
+    arg_types = {"this": True, "expression": True, "where": True}
+
+
 # Every node above, for the test that asks each dialect to print each of them.
-NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis)
+NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy)
 
 
 class ReplayDuckDB(DuckDB):
@@ -41,6 +49,8 @@ class ReplayDuckDB(DuckDB):
             ExactPercentile: lambda self, e: self.func(
                 "ROUND", self.func("QUANTILE_CONT", e.this, e.args["quantile"]), str(PERCENTILE_DECIMALS)),
             EpochMillis: lambda self, e: self.func("EPOCH_MS", e.this),
+            FirstBy: lambda self, e: (
+                f"{self.func('ARG_MIN_NULL', e.this, e.expression)} FILTER(WHERE {self.sql(e, 'where')})"),
         }
 
 
@@ -52,6 +62,9 @@ class ReplayClickHouse(ClickHouse):
                 "round", f"quantileExactInclusive({self.sql(e, 'quantile')})({self.sql(e, 'this')})",
                 str(PERCENTILE_DECIMALS)),
             EpochMillis: lambda self, e: self.func("toUnixTimestamp64Milli", e.this),
+            # A one-element tuple is never NULL, so argMin keeps the row; then take the value back out.
+            FirstBy: lambda self, e: self.func("tupleElement", self.func(
+                "argMinIf", self.func("tuple", e.this), e.expression, e.args["where"]), "1"),
         }
 
 
