@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.concurrency import run_in_threadpool
@@ -44,7 +45,15 @@ from replayql.api.types import (
 from replayql.query import entities
 from replayql.query.entities import ListArgs
 from replayql.query.errors import NotFound, UserError
+from replayql.query.language import parse, to_string
 from replayql.store import registry as reg
+
+QUERY_HELP = """The filter language, ANDed with `filter`. Conditions on session fields
+(`browser = Safari`, `durationMs >= 2m`, `country IN (DE, FR)`, `initialUrl ~ "/pricing"`, `hasErrors = true`)
+and on what happened in the session (`visited(path = "/checkout")`, `network(url ~ "/api/orders", status >= 500)`,
+`error(type = TypeError)`, `clicked(selector = "button#buy")`, `rageClick`, `console(level = error)`,
+`custom(name = "Checkout Completed")`), combined with AND, OR, NOT and parentheses. Mistakes answer 400 with
+extensions.code BAD_QUERY and the position."""
 
 
 class Forbidden(UserError):
@@ -86,10 +95,13 @@ class Query:
 
     @strawberry.field(description="Sessions that overlap the time range and match the filter, newest first.")
     async def sessions(self, info: Info, filter: SessionFilter | None = None, time_range: TimeRange | None = None,
-                       order_by: SessionOrder | None = None, first: int = 50, after: str | None = None
+                       order_by: SessionOrder | None = None, first: int = 50, after: str | None = None,
+                       query: Annotated[str | None, strawberry.argument(description=QUERY_HELP)] = None
                        ) -> Connection[Session]:
-        args = _args(info, filter, time_range, order_by, first, after)
-        return await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
+        args = replace(_args(info, filter, time_range, order_by, first, after), query=query)
+        found = await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
+        found.applied_query = to_string(parse(query)) if query else None
+        return found
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:

@@ -65,6 +65,8 @@ class Connection(Generic[T]):
     nodes: list[T]
     page_info: PageInfo
     _count: strawberry.Private[Any]
+    applied_query: str | None = strawberry.field(
+        default=None, description="The query string this list ran, normalised (for lists that take `query`).")
 
     @strawberry.field(description="How many items match, across all pages.")
     async def total_count(self) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlglot import exp
 
+from replayql.query.compile import compile_sessions_query
 from replayql.query.errors import BadUserInput
 from replayql.query.filters import (
     Column,
@@ -72,6 +73,7 @@ class ListArgs:
     descending: bool = True
     first: int = 50
     after: str | None = None
+    query: str | None = None  # the filter language's query string, ANDed with `filters`
 
     def __post_init__(self) -> None:
         # Overlap ranges check each end separately, so a reversed range would otherwise get a quiet answer.
@@ -85,6 +87,8 @@ def _sessions(scope: Scope, args: ListArgs) -> exp.Select:
     query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s")
     for condition in compile_filter(args.filters, scope, "s"):
         query = query.where(condition)
+    if args.query:
+        query = query.where(compile_sessions_query(args.query, SESSION_FIELDS, scope, "s")[0])
     # A session is in a range when it overlaps it.
     for condition in time_range(col("ended_at", "s"), args.start, None, scope):
         query = query.where(condition)

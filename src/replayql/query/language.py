@@ -89,6 +89,11 @@ class QueryError(UserError):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def extensions(self) -> dict[str, int]:
+        """Where the mistake is, for the API's `extensions` next to `code`."""
+        return {"position": self.position, "line": self.line, "column": self.column}
+
 
 def _line_col(text: str, position: int) -> tuple[int, int]:
     line = text.count("\n", 0, position) + 1
@@ -107,7 +112,7 @@ def _highlight(text: str, position: int) -> str:
     return f"  {shown}\n  {' ' * (col - lo + (1 if lo else 0))}^"
 
 
-def _error(text: str, position: int, summary: str) -> QueryError:
+def error_at(text: str, position: int, summary: str) -> QueryError:
     line, column = _line_col(text, position)
     message = f"{summary} (line {line}, column {column})\n{_highlight(text, position)}"
     return QueryError(message, position, line, column, summary=summary)
@@ -265,7 +270,7 @@ class _Tokenizer:
         if ch in _OP_CHARS:
             return self._operator(pos)
         if _is_control(ch):
-            raise _error(self.text, pos, f"unexpected character U+{ord(ch):04X}")
+            raise error_at(self.text, pos, f"unexpected character U+{ord(ch):04X}")
         end = pos
         while end < len(self.text) and _is_word_char(self.text[end]):
             end += 1
@@ -286,7 +291,7 @@ class _Tokenizer:
                 continue
             out.append(ch)
             pos += 1
-        raise _error(text, start, f"unterminated string: missing closing {quote}")
+        raise error_at(text, start, f"unterminated string: missing closing {quote}")
 
     def _escape(self, pos: int) -> tuple[str, int]:
         text = self.text
@@ -297,7 +302,7 @@ class _Tokenizer:
         if nxt == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", digits):
             return chr(int(digits, 16)), pos + 6
         shown = ("\\" + nxt) if nxt else "\\"
-        raise _error(text, pos, f"invalid escape `{shown}` in string (use \\\\ for a backslash)")
+        raise error_at(text, pos, f"invalid escape `{shown}` in string (use \\\\ for a backslash)")
 
     def _operator(self, start: int) -> Token:
         end = start
@@ -307,7 +312,7 @@ class _Tokenizer:
         if op not in OPERATORS:
             hint = {"==": "=", "<>": "!=", "=<": "<=", "=>": ">=", "=~": "~"}.get(op)
             suffix = f"; did you mean `{hint}`?" if hint else f"; use one of {' '.join(OPERATORS)}"
-            raise _error(self.text, start, f"unknown operator `{op}`{suffix}")
+            raise error_at(self.text, start, f"unknown operator `{op}`{suffix}")
         return self._token("OP", op, start, end)
 
     def _word(self, start: int, end: int) -> Token:
@@ -319,7 +324,7 @@ class _Tokenizer:
             return self._token("BOOL", lower == "true", start, end)
         if lower in _KINDS:
             return self._token("KIND", word, start, end)
-        kind, value = _classify_literal(word, lambda msg: _error(self.text, start, msg))
+        kind, value = _classify_literal(word, lambda msg: error_at(self.text, start, msg))
         return self._token(kind, value, start, end)
 
     def _track(self, token: Token) -> None:
@@ -335,7 +340,7 @@ class _Tokenizer:
             self._check_depth(self._depth, token.start_pos)
         elif token.type == "RPAR":
             if not self.open_parens:
-                raise _error(self.text, token.start_pos, "unbalanced parentheses: `)` without a matching `(`")
+                raise error_at(self.text, token.start_pos, "unbalanced parentheses: `)` without a matching `(`")
             self.open_parens.pop()
             self._depth = self._depths.pop()
             self._nots = 0
@@ -344,7 +349,7 @@ class _Tokenizer:
 
     def _check_depth(self, depth: int, position: int) -> None:
         if depth > MAX_DEPTH:
-            raise _error(self.text, position, f"query is nested too deeply (more than {MAX_DEPTH} levels)")
+            raise error_at(self.text, position, f"query is nested too deeply (more than {MAX_DEPTH} levels)")
 
 
 _Fail = Callable[[str], QueryError]
@@ -559,21 +564,21 @@ def _syntax_error(
     at_end = token.type == "$END"
     position = len(text) if at_end else token.start_pos
     if at_end and "RPAR" in expected and tokenizer.open_parens:
-        return _error(text, tokenizer.open_parens[-1], "unbalanced parentheses: this `(` is never closed")
+        return error_at(text, tokenizer.open_parens[-1], "unbalanced parentheses: this `(` is never closed")
     if token.type == "NUMBER" and "DURATION" in expected:
-        return _error(text, position, f"invalid duration `{token.value}`: missing unit (use ms, s, m, h or d)")
+        return error_at(text, position, f"invalid duration `{token.value}`: missing unit (use ms, s, m, h or d)")
     found = f"unexpected {_describe(text, token)}"
     if "AND" in expected and "OR" in expected and token.type in _CONDITION_STARTS:
-        return _error(text, position, f"{found}: conditions must be joined with AND or OR")
+        return error_at(text, position, f"{found}: conditions must be joined with AND or OR")
     if token.type in ("THEN", "WITHIN") and token.type not in expected:
         hint = "THEN joins event conditions such as network(...), error(...) or rageClick"
         if token.type == "WITHIN":
             hint = "WITHIN goes after a sequence such as `network THEN rageClick`"
-        return _error(text, position, f"{found}: {hint}")
+        return error_at(text, position, f"{found}: {hint}")
     if token.type == "WORD" and "NAME" in expected and "STRING" not in expected:
-        return _error(text, position, f"{found}: a field name is letters, digits and `_`, separated by dots")
+        return error_at(text, position, f"{found}: a field name is letters, digits and `_`, separated by dots")
     after = f" after {_describe(text, previous)}" if previous else ""
-    return _error(text, position, f"{found}: expected {_expected_phrase(expected)}{after}")
+    return error_at(text, position, f"{found}: expected {_expected_phrase(expected)}{after}")
 
 
 # ------------------------------------------------------------------------------------------------------------ API
@@ -585,18 +590,18 @@ def parse(text: str) -> Condition:
         raise QueryError("query must be a string", 0, 1, 1)
     if len(text) > MAX_QUERY_LENGTH:
         summary = f"query is too long ({len(text)} characters; the limit is {MAX_QUERY_LENGTH})"
-        raise _error(text, MAX_QUERY_LENGTH, summary)
+        raise error_at(text, MAX_QUERY_LENGTH, summary)
     if not text.strip():
-        raise _error(text, 0, "empty query")
+        raise error_at(text, 0, "empty query")
     try:
         return _run_parser(text)
     except QueryError:
         raise
     except _PositionalName as exc:
         msg = "only custom(...) takes a leading event name; write `field = value`"
-        raise _error(text, exc.value.start, msg) from None
+        raise error_at(text, exc.value.start, msg) from None
     except (LarkError, RecursionError) as exc:  # defensive: nothing from lark escapes
-        raise _error(text, 0, f"could not parse query ({type(exc).__name__})") from None
+        raise error_at(text, 0, f"could not parse query ({type(exc).__name__})") from None
 
 
 def _run_parser(text: str) -> Condition:
