@@ -83,8 +83,9 @@ class ListArgs:
 
 # -- sessions -------------------------------------------------------------------------------------------------
 
-def _sessions(scope: Scope, args: ListArgs) -> exp.Select:
-    query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s")
+def _sessions(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
+    query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s",
+                         only=("session_id", only) if only is not None else None)
     for condition in compile_filter(args.filters, scope, "s"):
         query = query.where(condition)
     if args.query:
@@ -104,7 +105,8 @@ def _keys(table: str, column: str, id_column: str, descending: bool, is_time: bo
 def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = SESSION_ORDER[args.order or "STARTED_AT"]
     keys = _keys("s", column, "session_id", args.descending, column.endswith("_at"))
-    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after, col("session_id", "s"))
+    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after,
+                      lambda ids: _sessions(scope, ListArgs(), ids))
 
 
 def count_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> int:
@@ -125,9 +127,10 @@ def sessions_of_users(store: ReadStore, scope: Scope, user_ids: Sequence[str], f
 
 # -- users ----------------------------------------------------------------------------------------------------
 
-def _users(scope: Scope, args: ListArgs) -> exp.Select:
+def _users(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("users", *(col(c, "u") for c in ("user_id", "name", "email", "traits", "first_seen",
-                                                           "last_seen", "session_count")), alias="u")
+                                                           "last_seen", "session_count")), alias="u",
+                         only=("user_id", only) if only is not None else None)
     for condition in compile_filter(args.filters, scope, "u"):
         query = query.where(condition)
     for condition in time_range(col("last_seen", "u"), args.start, None, scope):
@@ -140,7 +143,8 @@ def _users(scope: Scope, args: ListArgs) -> exp.Select:
 def list_users(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = USER_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("u", column, "user_id", args.descending, column.endswith("_seen"))
-    return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after, col("user_id", "u"))
+    return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after,
+                      lambda ids: _users(scope, ListArgs(), ids))
 
 
 def count_users(store: ReadStore, scope: Scope, args: ListArgs) -> int:
@@ -153,10 +157,10 @@ def users_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str,
 
 # -- issues ---------------------------------------------------------------------------------------------------
 
-def _issues(scope: Scope, args: ListArgs) -> exp.Select:
+def _issues(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("issues", *(col(c, "i") for c in ("issue_id", "title", "error_type", "message", "stack",
                                                             "status", "first_seen", "last_seen", "count")),
-                         alias="i")
+                         alias="i", only=("issue_id", only) if only is not None else None)
     for condition in compile_filter(args.filters, scope, "i"):
         query = query.where(condition)
     if args.start is not None or args.end is not None:  # issues that occurred in the range
@@ -171,7 +175,8 @@ def _issues(scope: Scope, args: ListArgs) -> exp.Select:
 def list_issues(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
     column = ISSUE_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("i", column, "issue_id", args.descending, column.endswith("_seen"))
-    return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after, col("issue_id", "i"))
+    return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after,
+                      lambda ids: _issues(scope, ListArgs(), ids))
 
 
 def count_issues(store: ReadStore, scope: Scope, args: ListArgs) -> int:

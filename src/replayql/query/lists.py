@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,22 +42,20 @@ def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str,
 
 
 def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,
-               after: str | None, unique: exp.Column | None = None) -> Page:
+               after: str | None, reread: Callable[[list[Any]], exp.Select] | None = None) -> Page:
     """`first` rows after the cursor; one extra row is read to know whether there is a next page.
 
     On a store that folds summaries when it reads (`narrow_pages`), the page is found first by its sort keys
-    alone, which folds only the columns the filter and order need, and then only those rows are read whole
-    (by `unique`, the last sort key)."""
+    alone, which folds only the columns the filter and order need, and then `reread` reads only those rows
+    whole, by their ids (the last sort key)."""
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
     keyed = [exp.alias_(key.expression.copy(), f"_k{i}") for i, key in enumerate(keys)]
-    if unique is not None and getattr(store, "narrow_pages", False):
+    if reread is not None and getattr(store, "narrow_pages", False):
         narrow = order_by(query.copy().select(*keyed, append=False), keys).limit(first + 1)
         found = run(store, scope, narrow)
         ids = [row[f"_k{len(keys) - 1}"] for row in found[:first]]
-        query = query.where(exp.In(this=unique.copy(), expressions=[scope.param(i) for i in ids]) if ids
-                            else exp.false())
-        rows = run(store, scope, order_by(query.select(*keyed), keys))
+        rows = run(store, scope, order_by(reread(ids).select(*keyed), keys)) if ids else []
         has_next = len(found) > first
     else:
         rows = run(store, scope, order_by(query.select(*keyed), keys).limit(first + 1))

@@ -18,7 +18,8 @@ class Target(Protocol):
 
     dialect: str
 
-    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression: ...
+    def relation(self, table: str, alias: str, app: exp.Expression,
+                 only: tuple[str, list[exp.Expression]] | None = None) -> exp.Expression: ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
 
@@ -56,10 +57,16 @@ class Scope:
         self.params = Params(self.target.placeholder)
         self._app = self.params(self.app_id)
 
-    def select(self, table: str, *columns: exp.Expression | str, alias: str) -> exp.Select:
-        """SELECT from one logical table of this app; the store decides how that table is read."""
-        source = self.target.relation(table, alias, self._app.copy())
-        return exp.select(*columns).from_(source).where(self.guard(alias))
+    def select(self, table: str, *columns: exp.Expression | str, alias: str,
+               only: tuple[str, list[Any]] | None = None) -> exp.Select:
+        """SELECT from one logical table of this app; the store decides how that table is read. `only`:
+        (key column, values) to read just those rows."""
+        hint = (only[0], [self.param(v) for v in only[1]]) if only else None
+        source = self.target.relation(table, alias, self._app.copy(), hint)
+        query = exp.select(*columns).from_(source).where(self.guard(alias))
+        if hint:
+            query = query.where(exp.In(this=col(hint[0], alias), expressions=[v.copy() for v in hint[1]]))
+        return query
 
     def join(self, query: exp.Select, table: str, alias: str, on: exp.Expression, kind: str = "left"
              ) -> exp.Select:

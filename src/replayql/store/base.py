@@ -11,6 +11,7 @@ from sqlglot import exp
 from replayql.store.records import BatchWrite
 
 BatchKey = tuple[str, str, int]  # (app id, session id, seq)
+Only = tuple[str, list[exp.Expression]]  # (key column, values): the rows a query wants of a relation
 
 
 class StoreLocked(Exception):
@@ -44,8 +45,10 @@ class Store(Protocol):
     single_writer: bool
 
     # -- query support -----------------------------------------------------------------------------------
-    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
-        """The FROM item that reads logical table `table` for one app (the guard may sit inside)."""
+    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+        """The FROM item that reads logical table `table` for one app (the guard may sit inside). `only` is a
+        hint that the caller wants just these keys (it filters them itself): a store that folds rows when it
+        reads may fold only those."""
         ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...

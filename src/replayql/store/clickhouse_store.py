@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreUnavailable
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreUnavailable
 from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
@@ -170,14 +170,15 @@ class ClickHouseStore:
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:
         return exp.Placeholder(this=name, kind=exp.DataType.build(_placeholder_type(value), dialect="clickhouse"))
 
-    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
         match table:
             case "sessions":
-                query = _sessions_merged(app)
+                query = _restricted(_sessions_merged(app), only, None)
             case "users":
-                query = _users_merged(app)
+                query = _restricted(_users_merged(app), only, "b")
             case "issues":
-                query = issues_with_status(exp.Subquery(this=_issues_merged(app), alias="merged"), app)
+                merged = _restricted(_issues_merged(app), only, "b")
+                query = issues_with_status(exp.Subquery(this=merged, alias="merged"), app)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
         return exp.Subquery(this=query, alias=exp.to_identifier(alias))
@@ -366,6 +367,14 @@ def _trait_rows(app_id: str, user_id: str, traits: dict[str, Any], version: int)
     """One row per trait; a None value is a row too: the newest row of a key decides, and None removes it."""
     return [(app_id, user_id, key, None if value is None else orjson.dumps(value).decode(), version)
             for key, value in traits.items()]
+
+
+def _restricted(query: exp.Select, only: Only | None, table: str | None) -> exp.Select:
+    """Fold only the wanted keys: the condition sits before the GROUP BY, where it prunes by primary key."""
+    if only is None:
+        return query
+    column, values = only
+    return query.where(exp.In(this=exp.column(column, table), expressions=[v.copy() for v in values]))
 
 
 def _final(table: str) -> exp.Expression:

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, SessionState, StoreLocked
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreLocked
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
@@ -201,7 +201,8 @@ class DuckDBStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def relation(self, table: str, alias: str, app: exp.Expression) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+        # Stored rows are already whole: `only` is left to the caller's own filter.
         if table == "issues":
             return exp.Subquery(this=issues_with_status(exp.to_table("issues"), app), alias=exp.to_identifier(alias))
         return exp.to_table(table).as_(alias)
