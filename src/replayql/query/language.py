@@ -420,10 +420,10 @@ class _NoLexer(Lexer):
     """Tokens are fed by `_Tokenizer` through the interactive parser; lark's own lexing is never used."""
 
     def __init__(self, lexer_conf: object) -> None:
-        pass
+        """lark hands over its lexer configuration; with no lexing to do there is nothing to keep."""
 
     def lex(self, lexer_state: object, parser_state: object) -> Iterator[Token]:
-        raise NotImplementedError
+        raise RuntimeError("replayql feeds tokens to the parser itself; lark's lexer is never asked for them")
 
 
 def _span(first: Node | Token, last: Node | Token) -> dict[str, int]:
