@@ -5,6 +5,7 @@ Nothing here is imported by the package or the tests; the benchmarks measure, th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -120,11 +121,9 @@ class ServerProcess:
             if self.process.poll() is not None:
                 tail = (self.data_dir / "bench-server.log").read_text(errors="replace")[-3000:]
                 raise SystemExit(f"the server exited with {self.process.returncode}:\n{tail}")
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
             time.sleep(0.1)
         raise SystemExit(f"the server did not answer /healthz within {timeout_s:.0f} s")
 
@@ -162,22 +161,18 @@ def _version(dist: str) -> str:
 
 
 def _cpu_model() -> str:
-    try:
+    with contextlib.suppress(OSError):  # not Linux: no model name to report
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown"
 
 
 def _memory_gib() -> float | None:
-    try:
+    with contextlib.suppress(OSError):  # not Linux: size unknown
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
                 return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
     return None
 
 

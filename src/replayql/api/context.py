@@ -46,8 +46,9 @@ class Loaders:
         self.user = DataLoader(lambda ids: ctx.by_ids(entities.users_by_id, ids, User.from_row))
         self.issue = DataLoader(lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
         self.issue_stats = DataLoader(self._issue_stats(ctx))
-        self.session_events = DataLoader(self._session_events(ctx))
-        self.user_sessions = DataLoader(self._user_sessions(ctx))
+        # keys: (session id, kinds, first, after) and (user id, first, after)
+        self.session_events = DataLoader(self._pages_by_owner(ctx, entities.events_of_sessions))
+        self.user_sessions = DataLoader(self._pages_by_owner(ctx, entities.sessions_of_users))
 
     @staticmethod
     def _issue_stats(ctx: Context) -> Callable[[list[str]], Any]:
@@ -59,32 +60,18 @@ class Loaders:
         return load
 
     @staticmethod
-    def _user_sessions(ctx: Context) -> Callable[[list[tuple[str, int, str | None]]], Any]:
-        """Key: (user id, first, after). One query per distinct (first, after) in the request, not one per user."""
-        async def load(keys: list[tuple[str, int, str | None]]) -> list[Page]:
-            groups: dict[tuple[int, str | None], list[str]] = {}
-            for uid, first, after in keys:
-                groups.setdefault((first, after), []).append(uid)
-            results: dict[tuple[str, int, str | None], Page] = {}
-            for (first, after), uids in groups.items():
-                pages = await ctx.read(entities.sessions_of_users, uids, first, after)
-                for uid in uids:
-                    results[(uid, first, after)] = pages.get(uid, Page([], [], False))
-            return [results[k] for k in keys]
-        return load
-
-    @staticmethod
-    def _session_events(ctx: Context) -> Callable[[list[tuple[str, tuple[str, ...], int, str | None]]], Any]:
-        """Key: (session id, kinds, first, after). One query per distinct (kinds, first, after) in the request."""
-        async def load(keys: list[tuple[str, tuple[str, ...], int, str | None]]) -> list[Page]:
-            groups: dict[tuple[tuple[str, ...], int, str | None], list[str]] = {}
-            for sid, kinds, first, after in keys:
-                groups.setdefault((kinds, first, after), []).append(sid)
+    def _pages_by_owner(ctx: Context, reader: Callable[..., dict[str, Page]]) -> Callable[[list[Any]], Any]:
+        """Keys are (owner id, *arguments): one query per distinct arguments in the request, not one per owner
+        (reader(owner ids, *arguments) pages every owner at once)."""
+        async def load(keys: list[tuple[Any, ...]]) -> list[Page]:
+            groups: dict[tuple[Any, ...], list[str]] = {}
+            for owner, *arguments in keys:
+                groups.setdefault(tuple(arguments), []).append(owner)
             results: dict[tuple[Any, ...], Page] = {}
-            for (kinds, first, after), sids in groups.items():
-                pages = await ctx.read(entities.events_of_sessions, sids, kinds, first, after)
-                for sid in sids:
-                    results[(sid, kinds, first, after)] = pages.get(sid, Page([], [], False))
+            for arguments, owners in groups.items():
+                pages = await ctx.read(reader, owners, *arguments)
+                for owner in owners:
+                    results[(owner, *arguments)] = pages.get(owner, Page([], [], False))
             return [results[k] for k in keys]
         return load
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlglot import exp
 
 from replayql.query import language as lang
-from replayql.query.filters import Column, FieldSource, NotNull, Positive
+from replayql.query.filters import Column, FieldSource, NotNull, Positive, had_event
 from replayql.query.sql import Scope, col, contains_ci, is_null, not_null
 
 NUMBER, TEXT, TIME, FLAG = "number", "text", "time", "flag"
@@ -90,15 +90,14 @@ class Compiler:
 
     def _had(self, node: lang.Had) -> exp.Expression:
         kind, fields = HAD_KINDS[node.kind]
-        inner = self.scope.select("events", col("session_id", "e"), alias="e").where(
-            col("kind", "e").eq(exp.Literal.string(kind)))
+        conditions = []
         for condition in node.conditions:
             field = fields.get(condition.field)
             if field is None:
                 raise self.fail(condition, f"`{node.kind}` has no field `{condition.field}`; fields: "
                                            f"{', '.join(sorted(fields))}")
-            inner = inner.where(self._compare(col(field.column, "e"), field.type, condition))
-        return exp.In(this=col("session_id", self.table), query=exp.Subquery(this=inner))
+            conditions.append(self._compare(col(field.column, "e"), field.type, condition))
+        return had_event(self.scope, self.table, kind, conditions)
 
     def _compare(self, column: exp.Expression, kind: str, node: lang.Compare) -> exp.Expression:
         op, value = node.op, node.value

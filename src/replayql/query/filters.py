@@ -85,10 +85,18 @@ def _compile(source: FieldSource, condition: Condition, scope: Scope, table: str
             positive = exp.GT(this=col(name, table), expression=exp.Literal.number(0))
             return positive if condition else exp.Not(this=positive)
         case HadEvent(kind, column):
-            inner = scope.select("events", col("session_id", "e"), alias="e").where(
-                col("kind", "e").eq(exp.Literal.string(kind))).where(_condition(col(column, "e"), condition, scope))
-            return exp.In(this=col("session_id", table), query=exp.Subquery(this=inner))
+            return had_event(scope, table, kind, [_condition(col(column, "e"), condition, scope)])
     raise TypeError(f"unsupported filter field source {source!r}")
+
+
+def had_event(scope: Scope, table: str, kind: str, conditions: Sequence[exp.Expression]) -> exp.Expression:
+    """Sessions of `table` with an event of `kind` meeting every condition (on columns of alias `e`): a
+    semi-join into events, never a query per session."""
+    inner = scope.select("events", col("session_id", "e"), alias="e").where(
+        col("kind", "e").eq(exp.Literal.string(kind)))
+    for condition in conditions:
+        inner = inner.where(condition)
+    return exp.In(this=col("session_id", table), query=exp.Subquery(this=inner))
 
 
 def _condition(column: exp.Expression, condition: Condition, scope: Scope) -> exp.Expression:
