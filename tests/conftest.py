@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 from replayql.api.app import close_services, create_app, open_services
 from replayql.api.context import Services
 from replayql.config import ClickHouseConfig, Settings
+from replayql.ingest.importer import import_batches
 from replayql.store.registry import Scope
 
 T0 = 1_764_140_000_000  # 2025-11-26T06:53:20Z: the base time of hand-built test data (epoch ms)
@@ -45,6 +46,15 @@ def make_batch(session_id: str, events: list[dict[str, Any]], seq: int = 0, app_
     if context is not None or seq == 0:
         batch["context"] = context if context is not None else CONTEXT
     return batch
+
+
+def load(server: Server, batches: list[dict[str, Any]]) -> None:
+    """Store batches through the import path: full validation and enrichment, timestamps kept exactly (HTTP
+    ingestion would correct them for clock skew against the test's wall clock)."""
+    services = server.services
+    report = import_batches((orjson.dumps(b) for b in batches), services.writer,
+                            lambda app: services.registry.get_app(app) is not None, server.settings.limits)
+    assert report.rejected == [] and report.stored == len(batches), report
 
 
 @dataclass

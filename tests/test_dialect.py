@@ -11,7 +11,16 @@ from sqlglot import exp
 
 from conftest import Location, new_location
 from replayql.store.clickhouse_store import Connection
-from replayql.store.dialect import DIALECTS, NODES, EpochMillis, ExactPercentile, FirstBy, sql
+from replayql.store.dialect import (
+    DIALECTS,
+    NODES,
+    EpochMillis,
+    ExactPercentile,
+    FirstBy,
+    JsonText,
+    NumberOrNull,
+    sql,
+)
 
 VALUES = (10.0, 1.0, 4.0, 2.0, 3.0)
 # Sorted: 1 2 3 4 10. The p-th percentile sits at rank p * (n - 1) = 4p, interpolated between neighbours.
@@ -23,7 +32,18 @@ PRINTED = {
     ("clickhouse", EpochMillis): "toUnixTimestamp64Milli(x)",
     ("duckdb", FirstBy): "ARG_MIN_NULL(x, k) FILTER(WHERE k > 0)",
     ("clickhouse", FirstBy): "tupleElement(argMinIf(tuple(x), k, k > 0), 1)",
+    ("duckdb", JsonText): """JSON_EXTRACT_STRING(x, '$."' || REPLACE(k, '"', '\\"') || '"')""",
+    ("clickhouse", JsonText): "if(JSONType(x, k) = 'String', JSONExtractString(x, k), "
+                              "nullIf(nullIf(JSONExtractRaw(x, k), ''), 'null'))",
+    ("duckdb", NumberOrNull): "TRY_CAST(x AS DOUBLE)",
+    ("clickhouse", NumberOrNull): "toFloat64OrNull(x)",
 }
+# JSON text as stored (orjson output), keys of every awkward shape, and what each key reads as.
+DOCUMENT = '{"plan":"pro","seats":5,"ratio":0.25,"beta":true,"gone":null,"a.b":"dot","$x":"dollar",' \
+           '"q\\"t":"quote","nested":{"z":1},"list":[1,2],"n":"42"}'
+READ = {"plan": ("pro", None), "seats": ("5", 5.0), "ratio": ("0.25", 0.25), "beta": ("true", None),
+        "gone": (None, None), "missing": (None, None), "a.b": ("dot", None), "$x": ("dollar", None),
+        'q"t': ("quote", None), "nested": ('{"z":1}', None), "list": ("[1,2]", None), "n": ("42", 42.0)}
 
 
 def _node(node: type[exp.Expression]) -> exp.Expression:
@@ -32,6 +52,8 @@ def _node(node: type[exp.Expression]) -> exp.Expression:
     if node is FirstBy:
         return FirstBy(this=exp.column("x"), expression=exp.column("k"),
                        where=exp.GT(this=exp.column("k"), expression=exp.Literal.number(0)))
+    if node is JsonText:
+        return JsonText(this=exp.column("x"), expression=exp.column("k"))
     return node(this=exp.column("x"))
 
 
@@ -64,3 +86,20 @@ def test_exact_percentiles_are_identical_on_both_engines(tmp_path: Path, chdb_pa
     assert tuple(on_duckdb) == pytest.approx(tuple(EXPECTED.values()), abs=1e-12)
     assert tuple(on_clickhouse) == pytest.approx(tuple(EXPECTED.values()), abs=1e-12)
     assert tuple(on_duckdb) == tuple(on_clickhouse)
+
+
+def _json_query() -> exp.Select:
+    columns = []
+    for i, key in enumerate(READ):
+        text = JsonText(this=exp.Literal.string(DOCUMENT), expression=exp.Literal.string(key))
+        columns += [exp.alias_(text, f"t{i}"), exp.alias_(NumberOrNull(this=text.copy()), f"n{i}")]
+    return exp.select(*columns)
+
+
+def test_json_keys_read_the_same_on_both_engines(tmp_path: Path, chdb_path: Path) -> None:
+    query = _json_query()
+    expected = tuple(v for pair in READ.values() for v in pair)
+    on_duckdb = duckdb.connect().execute(sql(query, "duckdb")).fetchone()
+    on_clickhouse = _on_clickhouse(new_location("clickhouse", tmp_path, chdb_path), sql(query, "clickhouse"))
+    assert on_duckdb == expected
+    assert on_clickhouse == expected

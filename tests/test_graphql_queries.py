@@ -13,11 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from conftest import CONTEXT, T0, Server, make_batch, new_location, served
-from replayql.ingest.importer import import_batches
+from conftest import CONTEXT, T0, Server, load, make_batch, new_location, served
 
 MIN = 60_000
 HOUR = 3_600_000
@@ -40,14 +38,6 @@ REFERENCE_ERROR = {"type": "error", "errorType": "ReferenceError", "message": "g
 RANGE_ERROR = {"type": "error", "errorType": "RangeError", "message": "Invalid array length",
                "stack": "RangeError: Invalid array length\n    at grow (https://shop.example/static/list.js:7:2)"}
 RRWEB = {"type": 2, "timestamp": TD + 500, "data": {"node": {"id": 1, "type": 0}, "initialOffset": {"top": 0}}}
-
-
-def load(server: Server, batches: list[dict[str, Any]]) -> None:
-    """Store batches through the import path: full validation and enrichment, timestamps kept exactly."""
-    services = server.services
-    report = import_batches((orjson.dumps(b) for b in batches), services.writer,
-                            lambda app: services.registry.get_app(app) is not None, server.settings.limits)
-    assert report.rejected == [] and report.stored == len(batches), report
 
 
 def build_dataset(server: Server) -> None:

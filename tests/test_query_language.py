@@ -48,6 +48,15 @@ def eq(field: str, value: object, op: str = "=") -> Compare:
 
 # (query as a user might type it, its normalised form written by hand)
 CORPUS: list[tuple[str, str]] = [
+    ("browser IN ()", "browser IN ()"),
+    ("url matches '^/a/[0-9]+$'", 'url MATCHES "^/a/[0-9]+$"'),
+    ("url not matches x", "url NOT MATCHES x"),
+    ("count(network(status>=500))>=3", "count(network(status >= 500)) >= 3"),
+    ("COUNT(custom('Add To Cart')) between 2 and 5", 'count(custom("Add To Cart")) BETWEEN 2 AND 5'),
+    ("session(browser=Safari and error)", "session(browser = Safari AND error)"),
+    ("not session(a = 1 or b = 2)", "NOT session(a = 1 OR b = 2)"),
+    ("user.trait.plan in (pro, team)", "user.trait.plan IN (pro, team)"),
+    ("a = session", 'a = "session"'),
     ("browser = Safari", "browser = Safari"),
     ("browser=Safari", "browser = Safari"),
     ("  browser   =\tSafari \n", "browser = Safari"),
@@ -356,17 +365,22 @@ ERRORS: list[tuple[str, str, int, int, int]] = [
     ),
     (
         "browser",
-        "unexpected end of query: expected an operator (= != < <= > >= ~ !~ ^= $= IN EXISTS BETWEEN) after `browser`",
+        "unexpected end of query: expected an operator (= != < <= > >= ~ !~ ^= $= IN EXISTS BETWEEN MATCHES) "
+        "after `browser`",
         7, 1, 8,
     ),
-    ("a NOT = 1", "unexpected `=`: expected IN or EXISTS after `NOT`", 6, 1, 7),
+    ("a NOT = 1", "unexpected `=`: expected IN, EXISTS or MATCHES after `NOT`", 6, 1, 7),
     ("a = 1 AND", "unexpected end of query: expected a condition after `AND`", 9, 1, 10),
     ("OR a = 1", "unexpected `OR`: expected a condition", 0, 1, 1),
     ("NOT", "unexpected end of query: expected a condition after `NOT`", 3, 1, 4),
     ("()", "unexpected `)`: expected a condition after `(`", 1, 1, 2),
     ("a IN pro", "unexpected `pro`: expected a list in parentheses such as `(a, b)` after `IN`", 5, 1, 6),
     ("a IN (pro team)", "unexpected `team`: expected `,` or `)` after `pro`", 10, 1, 11),
-    ("a IN ()", "unexpected `)`: expected a value after `(`", 6, 1, 7),
+    ("cnt(error) > 2", "unknown function `cnt`; the one function is count(...), as in count(error) >= 3", 0, 1, 1),
+    ("count(a = 1) > 2", "unexpected `a`: expected an event condition such as network(...), error(...) or rageClick "
+                         "after `(`", 6, 1, 7),
+    ("session = x", "unexpected `=`: expected `(` after `session`", 8, 1, 9),
+    ("url MATCHES", "unexpected end of query: expected a value after `MATCHES`", 11, 1, 12),
     ("a IN (x,)", "unexpected `)`: expected a value after `,`", 8, 1, 9),
     ("a = (1, 2)", "unexpected `(`: expected a value after `=`", 4, 1, 5),
     ("n BETWEEN 1 OR 2", "unexpected `OR`: expected AND after `1`", 12, 1, 13),

@@ -71,7 +71,7 @@ def test_query_strings_select_the_sessions_they_describe(shop: Server, query: st
 def test_query_and_typed_filter_combine_with_and_and_the_query_is_normalised(shop: Server) -> None:
     data = shop.data('{ sessions(query: "visited(path = \\"/checkout\\")  and browser=Chrome", '
                      'filter: {durationMs: {gte: 1000}}) { appliedQuery nodes { id } } }')
-    assert data["sessions"] == {"appliedQuery": "visited(path = /checkout) AND browser = Chrome",
+    assert data["sessions"] == {"appliedQuery": "durationMs >= 1000 AND visited(path = /checkout) AND browser = Chrome",
                                 "nodes": [{"id": "a"}]}
     assert _ids(shop, data["sessions"]["appliedQuery"]) == ["a"]  # the normalised string runs as the same query
 

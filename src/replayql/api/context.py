@@ -13,7 +13,7 @@ from replayql.api.types import Connection, Event, Issue, Session, User, connecti
 from replayql.config import Settings
 from replayql.ingest.writer import IngestWriter
 from replayql.query import entities
-from replayql.query.filters import StringCondition
+from replayql.query import language as lang
 from replayql.query.lists import Page, check_page_size
 from replayql.query.sql import Scope
 from replayql.store.base import Store
@@ -111,7 +111,7 @@ class Context:
         page = await self.loaders.session_events.load((session_id, kinds, first, after))
         return connection([event_from_row(r) for r in page.rows], page.cursors, page.has_next,
                           lambda: self.read(entities.count_events, entities.ListArgs(
-                              filters=_event_owner_filter("sessionId", session_id, kinds))))
+                              filter=_event_owner_filter("sessionId", session_id, kinds))))
 
     async def user_sessions(self, user: User, first: int, after: str | None) -> Connection[Session]:
         self.check_first(first)
@@ -130,7 +130,7 @@ class Context:
         page = pages.get(issue_id, Page([], [], False))
         return connection([event_from_row(r) for r in page.rows], page.cursors, page.has_next,
                           lambda: self.read(entities.count_events, entities.ListArgs(
-                              filters=_event_owner_filter("issueId", issue_id, ("error",)))))
+                              filter=_event_owner_filter("issueId", issue_id, ("error",)))))
 
     async def issue_sessions(self, issue_id: str, first: int, after: str | None) -> Connection[Session]:
         self.check_first(first)
@@ -147,11 +147,11 @@ class Context:
         return connection(events, cursors, has_next, lambda: self.read(entities.recording_size, session_id))
 
 
-def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> list[Any]:
-    pairs: list[Any] = [(entities.EVENT_FIELDS[field_name], StringCondition(eq=owner))]
-    if kinds:
-        pairs.append((entities.EVENT_FIELDS["kind"], StringCondition(in_=list(kinds))))
-    return pairs
+def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> lang.Condition:
+    owned = lang.Compare(field_name, "=", lang.Str(owner))
+    if not kinds:
+        return owned
+    return lang.And((owned, lang.Compare("kind", "IN", lang.ValueList(tuple(lang.Str(k) for k in kinds)))))
 
 
 async def _session_count(stats: DataLoader[str, dict[str, Any]], issue_id: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,19 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
-from replayql.api.inputs import (
-    EventFilter,
-    IssueFilter,
-    IssueOrder,
-    OrderDirection,
-    SessionFilter,
-    SessionOrder,
-    StringCondition,
-    TimeRange,
-    UserFilter,
-    UserOrder,
-    filter_pairs,
-)
+from replayql.api.filters import EventFilter, IssueFilter, SessionFilter, UserFilter, to_tree
+from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRange, UserOrder
 from replayql.api.scalars import DateTime
 from replayql.api.types import (
     EVENT_TYPES,
@@ -43,17 +31,23 @@ from replayql.api.types import (
     event_from_row,
 )
 from replayql.query import entities
+from replayql.query import language as lang
+from replayql.query.compile import applied_query
 from replayql.query.entities import ListArgs
 from replayql.query.errors import NotFound, UserError
-from replayql.query.language import parse, to_string
 from replayql.store import registry as reg
 
-QUERY_HELP = """The filter language, ANDed with `filter`. Conditions on session fields
-(`browser = Safari`, `durationMs >= 2m`, `country IN (DE, FR)`, `initialUrl ~ "/pricing"`, `hasErrors = true`)
-and on what happened in the session (`visited(path = "/checkout")`, `network(url ~ "/api/orders", status >= 500)`,
+QUERY_HELP = """The filter language as a string, ANDed with `filter`; `appliedQuery` returns what ran.
+Fields with operators (= != < <= > >= ~ contains, !~, ^= starts, $= ends, MATCHES regex, IN, EXISTS,
+BETWEEN): `browser = Safari`, `durationMs >= 2m`, `country IN (DE, FR)`, `user.trait.plan IN (pro, team)`.
+What happened: `visited(path = "/checkout")`, `network(url ~ "/api/orders", status >= 500)`,
 `error(type = TypeError)`, `clicked(selector = "button#buy")`, `rageClick`, `console(level = error)`,
-`custom(name = "Checkout Completed")`), combined with AND, OR, NOT and parentheses. Mistakes answer 400 with
+`custom("Checkout", properties.total > 100)`, `vital(name = LCP, value > 4s)`; sequences
+`network(status >= 500) THEN rageClick WITHIN 10s`; counts `count(error) >= 3`; on users, issues and events
+`session(...)` asks their sessions. AND, OR, NOT and parentheses. Mistakes answer 400 with
 extensions.code BAD_QUERY and the position."""
+
+_Query = Annotated[str | None, strawberry.argument(description=QUERY_HELP)]
 
 
 class Forbidden(UserError):
@@ -66,19 +60,21 @@ def _require(info: Info, needed: reg.Scope) -> None:
         raise Forbidden(f"this API key has scope {key.scope.value}; this operation needs {needed.value}")
 
 
-def _args(info: Info, filter: Any, time_range: TimeRange | None, order: Any, first: int, after: str | None
-          ) -> ListArgs:
+def _args(info: Info, filter: Any, query: str | None, time_range: TimeRange | None, order: Any, first: int,
+          after: str | None) -> ListArgs:
     info.context.check_first(first)
     return ListArgs(
-        filters=filter_pairs(filter), start=time_range.from_ if time_range else None,
+        filter=to_tree(filter), query=query, start=time_range.from_ if time_range else None,
         end=time_range.to if time_range else None, order=order.field.value if order else None,
         descending=order.direction == OrderDirection.DESC if order else True, first=first, after=after)
 
 
 async def _list(info: Info, lister: Any, counter: Any, args: ListArgs, wrap: Any) -> Connection[Any]:
     page = await info.context.read(lister, args)
-    return connection([wrap(r) for r in page.rows], page.cursors, page.has_next,
-                      lambda: info.context.read(counter, args))
+    found = connection([wrap(r) for r in page.rows], page.cursors, page.has_next,
+                       lambda: info.context.read(counter, args))
+    found.applied_query = applied_query(args.filter, args.query)
+    return found
 
 
 @strawberry.type
@@ -94,24 +90,21 @@ class Query:
         return await info.context.loaders.session.load(str(id))
 
     @strawberry.field(description="Sessions that overlap the time range and match the filter, newest first.")
-    async def sessions(self, info: Info, filter: SessionFilter | None = None, time_range: TimeRange | None = None,
-                       order_by: SessionOrder | None = None, first: int = 50, after: str | None = None,
-                       query: Annotated[str | None, strawberry.argument(description=QUERY_HELP)] = None
-                       ) -> Connection[Session]:
-        args = replace(_args(info, filter, time_range, order_by, first, after), query=query)
-        found = await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
-        found.applied_query = to_string(parse(query)) if query else None
-        return found
+    async def sessions(self, info: Info, filter: SessionFilter | None = None, query: _Query = None,
+                       time_range: TimeRange | None = None, order_by: SessionOrder | None = None, first: int = 50,
+                       after: str | None = None) -> Connection[Session]:
+        args = _args(info, filter, query, time_range, order_by, first, after)
+        return await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
         return await info.context.loaders.user.load(str(id))
 
     @strawberry.field(description="Identified users active in the time range, most recently seen first.")
-    async def users(self, info: Info, filter: UserFilter | None = None, time_range: TimeRange | None = None,
-                    order_by: UserOrder | None = None, first: int = 50, after: str | None = None
-                    ) -> Connection[User]:
-        args = _args(info, filter, time_range, order_by, first, after)
+    async def users(self, info: Info, filter: UserFilter | None = None, query: _Query = None,
+                    time_range: TimeRange | None = None, order_by: UserOrder | None = None, first: int = 50,
+                    after: str | None = None) -> Connection[User]:
+        args = _args(info, filter, query, time_range, order_by, first, after)
         return await _list(info, entities.list_users, entities.count_users, args, User.from_row)
 
     @strawberry.field
@@ -119,16 +112,17 @@ class Query:
         return await info.context.loaders.issue.load(str(id))
 
     @strawberry.field(description="Error issues that occurred in the time range, most recently seen first.")
-    async def issues(self, info: Info, filter: IssueFilter | None = None, time_range: TimeRange | None = None,
-                     order_by: IssueOrder | None = None, first: int = 50, after: str | None = None
-                     ) -> Connection[Issue]:
-        args = _args(info, filter, time_range, order_by, first, after)
+    async def issues(self, info: Info, filter: IssueFilter | None = None, query: _Query = None,
+                     time_range: TimeRange | None = None, order_by: IssueOrder | None = None, first: int = 50,
+                     after: str | None = None) -> Connection[Issue]:
+        args = _args(info, filter, query, time_range, order_by, first, after)
         return await _list(info, entities.list_issues, entities.count_issues, args, Issue.from_row)
 
     @strawberry.field(description="Events of every session, newest first.")
-    async def events(self, info: Info, filter: EventFilter | None = None, time_range: TimeRange | None = None,
-                     first: int = 100, after: str | None = None) -> Connection[Event]:
-        args = _args(info, filter, time_range, None, first, after)
+    async def events(self, info: Info, filter: EventFilter | None = None, query: _Query = None,
+                     time_range: TimeRange | None = None, first: int = 100, after: str | None = None
+                     ) -> Connection[Event]:
+        args = _args(info, filter, query, time_range, None, first, after)
         return await _list(info, entities.list_events, entities.count_events, args, event_from_row)
 
 
@@ -164,8 +158,8 @@ class Mutation:
         _require(info, reg.Scope.WRITE)
         ctx = info.context
         counts = await ctx.services.writer.delete_user(ctx.app_id, str(id))
-        remaining = await ctx.read(entities.count_sessions, ListArgs(filters=filter_pairs(
-            SessionFilter(user_id=_eq(str(id))))))
+        remaining = await ctx.read(entities.count_sessions, ListArgs(
+            filter=lang.Compare("userId", "=", lang.Str(str(id)))))
         return DeletionResult(user_id=id, deleted_sessions=counts.sessions, deleted_events=counts.events,
                               deleted_recordings=counts.recordings, complete=remaining == 0)
 
@@ -184,10 +178,6 @@ class Mutation:
         if key is None or key.app_id != info.context.app_id:
             raise NotFound(f"no API key {id} in this app")
         return await run_in_threadpool(registry.revoke_key, str(id))
-
-
-def _eq(value: str) -> StringCondition:
-    return StringCondition(eq=value)
 
 
 def _key_info(key: reg.ApiKey) -> ApiKeyInfo:

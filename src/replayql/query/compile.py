@@ -1,140 +1,221 @@
-"""The filter language's query string compiled to SQL conditions on sessions (first increment of the language).
+"""The filter language's AST compiled to one SQL condition, for sessions, users, issues and events alike.
 
-Fields, types and operators are checked here, against the same field table as the typed filter, and every
-mistake is a QueryError (BAD_QUERY) that points at its place in the string.
+Both faces of the language arrive here as the same tree: the query string through `language.parse`, the typed
+GraphQL filter through the API's translation. Fields, types and operators are checked against the vocabulary;
+a mistake in a query string is a QueryError (BAD_QUERY) that points at its place, a mistake in a typed filter a
+BadUserInput. "Had", count and sequence conditions become semi-joins or grouped subqueries over events, and
+conditions on another entity's sessions become a semi-join through sessions: never a query per row. Every
+table is read through `Scope.select`, so the tenant guard is on every subquery.
 """
 
 from __future__ import annotations
 
+import operator
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
 
 from replayql.query import language as lang
-from replayql.query.filters import Column, FieldSource, NotNull, Positive, had_event
+from replayql.query.errors import BadUserInput, UserError
+from replayql.query.sequences import MAX_STEPS, sequence_sessions
 from replayql.query.sql import Scope, col, contains_ci, is_null, not_null
+from replayql.query.vocabulary import (
+    FLAG,
+    HAD_KINDS,
+    NUMBER,
+    PROPERTIES_PREFIX,
+    SESSIONS,
+    TEXT,
+    TIME,
+    USER_PREFIX,
+    USERS,
+    Entity,
+    Field,
+)
+from replayql.store.dialect import JsonText, NumberOrNull
 
-NUMBER, TEXT, TIME, FLAG = "number", "text", "time", "flag"
+_NEGATIVE_OPS = frozenset({"!=", "NOT IN", "!~", "NOT EXISTS", "NOT MATCHES"})  # hold where a value is absent
+_ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
+_TEXT_OPS = frozenset({"~", "!~", "^=", "$=", "MATCHES", "NOT MATCHES"})
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_SQL_COMPARE: dict[str, type[exp.Expression]] = {
+    "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+# RE2, which both stores use, has no look-around and no back-references; refuse them before the store does.
+_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=|[*+?}][+]")
 
 
-@dataclass(frozen=True)
-class EventField:
-    column: str
-    type: str
-
-
-_URL = {"url": EventField("url", TEXT), "host": EventField("host", TEXT), "path": EventField("path", TEXT)}
-_CLICK = {"selector": EventField("selector", TEXT), "text": EventField("text", TEXT)}
-# "had" conditions: the event kind each one reads, and the fields its conditions may name.
-HAD_KINDS: dict[str, tuple[str, dict[str, EventField]]] = {
-    "visited": ("page", {**_URL, "title": EventField("title", TEXT)}),
-    "network": ("network", {**_URL, "method": EventField("method", TEXT), "status": EventField("status", NUMBER),
-                            "durationMs": EventField("duration_ms", NUMBER)}),
-    "error": ("error", {"message": EventField("message", TEXT), "type": EventField("error_type", TEXT),
-                        "issue": EventField("issue_id", TEXT), "handled": EventField("handled", FLAG)}),
-    "clicked": ("click", _CLICK),
-    "console": ("console", {"level": EventField("level", TEXT), "message": EventField("message", TEXT)}),
-    "custom": ("custom", {"name": EventField("name", TEXT)}),
-    "vital": ("vital", {"name": EventField("name", TEXT), "value": EventField("value", NUMBER)}),
-    "rageClick": ("rage_click", _CLICK),
-    "deadClick": ("dead_click", _CLICK),
-    "errorClick": ("error_click", _CLICK),
-}
-_NUMERIC_SESSION_FIELDS = frozenset({"durationMs", "activeDurationMs", "pageCount", "clickCount", "errorCount",
-                                     "eventCount", "rageClickCount", "deadClickCount", "errorClickCount"})
+@lru_cache(maxsize=512)
+def parse(text: str) -> lang.Condition:
+    """`language.parse`, remembered: a dashboard sends the same strings again and again (the tree is frozen)."""
+    return lang.parse(text)
 
 
 class Compiler:
-    def __init__(self, text: str, fields: dict[str, FieldSource], scope: Scope, table: str,
-                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
-        self.text, self.fields, self.scope, self.table, self.now_ms = text, fields, scope, table, now_ms
+    """Compiles conditions for one query. `text` is the query string the nodes came from (for error positions);
+    None for a typed filter."""
 
-    def compile(self, node: lang.Condition) -> exp.Expression:
+    def __init__(self, scope: Scope, text: str | None = None,
+                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        self.scope, self.text, self.now_ms = scope, text, now_ms
+        self._aliases = 0
+
+    def condition(self, entity: Entity, alias: str, node: lang.Condition) -> exp.Expression:
         match node:
             case lang.And(items):
-                return exp.and_(*(self.compile(i) for i in items))
+                return exp.and_(*(self.condition(entity, alias, i) for i in items))
             case lang.Or(items):
-                return exp.or_(*(self.compile(i) for i in items))
+                return exp.or_(*(self.condition(entity, alias, i) for i in items))
             case lang.Not(item):
-                return exp.Not(this=exp.paren(self.compile(item)))
+                return exp.Not(this=exp.paren(self.condition(entity, alias, item)))
             case lang.Compare():
-                return self._session_field(node)
+                return self._field(entity, alias, node)
+            case lang.InSession(item) if entity is SESSIONS:
+                return self.condition(entity, alias, item)
+            case lang.InSession(item):
+                return self._via_sessions(entity, alias, item)
+            case _ if entity is not SESSIONS:
+                return self._via_sessions(entity, alias, node)
             case lang.Had():
-                return self._had(node)
-        raise self.fail(node, "sequences (THEN) are not supported yet; write the steps as separate conditions")
+                return self._in_sessions(alias, self._had_query(node))
+            case lang.CountOf():
+                return self._count(alias, node)
+            case lang.Then():
+                return self._sequence(alias, node)
+        raise TypeError(f"not a condition: {node!r}")
 
-    def fail(self, node: lang.Node, summary: str) -> lang.QueryError:
-        return lang.error_at(self.text, node.start, summary)
+    def fail(self, node: lang.Node, summary: str) -> UserError:
+        return BadUserInput(summary) if self.text is None else lang.error_at(self.text, node.start, summary)
 
-    def _session_field(self, node: lang.Compare) -> exp.Expression:
-        source = self.fields.get(node.field)
-        if source is None:
-            raise self.fail(node, f"unknown field `{node.field}`; fields: {', '.join(sorted(self.fields))}")
-        if isinstance(source, Positive | NotNull):
-            return self._flag(node, source)
-        assert isinstance(source, Column)
-        kind = NUMBER if node.field in _NUMERIC_SESSION_FIELDS else TEXT
-        return self._compare(col(source.name, self.table), kind, node)
+    def alias(self, prefix: str) -> str:
+        """A fresh table alias, so nested subqueries never shadow each other."""
+        self._aliases += 1
+        return f"{prefix}{self._aliases}"
 
-    def _flag(self, node: lang.Compare, source: Positive | NotNull) -> exp.Expression:
-        if node.op != "=" or not isinstance(node.value, lang.Bool):
+    # -- fields ---------------------------------------------------------------------------------------------
+
+    def _field(self, entity: Entity, alias: str, node: lang.Compare) -> exp.Expression:
+        name = node.field
+        if name in entity.derived_counts:
+            return self._derived_count(entity, alias, node)
+        if (found := entity.fields.get(name)) is not None:
+            if found.via_sessions:
+                return self._via_sessions(entity, alias, node)
+            return self._column(col(found.column, alias), found, node)
+        if entity.json_prefix and name.startswith(entity.json_prefix) and len(name) > len(entity.json_prefix):
+            assert entity.json_column is not None
+            return self._json(col(entity.json_column, alias), name[len(entity.json_prefix):], node)
+        if entity is SESSIONS and name.startswith(USER_PREFIX):
+            return self._user_of_session(alias, node)
+        raise self.fail(node, _unknown_field(entity, name))
+
+    def _column(self, column: exp.Expression, found: Field, node: lang.Compare) -> exp.Expression:
+        if found.type == FLAG:
+            return self._flag(column, found, node)
+        return self.compare(column, found.type, node)
+
+    def _flag(self, column: exp.Expression, found: Field, node: lang.Compare) -> exp.Expression:
+        if node.op not in ("=", "!=") or not isinstance(node.value, lang.Bool):
             raise self.fail(node, f"`{node.field}` is true or false: write `{node.field} = true`")
-        column = col(source.name, self.table)
-        holds = (exp.GT(this=column, expression=exp.Literal.number(0)) if isinstance(source, Positive)
-                 else not_null(column))
-        return holds if node.value.value else exp.Not(this=exp.paren(holds))
+        holds: exp.Expression
+        if found.test == "not_null":
+            holds = not_null(column)
+        elif found.test == "positive":
+            holds = exp.GT(this=column, expression=exp.Literal.number(0))
+        else:
+            holds = exp.func("coalesce", column, exp.false()).eq(exp.true())
+        wanted = node.value.value == (node.op == "=")
+        return holds if wanted else exp.Not(this=exp.paren(holds))
 
-    def _had(self, node: lang.Had) -> exp.Expression:
-        kind, fields = HAD_KINDS[node.kind]
-        conditions = []
-        for condition in node.conditions:
-            field = fields.get(condition.field)
-            if field is None:
-                raise self.fail(condition, f"`{node.kind}` has no field `{condition.field}`; fields: "
-                                           f"{', '.join(sorted(fields))}")
-            conditions.append(self._compare(col(field.column, "e"), field.type, condition))
-        return had_event(self.scope, self.table, kind, conditions)
+    def _json(self, document: exp.Expression, key: str, node: lang.Compare) -> exp.Expression:
+        """A key of a JSON object (traits, properties): compared as a number when the value is one, else as
+        text; `true`/`false` compare with the JSON booleans."""
+        text = JsonText(this=document, expression=self.scope.param(key))
+        values = _values(node.value)
+        if node.op in _ORDERING_OPS or (values and all(isinstance(v, lang.Num | lang.Duration) for v in values)):
+            return self.compare(NumberOrNull(this=text), NUMBER, node)
+        if values and all(isinstance(v, lang.Bool) for v in values):
+            texts = [lang.Str("true" if v.value else "false") for v in values if isinstance(v, lang.Bool)]
+            node = lang.Compare(node.field, node.op, texts[0] if node.op in ("=", "!=") else
+                                lang.ValueList(tuple(texts)), start=node.start, end=node.end)
+        return self.compare(text, TEXT, node)
 
-    def _compare(self, column: exp.Expression, kind: str, node: lang.Compare) -> exp.Expression:
+    def _user_of_session(self, alias: str, node: lang.Compare) -> exp.Expression:
+        """`user.<field>`: the condition on the session's user. An anonymous session has no user, so only the
+        conditions that hold where a value is absent (`!=`, NOT IN, NOT EXISTS ...) match it."""
+        inner = lang.Compare(node.field[len(USER_PREFIX):], node.op, node.value, start=node.start, end=node.end)
+        users = self.alias("u")
+        matching = self.scope.select("users", col("user_id", users), alias=users).where(
+            self._field(USERS, users, inner))
+        found = exp.In(this=col("user_id", alias), query=exp.Subquery(this=matching))
+        return exp.or_(found, is_null(col("user_id", alias))) if node.op in _NEGATIVE_OPS else found
+
+    def _derived_count(self, entity: Entity, alias: str, node: lang.Compare) -> exp.Expression:
+        """An issue's count computed from its error events (e.g. distinct sessions)."""
+        events = self.alias("e")
+        counted = exp.Count(this=exp.Distinct(expressions=[col(entity.derived_counts[node.field], events)]))
+        query = self.scope.select("events", col("issue_id", events), alias=events).where(
+            col("kind", events).eq(exp.Literal.string("error"))).group_by(col("issue_id", events))
+        query = query.having(self.compare(counted, NUMBER, node))
+        return exp.In(this=col(entity.key, alias), query=exp.Subquery(this=query))
+
+    # -- comparisons ----------------------------------------------------------------------------------------
+
+    def compare(self, column: exp.Expression, kind: str, node: lang.Compare) -> exp.Expression:
         op, value = node.op, node.value
         if op in ("EXISTS", "NOT EXISTS"):
             return not_null(column) if op == "EXISTS" else is_null(column)
+        if op in _TEXT_OPS and kind != TEXT:
+            raise self.fail(node, f"`{op}` compares text, and `{node.field}` is a {kind}")
+        if op in _ORDERING_OPS | {"BETWEEN"} and kind == TEXT:
+            raise self.fail(node, f"`{op}` compares numbers and times, and `{node.field}` is text")
         if op in ("IN", "NOT IN"):
             assert isinstance(value, lang.ValueList)
+            if not value.items:  # `IN ()` matches nothing; `NOT IN ()` everything
+                return exp.false() if op == "IN" else exp.true()
             found = exp.In(this=column, expressions=[self._param(kind, v, node) for v in value.items])
-            return found if op == "IN" else exp.or_(is_null(column.copy()), exp.Not(this=found))
+            return found if op == "IN" else _or_absent(column, exp.Not(this=found))
         if op == "BETWEEN":
             assert isinstance(value, lang.Range)
             return exp.Between(this=column, low=self._param(kind, value.low, node),
                                high=self._param(kind, value.high, node))
         assert value is not None
-        if op in ("~", "!~", "^=", "$=") and kind != TEXT:
-            raise self.fail(node, f"`{op}` compares text, and `{node.field}` is a {kind}")
-        if op in ("<", "<=", ">", ">=") and kind == TEXT:
-            raise self.fail(node, f"`{op}` compares numbers and times, and `{node.field}` is text")
+        if op in ("MATCHES", "NOT MATCHES"):
+            found = exp.RegexpLike(this=column, expression=self._regex(value, node))
+            return found if op == "MATCHES" else _or_absent(column, exp.Not(this=found))
         return self._binary(column, op, self._param(kind, value, node))
 
     @staticmethod
     def _binary(column: exp.Expression, op: str, param: exp.Expression) -> exp.Expression:
         match op:
-            case "=":
-                return column.eq(param)
             case "!=":
-                return exp.or_(is_null(column.copy()), exp.NEQ(this=column, expression=param))
+                return _or_absent(column, exp.NEQ(this=column, expression=param))
             case "~":
                 return contains_ci(column, param)
             case "!~":
-                return exp.or_(is_null(column.copy()), exp.Not(this=contains_ci(column, param)))
+                return _or_absent(column, exp.Not(this=contains_ci(column, param)))
             case "^=":
                 return exp.StartsWith(this=column, expression=param)
             case "$=":
                 return exp.func("ends_with", column, param)
-        comparisons: dict[str, Any] = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
-        return comparisons[op](this=column, expression=param)
+        return _SQL_COMPARE[op](this=column, expression=param)
+
+    def _regex(self, value: lang.Value, node: lang.Compare) -> exp.Expression:
+        if not isinstance(value, lang.Str):
+            raise self.fail(node, "MATCHES takes a regular expression in quotes")
+        try:
+            re.compile(value.value)
+        except re.error as err:
+            raise self.fail(value, f"invalid regular expression: {err.msg}") from None
+        if _RE2_UNSUPPORTED.search(value.value):
+            raise self.fail(value, "regular expressions here are RE2: no look-around, back-references or "
+                                   "possessive quantifiers")
+        return self.scope.param(value.value)
 
     def _param(self, kind: str, value: lang.Value, node: lang.Compare) -> exp.Expression:
         match value:
@@ -149,14 +230,134 @@ class Compiler:
             case lang.Bool(flag) if kind == FLAG:
                 return self.scope.param(flag)
             case lang.Time(text) if kind == TIME:
-                return self.scope.param(datetime.fromisoformat(text).astimezone(UTC))
+                return self.scope.param(_as_utc(datetime.fromisoformat(text)))
             case lang.RelativeTime(offset) if kind == TIME:
                 return self.scope.param(datetime.fromtimestamp((self.now_ms() + offset) / 1000, UTC))
         raise self.fail(node, f"`{node.field}` is a {kind}; {lang.to_string(value)} is not")
 
+    # -- what happened in a session -------------------------------------------------------------------------
 
-def compile_sessions_query(text: str, fields: dict[str, FieldSource], scope: Scope, table: str
-                           ) -> tuple[exp.Expression, str]:
-    """The SQL condition for a sessions query string, and the normalised string it stands for."""
-    tree = lang.parse(text)
-    return Compiler(text, fields, scope, table).compile(tree), lang.to_string(tree)
+    def event_match(self, had: lang.Had, alias: str) -> exp.Expression:
+        """The condition on one events row (alias `alias`) for a "had" condition: its kind and its fields."""
+        kind = HAD_KINDS[had.kind]
+        parts: list[exp.Expression] = [col("kind", alias).eq(exp.Literal.string(kind.kind))]
+        for condition in had.conditions:
+            name = condition.field
+            found = kind.fields.get(name)
+            if found is not None:
+                parts.append(self._column(col(found.column, alias), found, condition))
+            elif kind.properties and name.startswith(PROPERTIES_PREFIX) and len(name) > len(PROPERTIES_PREFIX):
+                parts.append(self._json(col("properties", alias), name[len(PROPERTIES_PREFIX):], condition))
+            else:
+                extra = f", {PROPERTIES_PREFIX}<key>" if kind.properties else ""
+                raise self.fail(condition, f"`{had.kind}` has no field `{name}`; fields: "
+                                           f"{', '.join(sorted(kind.fields))}{extra}")
+        return exp.and_(*parts)
+
+    def _had_query(self, had: lang.Had) -> exp.Select:
+        events = self.alias("e")
+        return self.scope.select("events", col("session_id", events), alias=events).where(
+            self.event_match(had, events))
+
+    def _in_sessions(self, alias: str, sessions: exp.Select) -> exp.Expression:
+        return exp.In(this=col("session_id", alias), query=exp.Subquery(this=sessions))
+
+    def _count(self, alias: str, node: lang.CountOf) -> exp.Expression:
+        """Sessions by how many matching events they had. Sessions with none have no group, so when zero
+        satisfies the comparison the condition is turned around: not among the sessions whose count fails."""
+        for value in _values(node.value):
+            if not isinstance(value, lang.Num):
+                raise self.fail(value, "count(...) is compared with a number")
+        counted = exp.Count(this=exp.Star())
+        holds = self.compare(counted, NUMBER, lang.Compare("count", node.op, node.value, start=node.start))
+        query = self._had_query(node.event)
+        grouped = query.group_by(query.expressions[0].copy())
+        if _holds_for_zero(node):
+            return exp.Not(this=self._in_sessions(alias, grouped.having(exp.Not(this=exp.paren(holds)))))
+        return self._in_sessions(alias, grouped.having(holds))
+
+    def _sequence(self, alias: str, node: lang.Then) -> exp.Expression:
+        if len(node.steps) > MAX_STEPS:
+            raise self.fail(node, f"a sequence has at most {MAX_STEPS} steps")
+        return self._in_sessions(alias, sequence_sessions(self, node))
+
+    # -- other entities -------------------------------------------------------------------------------------
+
+    def _via_sessions(self, entity: Entity, alias: str, node: lang.Condition) -> exp.Expression:
+        """A session condition asked of a user, issue or event: some session of it (for an issue, some session
+        it occurred in) matches."""
+        sessions = self.alias("s")
+        matching = self.scope.select("sessions", col("session_id", sessions), alias=sessions).where(
+            self.condition(SESSIONS, sessions, node))
+        if entity is USERS:
+            owners = matching.select(col("user_id", sessions), append=False).where(not_null(col("user_id", sessions)))
+            return exp.In(this=col("user_id", alias), query=exp.Subquery(this=owners))
+        if entity.name == "issues":
+            events = self.alias("e")
+            issues = self.scope.select("events", col("issue_id", events), alias=events).where(
+                col("kind", events).eq(exp.Literal.string("error"))).where(not_null(col("issue_id", events))).where(
+                self._in_sessions(events, matching))
+            return exp.In(this=col("issue_id", alias), query=exp.Subquery(this=issues))
+        return self._in_sessions(alias, matching)
+
+
+def _values(value: lang.Value | None) -> list[lang.Value]:
+    if isinstance(value, lang.ValueList):
+        return list(value.items)
+    if isinstance(value, lang.Range):
+        return [value.low, value.high]
+    return [] if value is None else [value]
+
+
+def _holds_for_zero(node: lang.CountOf) -> bool:
+    if isinstance(node.value, lang.Range):
+        return _number(node.value.low) <= 0 <= _number(node.value.high)
+    return _COMPARE[node.op](0, _number(node.value))
+
+
+def _number(value: lang.Value) -> float:
+    assert isinstance(value, lang.Num)
+    return float(value.value)
+
+
+def _or_absent(column: exp.Expression, condition: exp.Expression) -> exp.Expression:
+    """Negative conditions include rows where the field is missing, as users expect."""
+    return exp.or_(is_null(column.copy()), condition)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _unknown_field(entity: Entity, name: str) -> str:
+    known = sorted(entity.fields)
+    if entity.json_prefix:
+        known.append(f"{entity.json_prefix}<key>")
+    if entity is SESSIONS:
+        known.append(f"{USER_PREFIX}<user field>")
+    hint = ""
+    if entity is not SESSIONS and name in SESSIONS.fields:
+        hint = f"; for the {entity.name}' sessions write session({name} ...)"
+    return f"unknown field `{name}` on {entity.name}{hint}; fields: {', '.join(known)}"
+
+
+def where(scope: Scope, entity: Entity, alias: str, typed: lang.Condition | None, query: str | None
+          ) -> list[exp.Expression]:
+    """The conditions of a list: the typed filter's tree and the query string's, ANDed."""
+    parts = []
+    if typed is not None:
+        parts.append(Compiler(scope).condition(entity, alias, typed))
+    if query:
+        parts.append(Compiler(scope, query).condition(entity, alias, parse(query)))
+    return parts
+
+
+def applied_query(typed: lang.Condition | None, query: str | None) -> str | None:
+    """The normalised query string a list ran: the typed filter written as a string, AND the query string."""
+    parts: list[lang.Condition] = []
+    for tree in (typed, parse(query) if query else None):
+        if tree is not None:
+            parts.extend(tree.items if isinstance(tree, lang.And) else (tree,))
+    if not parts:
+        return None
+    return lang.to_string(parts[0] if len(parts) == 1 else lang.And(tuple(parts)))

@@ -10,55 +10,21 @@ from typing import Any
 import orjson
 from sqlglot import exp
 
-from replayql.query.compile import compile_sessions_query
+from replayql.query import language as lang
+from replayql.query.compile import where
 from replayql.query.errors import BadUserInput
-from replayql.query.filters import (
-    Column,
-    Condition,
-    FieldSource,
-    HadEvent,
-    NotNull,
-    Positive,
-    compile_filter,
-    time_range,
-)
 from replayql.query.lists import Page, ReadStore, by_keys, count, fetch_page, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor
-from replayql.query.sql import Scope, col
+from replayql.query.sql import Scope, col, time_range
+from replayql.query.vocabulary import EVENTS, ISSUES, SESSIONS, USERS
 from replayql.store.records import EVENT_COLUMNS
 from replayql.store.schema import SESSION_COLUMNS
 
-SESSION_FIELDS: dict[str, FieldSource] = {
-    **{name: Column(column) for name, column in {
-        "id": "session_id", "browser": "browser", "browserVersion": "browser_version", "os": "os",
-        "osVersion": "os_version", "deviceType": "device_type", "country": "country", "language": "language",
-        "release": "release", "userId": "user_id", "initialUrl": "initial_url", "referrer": "referrer",
-        "utmSource": "utm_source", "utmMedium": "utm_medium", "utmCampaign": "utm_campaign",
-        "durationMs": "duration_ms", "activeDurationMs": "active_ms", "pageCount": "page_count",
-        "clickCount": "click_count", "errorCount": "error_count", "eventCount": "event_count",
-        "rageClickCount": "rage_click_count", "deadClickCount": "dead_click_count",
-        "errorClickCount": "error_click_count"}.items()},
-    "hasErrors": Positive("error_count"),
-    "identified": NotNull("user_id"),
-    "visitedUrl": HadEvent("page", "url"),
-}
 SESSION_ORDER = {"STARTED_AT": "started_at", "ENDED_AT": "ended_at", "DURATION": "duration_ms",
                  "ACTIVE_DURATION": "active_ms", "EVENT_COUNT": "event_count", "ERROR_COUNT": "error_count",
                  "PAGE_COUNT": "page_count", "CLICK_COUNT": "click_count"}
-USER_FIELDS: dict[str, FieldSource] = {
-    "id": Column("user_id"), "name": Column("name"), "email": Column("email"),
-    "sessionCount": Column("session_count")}
 USER_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "SESSION_COUNT": "session_count"}
-ISSUE_FIELDS: dict[str, FieldSource] = {
-    "status": Column("status"), "errorType": Column("error_type"), "message": Column("message"),
-    "title": Column("title"), "count": Column("count")}
 ISSUE_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "COUNT": "count"}
-EVENT_FIELDS: dict[str, FieldSource] = {
-    name: Column(column) for name, column in {
-        "kind": "kind", "name": "name", "sessionId": "session_id", "url": "url", "host": "host", "path": "path",
-        "selector": "selector", "text": "text", "level": "level", "message": "message", "method": "method",
-        "status": "status", "durationMs": "duration_ms", "errorType": "error_type", "issueId": "issue_id",
-        "value": "value", "userId": "user_id"}.items()}
 
 _SESSION_SELECT = [c for c, _, _ in SESSION_COLUMNS if c not in ("tail", "client_ip")] + ["duration_ms"]
 _EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
@@ -66,14 +32,14 @@ _EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
 
 @dataclass(frozen=True)
 class ListArgs:
-    filters: Sequence[tuple[FieldSource, Condition]] = ()
+    filter: lang.Condition | None = None  # the typed filter, as a tree of the filter language
     start: datetime | None = None
     end: datetime | None = None
     order: str | None = None
     descending: bool = True
     first: int = 50
     after: str | None = None
-    query: str | None = None  # the filter language's query string, ANDed with `filters`
+    query: str | None = None  # the filter language's query string, ANDed with `filter`
 
     def __post_init__(self) -> None:
         # Overlap ranges check each end separately, so a reversed range would otherwise get a quiet answer.
@@ -86,10 +52,8 @@ class ListArgs:
 def _sessions(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s",
                          only=("session_id", only) if only is not None else None)
-    for condition in compile_filter(args.filters, scope, "s"):
+    for condition in where(scope, SESSIONS, "s", args.filter, args.query):
         query = query.where(condition)
-    if args.query:
-        query = query.where(compile_sessions_query(args.query, SESSION_FIELDS, scope, "s")[0])
     # A session is in a range when it overlaps it.
     for condition in time_range(col("ended_at", "s"), args.start, None, scope):
         query = query.where(condition)
@@ -131,7 +95,7 @@ def _users(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.S
     query = scope.select("users", *(col(c, "u") for c in ("user_id", "name", "email", "traits", "first_seen",
                                                            "last_seen", "session_count")), alias="u",
                          only=("user_id", only) if only is not None else None)
-    for condition in compile_filter(args.filters, scope, "u"):
+    for condition in where(scope, USERS, "u", args.filter, args.query):
         query = query.where(condition)
     for condition in time_range(col("last_seen", "u"), args.start, None, scope):
         query = query.where(condition)
@@ -161,7 +125,7 @@ def _issues(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.
     query = scope.select("issues", *(col(c, "i") for c in ("issue_id", "title", "error_type", "message", "stack",
                                                             "status", "first_seen", "last_seen", "count")),
                          alias="i", only=("issue_id", only) if only is not None else None)
-    for condition in compile_filter(args.filters, scope, "i"):
+    for condition in where(scope, ISSUES, "i", args.filter, args.query):
         query = query.where(condition)
     if args.start is not None or args.end is not None:  # issues that occurred in the range
         inner = scope.select("events", col("issue_id", "e"), alias="e").where(
@@ -215,7 +179,7 @@ def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Sele
     query = scope.select("events", *(col(c, "e") for c in _EVENT_SELECT), alias="e")
     if kinds:
         query = query.where(exp.In(this=col("kind", "e"), expressions=[exp.Literal.string(k) for k in kinds]))
-    for condition in compile_filter(args.filters, scope, "e"):
+    for condition in where(scope, EVENTS, "e", args.filter, args.query):
         query = query.where(condition)
     for condition in time_range(col("ts", "e"), args.start, args.end, scope):
         query = query.where(condition)

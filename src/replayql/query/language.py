@@ -8,10 +8,12 @@ every node with its position. Grammar (keywords case-insensitive, precedence NOT
     and_expr   := not_expr (AND not_expr)*
     not_expr   := NOT not_expr | atom
     atom       := "(" or_expr ")" | comparison | had | had (THEN had)+ [WITHIN duration]
+                | count "(" had ")" (OP value | BETWEEN value AND value) | SESSION "(" or_expr ")"
     had        := KIND ["(" [had_arg ("," comparison)*] ")"]      KIND: network error visited clicked custom
                                                                          console vital rageClick deadClick errorClick
     had_arg    := comparison | value                              (a bare value only as custom's event name)
     comparison := field OP value | field [NOT] IN list | field [NOT] EXISTS | field BETWEEN value AND value
+                | field [NOT] MATCHES value
     OP         := = != < <= > >= ~ !~ ^= $=
     list       := "(" value ("," value)* ")"
     value      := word | "string" | 'string' | number | duration | ISO time | -7d | now | now-1h | true | false
@@ -41,8 +43,10 @@ __all__ = [
     "And",
     "Bool",
     "Compare",
+    "CountOf",
     "Duration",
     "Had",
+    "InSession",
     "Node",
     "Not",
     "Num",
@@ -63,7 +67,7 @@ MAX_QUERY_LENGTH = 10_000
 MAX_DEPTH = 64
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "!~", "^=", "$=")
-KEYWORD_OPERATORS = ("IN", "NOT IN", "EXISTS", "NOT EXISTS", "BETWEEN")
+KEYWORD_OPERATORS = ("IN", "NOT IN", "EXISTS", "NOT EXISTS", "BETWEEN", "MATCHES", "NOT MATCHES")
 HAD_KINDS = (
     "network", "error", "visited", "clicked", "custom", "console", "vital", "rageClick", "deadClick", "errorClick",
 )
@@ -201,6 +205,22 @@ class Then(Node):
 
 
 @dataclass(frozen=True)
+class CountOf(Node):
+    """`count(network(status >= 500)) >= 3`: how many events of the session match, compared."""
+
+    event: Had
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class InSession(Node):
+    """`session(...)`: a condition on sessions, asked of a user, issue or event (some session of it matches)."""
+
+    item: Condition
+
+
+@dataclass(frozen=True)
 class Not(Node):
     item: Condition
 
@@ -215,14 +235,14 @@ class Or(Node):
     items: tuple[Condition, ...]
 
 
-Condition = And | Or | Not | Compare | Had | Then
+Condition = And | Or | Not | Compare | Had | Then | CountOf | InSession
 
 
 # ------------------------------------------------------------------------------------------------------ tokenizer
 
 _SPECIAL = set("()," + "\"'" + "=!<>~^$")
 _OP_CHARS = set("=!<>~^$")
-_KEYWORDS = {"and", "or", "not", "in", "exists", "between", "then", "within"}
+_KEYWORDS = {"and", "or", "not", "in", "exists", "between", "then", "within", "matches", "session"}
 _KINDS = {kind.lower(): kind for kind in HAD_KINDS}
 _NAME_RE = re.compile(r"[^\W\d]\w*(?:\.\w+)*")
 _NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -391,8 +411,8 @@ def _duration_ms(amount: str, unit: str, word: str, fail: _Fail) -> int:
 # -------------------------------------------------------------------------------------------------------- grammar
 
 _GRAMMAR = r"""
-%declare AND OR NOT IN EXISTS BETWEEN THEN WITHIN LPAR RPAR COMMA OP NAME WORD KIND STRING NUMBER DURATION
-%declare TIME RELTIME BOOL
+%declare AND OR NOT IN EXISTS BETWEEN THEN WITHIN MATCHES SESSION LPAR RPAR COMMA OP NAME WORD KIND STRING
+%declare NUMBER DURATION TIME RELTIME BOOL
 
 start: or_expr
 ?or_expr: and_expr (OR and_expr)*
@@ -403,6 +423,9 @@ start: or_expr
      | comparison
      | had
      | had (THEN had)+ (WITHIN DURATION)? -> sequence
+     | NAME LPAR had RPAR OP value -> count_compare
+     | NAME LPAR had RPAR BETWEEN value AND value -> count_between
+     | SESSION LPAR or_expr RPAR -> in_session
 had: KIND (LPAR (had_arg (COMMA comparison)*)? RPAR)?
 ?had_arg: comparison | value
 comparison: NAME OP value -> compare
@@ -411,8 +434,10 @@ comparison: NAME OP value -> compare
           | NAME EXISTS -> compare_exists
           | NAME NOT EXISTS -> compare_not_exists
           | NAME BETWEEN value AND value -> compare_between
-value_list: LPAR value (COMMA value)* RPAR
-value: STRING | NUMBER | DURATION | TIME | RELTIME | BOOL | NAME | WORD | KIND
+          | NAME MATCHES value -> compare_matches
+          | NAME NOT MATCHES value -> compare_not_matches
+value_list: LPAR (value (COMMA value)*)? RPAR
+value: STRING | NUMBER | DURATION | TIME | RELTIME | BOOL | NAME | WORD | KIND | SESSION
 """
 
 
@@ -464,6 +489,17 @@ class _Builder(Transformer):
         within = c[-1].value if isinstance(c[-1], Token) and c[-1].type == "DURATION" else None
         return Then(steps, within, **_span(c[0], c[-1]))
 
+    def count_compare(self, c: list) -> CountOf:
+        _check_count_function(c[0])
+        return CountOf(c[2], c[4].value, c[5], **_span(c[0], c[5]))
+
+    def count_between(self, c: list) -> CountOf:
+        _check_count_function(c[0])
+        return CountOf(c[2], "BETWEEN", Range(c[5], c[7], **_span(c[5], c[7])), **_span(c[0], c[7]))
+
+    def in_session(self, c: list) -> InSession:
+        return InSession(c[2], **_span(c[0], c[3]))
+
     def had(self, c: list) -> Had:
         kind = _KINDS[c[0].value.lower()]
         args = [x for x in c[1:] if not isinstance(x, Token)]
@@ -489,6 +525,12 @@ class _Builder(Transformer):
     def compare_between(self, c: list) -> Compare:
         return Compare(c[0].value, "BETWEEN", Range(c[2], c[4], **_span(c[2], c[4])), **_span(c[0], c[4]))
 
+    def compare_matches(self, c: list) -> Compare:
+        return Compare(c[0].value, "MATCHES", c[2], **_span(c[0], c[2]))
+
+    def compare_not_matches(self, c: list) -> Compare:
+        return Compare(c[0].value, "NOT MATCHES", c[3], **_span(c[0], c[3]))
+
     def value_list(self, c: list) -> ValueList:
         return ValueList(tuple(x for x in c if not isinstance(x, Token)), **_span(c[0], c[-1]))
 
@@ -502,6 +544,16 @@ class _Builder(Transformer):
 class _PositionalName(Exception):
     def __init__(self, value: Value) -> None:
         self.value = value
+
+
+class _UnknownFunction(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
+def _check_count_function(name: Token) -> None:
+    if name.value.lower() != "count":
+        raise _UnknownFunction(name)
 
 
 def _positional_name(kind: str, value: Value) -> Compare:
@@ -518,10 +570,10 @@ _LARK = Lark(_GRAMMAR, parser="lalr", lexer=_NoLexer, transformer=_Builder(), ma
 
 _VALUE_TERMINALS = {"STRING", "NUMBER", "DURATION", "TIME", "RELTIME", "BOOL", "NAME", "WORD", "KIND"}
 _CONDITION_STARTS = {"NOT", "LPAR", "NAME", "KIND"}
-_FIELD_OPERATORS = {"OP", "IN", "NOT", "EXISTS", "BETWEEN"}
+_FIELD_OPERATORS = {"OP", "IN", "NOT", "EXISTS", "BETWEEN", "MATCHES", "LPAR"}
 
 
-def _expected_phrase(expected: set[str]) -> str:
+def _expected_phrase(expected: set[str], after: str | None) -> str:
     """What the grammar wanted, in words."""
     if "DURATION" in expected and "STRING" not in expected:
         return "a duration such as `10s`"
@@ -531,12 +583,12 @@ def _expected_phrase(expected: set[str]) -> str:
         return "a condition or `)`" if "RPAR" in expected else "a condition"
     if expected == {"KIND"}:
         return "an event condition such as network(...), error(...) or rageClick"
-    if expected == {"IN", "EXISTS"}:
-        return "IN or EXISTS"
-    if expected <= _FIELD_OPERATORS:
-        return "an operator (= != < <= > >= ~ !~ ^= $= IN EXISTS BETWEEN)"
+    if expected == {"IN", "EXISTS", "MATCHES"}:
+        return "IN, EXISTS or MATCHES"
     if expected == {"LPAR"}:
-        return "a list in parentheses such as `(a, b)`"
+        return "a list in parentheses such as `(a, b)`" if after == "IN" else "`(`"
+    if expected <= _FIELD_OPERATORS:
+        return "an operator (= != < <= > >= ~ !~ ^= $= IN EXISTS BETWEEN MATCHES)"
     if expected == {"AND"}:
         return "AND"
     return _join_alternatives(expected)
@@ -578,7 +630,8 @@ def _syntax_error(
     if token.type == "WORD" and "NAME" in expected and "STRING" not in expected:
         return error_at(text, position, f"{found}: a field name is letters, digits and `_`, separated by dots")
     after = f" after {_describe(text, previous)}" if previous else ""
-    return error_at(text, position, f"{found}: expected {_expected_phrase(expected)}{after}")
+    wanted = _expected_phrase(expected, previous.type if previous else None)
+    return error_at(text, position, f"{found}: expected {wanted}{after}")
 
 
 # ------------------------------------------------------------------------------------------------------------ API
@@ -600,6 +653,9 @@ def parse(text: str) -> Condition:
     except _PositionalName as exc:
         msg = "only custom(...) takes a leading event name; write `field = value`"
         raise error_at(text, exc.value.start, msg) from None
+    except _UnknownFunction as exc:
+        msg = f"unknown function `{exc.token.value}`; the one function is count(...), as in count(error) >= 3"
+        raise error_at(text, exc.token.start_pos, msg) from None
     except (LarkError, RecursionError) as exc:  # defensive: nothing from lark escapes
         raise error_at(text, 0, f"could not parse query ({type(exc).__name__})") from None
 
@@ -639,6 +695,10 @@ def _children(node: Node) -> tuple[Node, ...]:
         return node.conditions
     if isinstance(node, Then):
         return node.steps
+    if isinstance(node, CountOf):
+        return (node.event, node.value)
+    if isinstance(node, InSession):
+        return (node.item,)
     if isinstance(node, Range):
         return (node.low, node.high)
     return ()
@@ -663,6 +723,10 @@ def to_string(node: Node) -> str:
     if isinstance(node, Then):
         text = " THEN ".join(_had_string(step) for step in node.steps)
         return text if node.within_ms is None else f"{text} WITHIN {_duration_string(node.within_ms)}"
+    if isinstance(node, CountOf):
+        return f"count({_had_string(node.event)}) {node.op} {_value_string(node.value)}"
+    if isinstance(node, InSession):
+        return f"session({to_string(node.item)})"
     return _value_string(node)
 
 

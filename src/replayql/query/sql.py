@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
+from replayql.query.errors import BadUserInput
+
 
 class Target(Protocol):
     """What a query needs from the store it runs on: its SQL dialect and how it reads each logical table."""
@@ -97,3 +99,16 @@ def contains_ci(haystack: exp.Expression, needle: exp.Expression) -> exp.Express
     """Case-insensitive substring test that both dialects print natively."""
     return exp.GT(this=exp.StrPosition(this=exp.Lower(this=haystack), substr=exp.Lower(this=needle)),
                   expression=exp.Literal.number(0))
+
+
+def time_range(column: exp.Expression, start: datetime | None, end: datetime | None, scope: Scope
+               ) -> list[exp.Expression]:
+    """[start, end): the usual half-open range, so consecutive ranges never count a row twice."""
+    parts: list[exp.Expression] = []
+    if start is not None:
+        parts.append(exp.GTE(this=column.copy(), expression=scope.param(start)))
+    if end is not None:
+        parts.append(exp.LT(this=column.copy(), expression=scope.param(end)))
+    if start is not None and end is not None and end < start:
+        raise BadUserInput("timeRange.to is before timeRange.from")
+    return parts

@@ -38,8 +38,33 @@ class FirstBy(exp.Expression, exp.AggFunc):
     arg_types = {"this": True, "expression": True, "where": True}
 
 
+class JsonText(exp.Expression, exp.Func):
+    """The value under top-level key `expression` of the JSON object `this`, as text: a string without its
+    quotes, a number or boolean as written, NULL when absent or null. Any key text works: DuckDB gets it as
+    a quoted JSONPath member, ClickHouse as a key argument."""
+
+    arg_types = {"this": True, "expression": True}
+
+
+class NumberOrNull(exp.Expression, exp.Func):
+    """Text read as a double, NULL when it is not a number."""
+
+    arg_types = {"this": True}
+
+
 # Every node above, for the test that asks each dialect to print each of them.
-NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy)
+NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull)
+
+
+def _duckdb_json_text(self: DuckDB.Generator, e: JsonText) -> str:
+    quoted_key = self.func("replace", e.expression, "'\"'", "'\\\"'")
+    return self.func("json_extract_string", e.this, f"'$.\"' || {quoted_key} || '\"'")
+
+
+def _clickhouse_json_text(self: ClickHouse.Generator, e: JsonText) -> str:
+    string = self.func("JSONExtractString", e.this, e.expression)
+    raw = self.func("nullIf", self.func("nullIf", self.func("JSONExtractRaw", e.this, e.expression), "''"), "'null'")
+    return self.func("if", f"{self.func('JSONType', e.this, e.expression)} = 'String'", string, raw)
 
 
 class ReplayDuckDB(DuckDB):
@@ -51,6 +76,8 @@ class ReplayDuckDB(DuckDB):
             EpochMillis: lambda self, e: self.func("EPOCH_MS", e.this),
             FirstBy: lambda self, e: (
                 f"{self.func('ARG_MIN_NULL', e.this, e.expression)} FILTER(WHERE {self.sql(e, 'where')})"),
+            JsonText: _duckdb_json_text,
+            NumberOrNull: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS DOUBLE)",
         }
 
 
@@ -65,6 +92,8 @@ class ReplayClickHouse(ClickHouse):
             # A one-element tuple is never NULL, so argMin keeps the row; then take the value back out.
             FirstBy: lambda self, e: self.func("tupleElement", self.func(
                 "argMinIf", self.func("tuple", e.this), e.expression, e.args["where"]), "1"),
+            JsonText: _clickhouse_json_text,
+            NumberOrNull: lambda self, e: self.func("toFloat64OrNull", e.this),
         }
 
 
