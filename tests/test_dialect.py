@@ -17,6 +17,7 @@ from replayql.store.dialect import (
     EpochMillis,
     ExactPercentile,
     FirstBy,
+    JsonKeys,
     JsonText,
     NumberOrNull,
     sql,
@@ -37,6 +38,8 @@ PRINTED = {
                               "nullIf(nullIf(JSONExtractRaw(x, k), ''), 'null'))",
     ("duckdb", NumberOrNull): "TRY_CAST(x AS DOUBLE)",
     ("clickhouse", NumberOrNull): "toFloat64OrNull(x)",
+    ("duckdb", JsonKeys): "JSON_KEYS(x)",
+    ("clickhouse", JsonKeys): "JSONExtractKeys(ifNull(x, '{}'))",
 }
 # JSON text as stored (orjson output), keys of every awkward shape, and what each key reads as.
 DOCUMENT = '{"plan":"pro","seats":5,"ratio":0.25,"beta":true,"gone":null,"a.b":"dot","$x":"dollar",' \

@@ -1,93 +1,13 @@
-"""The filter language's meaning on both stores, against a hand-built shop whose answers are known by
-construction: every condition kind and operator, negation, user traits and event properties, count conditions,
-sequences with and without windows, and the same vocabulary on users, issues and events.
-
-The five sessions (times in ms after T0):
-  s1  Chrome, user u1 (Ann, plan pro, 5 seats, beta)  page / @0, page /checkout @1000, LCP 1800 @500,
-      POST /api/orders 502 (300 ms) @2000, rage click button#buy @3200, Checkout {total 120, coupon SPRING} @4000,
-      TypeError "x is undefined" @20000 (unhandled). 20 s.
-  s2  Safari, user u2 (plan free, 1 seat)  page /checkout @0, POST /api/orders 200 (90 ms) @1000,
-      Checkout {total 80} @2000, rage click a.help @30200, console warn "slow" @31000. 31 s.
-  s3  Chrome, anonymous, release 1.5.0  page / @0, GET /api/orders 500 (1200 ms) @1000,
-      rage click button#buy @20200, console error "boom" @21000, ChunkLoadError (handled) @25000. 25 s.
-  s4  Firefox, anonymous, 390 px wide, no pages  LCP 4500 @100, rage click #menu @200,
-      GET /api/orders 503 (50 ms) @5000, Add To Cart {A1 9.5} @6000, {B2 20} @7000, {A1 9.5} @8000. 8 s.
-  s5  Chrome, user u1, starts @100000  page /pricing?utm_source=news @100000, Add To Cart {C3 5} @101000,
-      TypeError "x is undefined" @102000. 2 s.
-"""
+"""The filter language's meaning on both stores, against the hand-built shop in tests/shop.py whose answers are
+known by construction: every condition kind and operator, negation, user traits and event properties, count
+conditions, sequences with and without windows, and the same vocabulary on users, issues and events."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import pytest
 
-from conftest import CONTEXT, T0, Server, load, make_batch
-
-SAFARI = {**CONTEXT, "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
-                                  "(KHTML, like Gecko) Version/17.1 Safari/605.1.15"}
-FIREFOX = {**CONTEXT, "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-           "viewport": {"width": 390, "height": 844}}
-SHOP = "https://shop.example"
-ORDERS = "https://api.shop.example/api/orders"
-
-
-def _iso(offset_ms: int) -> str:
-    return datetime.fromtimestamp((T0 + offset_ms) / 1000, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _page(at: int, path: str) -> dict[str, Any]:
-    return {"type": "page", "ts": T0 + at, "url": SHOP + path}
-
-
-def _network(at: int, method: str, status: int, duration: float) -> dict[str, Any]:
-    return {"type": "network", "ts": T0 + at, "method": method, "url": ORDERS, "status": status,
-            "durationMs": duration}
-
-
-def _rage(at: int, selector: str) -> list[dict[str, Any]]:
-    """Three clicks within the rage window: one rage click, at the third."""
-    return [{"type": "click", "ts": T0 + at + d, "selector": selector} for d in (-200, -100, 0)]
-
-
-def _custom(at: int, name: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "custom", "ts": T0 + at, "name": name, "properties": properties}
-
-
-def _error(at: int, error_type: str, message: str, handled: bool = False) -> dict[str, Any]:
-    return {"type": "error", "ts": T0 + at, "errorType": error_type, "message": message, "handled": handled,
-            "stack": f"{error_type}: {message}\n    at app.js:1:1"}
-
-
-def _identify(at: int, user: str, **traits: Any) -> dict[str, Any]:
-    return {"type": "identify", "ts": T0 + at, "userId": user, "traits": traits}
-
-
-BATCHES = [
-    make_batch("s1", [
-        _identify(0, "u1", name="Ann", email="ann@shop.example", plan="pro", seats=5, beta=True),
-        _page(0, "/"), {"type": "vital", "ts": T0 + 500, "name": "LCP", "value": 1800}, _page(1000, "/checkout"),
-        _network(2000, "POST", 502, 300), *_rage(3200, "button#buy"),
-        _custom(4000, "Checkout", total=120, coupon="SPRING"), _error(20000, "TypeError", "x is undefined")]),
-    make_batch("s2", [
-        _identify(0, "u2", plan="free", seats=1), _page(0, "/checkout"), _network(1000, "POST", 200, 90),
-        _custom(2000, "Checkout", total=80), *_rage(30200, "a.help"),
-        {"type": "console", "ts": T0 + 31000, "level": "warn", "message": "slow"}], context=SAFARI),
-    make_batch("s3", [
-        _page(0, "/"), _network(1000, "GET", 500, 1200), *_rage(20200, "button#buy"),
-        {"type": "console", "ts": T0 + 21000, "level": "error", "message": "boom"},
-        _error(25000, "ChunkLoadError", "Loading chunk 7 failed", handled=True)],
-        context={**CONTEXT, "release": "1.5.0"}),
-    make_batch("s4", [
-        {"type": "vital", "ts": T0 + 100, "name": "LCP", "value": 4500}, *_rage(200, "#menu"),
-        _network(5000, "GET", 503, 50), _custom(6000, "Add To Cart", sku="A1", price=9.5),
-        _custom(7000, "Add To Cart", sku="B2", price=20), _custom(8000, "Add To Cart", sku="A1", price=9.5)],
-        context=FIREFOX),
-    make_batch("s5", [
-        _identify(100000, "u1"), _page(100000, "/pricing?utm_source=news"),
-        _custom(101000, "Add To Cart", sku="C3", price=5), _error(102000, "TypeError", "x is undefined")]),
-]
+from conftest import Server, load
+from shop import BATCHES, iso
 
 
 @pytest.fixture
@@ -140,8 +60,8 @@ ATTRIBUTES = [
     ("durationMs != 8000", ["s1", "s2", "s3", "s5"]),
     ("durationMs BETWEEN 8s AND 20s", ["s1", "s4"]),
     ("durationMs > 0.5m", ["s2"]),
-    (f"startedAt >= {_iso(50000)}", ["s5"]),
-    (f"startedAt < {_iso(50000)}", ["s1", "s2", "s3", "s4"]),
+    (f"startedAt >= {iso(50000)}", ["s5"]),
+    (f"startedAt < {iso(50000)}", ["s1", "s2", "s3", "s4"]),
     ("startedAt > -1d", []),  # the shop is in the past, so nothing started within the last day
     ("release = 1.5.0", ["s3"]),
     ("utmSource = news", ["s5"]),
@@ -249,6 +169,11 @@ COMBINED = [
     ("browser = Firefox OR browser = Safari AND identified = true", ["s2", "s4"]),
     ("(browser = Firefox OR browser = Safari) AND identified = true", ["s2"]),
     ("NOT NOT hasErrors = true", ["s1", "s3", "s5"]),
+    # NOT of a condition on a missing value is true: anonymous sessions have no userId and no user
+    ("NOT userId = u1", ["s2", "s3", "s4"]),
+    ("NOT initialUrl ~ checkout", ["s1", "s3", "s4", "s5"]),
+    ("NOT user.trait.plan = pro", ["s2", "s3", "s4"]),
+    ("NOT (user.trait.seats > 2 OR lcp > 4s)", ["s2", "s3"]),
     ("session(browser = Safari)", ["s2"]),  # on sessions, session(...) is the condition itself
     ('browser = Chrome AND user.trait.plan IN (pro, team) AND network(url ~ "/api/orders", status >= 500) '
      "THEN rageClick WITHIN 10s AND NOT error(type = ChunkLoadError)", ["s1"]),
@@ -269,8 +194,8 @@ def test_user_conditions(shop: Server) -> None:
         ("name = Ann", ["u1"]),
         ("email NOT EXISTS", ["u2"]),
         ("sessionCount >= 2", ["u1"]),
-        (f"lastSeen > {_iso(50000)}", ["u1"]),
-        (f"firstSeen <= {_iso(0)}", ["u1", "u2"]),
+        (f"lastSeen > {iso(50000)}", ["u1"]),
+        (f"firstSeen <= {iso(0)}", ["u1", "u2"]),
         ("error(type = TypeError)", ["u1"]),
         ("NOT error", ["u2"]),
         ("rageClick", ["u1", "u2"]),
@@ -292,8 +217,8 @@ def test_issue_conditions(shop: Server) -> None:
         ("sessionCount = 1", ["ChunkLoadError"]),
         ("sessionCount = 2", ["TypeError"]),
         ("release = 1.5.0", ["ChunkLoadError"]),
-        (f"firstSeen >= {_iso(21000)}", ["ChunkLoadError"]),
-        (f"lastSeen >= {_iso(50000)}", ["TypeError"]),
+        (f"firstSeen >= {iso(21000)}", ["ChunkLoadError"]),
+        (f"lastSeen >= {iso(50000)}", ["TypeError"]),
         ("session(browser = Chrome)", ["ChunkLoadError", "TypeError"]),
         ("session(identified = true)", ["TypeError"]),
         ("NOT session(identified = true)", ["ChunkLoadError"]),
@@ -314,7 +239,7 @@ def test_event_conditions(shop: Server) -> None:
         "kind = rage_click AND session(user.trait.plan = pro)": 1,
         "kind = error AND handled = true": 1,
         'kind = network AND rageClick(selector = "#menu")': 1,
-        f"timestamp >= {_iso(100000)}": 4,
+        f"timestamp >= {iso(100000)}": 4,
         "kind = page AND path MATCHES \"^/(checkout|pricing)$\"": 3,
     }
     assert {q: count(q) for q in cases} == cases

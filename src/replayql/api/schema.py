@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
+from replayql.api.discovery import FilterEntity, FilterKey, TopValues
 from replayql.api.filters import EventFilter, IssueFilter, SessionFilter, UserFilter, to_tree
 from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRange, UserOrder
 from replayql.api.scalars import DateTime
@@ -30,7 +31,7 @@ from replayql.api.types import (
     connection,
     event_from_row,
 )
-from replayql.query import entities
+from replayql.query import discovery, entities
 from replayql.query import language as lang
 from replayql.query.compile import applied_query
 from replayql.query.entities import ListArgs
@@ -124,6 +125,20 @@ class Query:
                      ) -> Connection[Event]:
         args = _args(info, filter, query, time_range, None, first, after)
         return await _list(info, entities.list_events, entities.count_events, args, event_from_row)
+
+    @strawberry.field(description="Discovery for filter UIs: every key a filter on `entity` can name, with its "
+                                  "type, including the trait keys, custom event names and property keys seen in "
+                                  "this app's data (most common first).")
+    async def filter_keys(self, info: Info, entity: FilterEntity) -> list[FilterKey]:
+        keys = await info.context.read(discovery.filter_keys, entity.vocabulary)
+        return [FilterKey.of(k) for k in keys]
+
+    @strawberry.field(description="The most common values of a key (`browser`, `user.trait.plan` on users as "
+                                  "`trait.plan`, `properties.sku` on events) among the rows matching `query`.")
+    async def top_values(self, info: Info, entity: FilterEntity, key: str, query: _Query = None, limit: int = 10
+                         ) -> TopValues:
+        found = await info.context.read(discovery.top_values, entity.vocabulary, key, query, limit)
+        return TopValues.of(found)
 
 
 @strawberry.type

@@ -71,8 +71,8 @@ class Compiler:
                 return exp.and_(*(self.condition(entity, alias, i) for i in items))
             case lang.Or(items):
                 return exp.or_(*(self.condition(entity, alias, i) for i in items))
-            case lang.Not(item):
-                return exp.Not(this=exp.paren(self.condition(entity, alias, item)))
+            case lang.Not(item):  # two-valued: a condition on a missing value is false, so its NOT is true
+                return exp.Not(this=exp.func("coalesce", self.condition(entity, alias, item), exp.false()))
             case lang.Compare():
                 return self._field(entity, alias, node)
             case lang.InSession(item) if entity is SESSIONS:

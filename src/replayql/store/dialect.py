@@ -52,8 +52,14 @@ class NumberOrNull(exp.Expression, exp.Func):
     arg_types = {"this": True}
 
 
+class JsonKeys(exp.Expression, exp.Func):
+    """The top-level keys of the JSON object `this` as an array (empty for NULL)."""
+
+    arg_types = {"this": True}
+
+
 # Every node above, for the test that asks each dialect to print each of them.
-NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull)
+NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys)
 
 
 def _duckdb_json_text(self: DuckDB.Generator, e: JsonText) -> str:
@@ -78,6 +84,7 @@ class ReplayDuckDB(DuckDB):
                 f"{self.func('ARG_MIN_NULL', e.this, e.expression)} FILTER(WHERE {self.sql(e, 'where')})"),
             JsonText: _duckdb_json_text,
             NumberOrNull: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS DOUBLE)",
+            JsonKeys: lambda self, e: self.func("json_keys", e.this),
         }
 
 
@@ -94,6 +101,8 @@ class ReplayClickHouse(ClickHouse):
                 "argMinIf", self.func("tuple", e.this), e.expression, e.args["where"]), "1"),
             JsonText: _clickhouse_json_text,
             NumberOrNull: lambda self, e: self.func("toFloat64OrNull", e.this),
+            # Nullable(Array) does not exist; a missing object has no keys.
+            JsonKeys: lambda self, e: self.func("JSONExtractKeys", self.func("ifNull", e.this, "'{}'")),
         }
 
 
