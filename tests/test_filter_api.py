@@ -54,6 +54,11 @@ TYPED = [
      "identified = false AND visited(url ~ shop)"),
     ("sessions", {"and": [{"browser": {"neq": "Safari"}}, {"not": {"browser": {"eq": "Firefox"}}}]},
      ["s1", "s3", "s5"], "browser != Safari AND NOT browser = Firefox"),
+    ("sessions", {"or": [{"browser": {"eq": "Safari"}}, {"trait": [{"key": "plan", "text": {"in": ["pro", "team"]}}]}],
+                  "sequence": {"steps": [{"kind": "NETWORK", "status": {"gte": 500}}, {"kind": "RAGE_CLICK"}],
+                               "withinMs": 10000}},  # the README's example
+     ["s1"], "(browser = Safari OR user.trait.plan IN (pro, team)) AND network(status >= 500) THEN rageClick "
+             "WITHIN 10s"),
     ("users", {"session": {"browser": {"eq": "Safari"}}}, ["u2"], "session(browser = Safari)"),
     ("users", {"trait": [{"key": "seats", "number": {"gte": 2}}]}, ["u1"], "trait.seats >= 2"),
     ("users", {"had": [{"kind": "ERROR", "type": {"eq": "TypeError"}}]}, ["u1"], "error(type = TypeError)"),
