@@ -81,7 +81,7 @@ CASES = [
     Case("attributes", "(a) three attribute conditions",
          "browser = Chrome AND deviceType = desktop AND durationMs > 1m"),
     Case("event_property", "(b) an event with a property condition",
-         'custom("Checkout Completed", properties.revenue > 200)'),
+         'custom("Checkout Completed", properties.revenue > 100)'),
     Case("sequence", "(c) a two-step sequence with a window",
          "network(status >= 500) THEN rageClick WITHIN 30s"),
     Case("count", "(d) a count condition", "count(visited) >= 5"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Server, load
+from conftest import T0, Server, load, make_batch
 from shop import BATCHES, iso
 
 FIELD_OF = {"sessions": ("SessionFilter", "id"), "users": ("UserFilter", "id"), "issues": ("IssueFilter", "errorType")}
@@ -184,3 +184,26 @@ def test_top_values_mistakes_are_400(shop: Server, arguments: str, message: str)
     response = shop.gql(f"{{ topValues({arguments}) {{ total }} }}")
     assert response.status_code == 400
     assert message in response.json()["errors"][0]["message"]
+
+
+def test_filters_never_read_another_apps_rows(shop: Server) -> None:
+    """Another app reuses the shop's session and user ids with everything the shop's s2/u2 lack; none of it may
+    reach the shop's answers through the subqueries a filter adds."""
+    intruder = make_batch("s2", [
+        {"type": "identify", "ts": T0, "userId": "u2", "traits": {"plan": "enterprise"}},
+        {"type": "error", "ts": T0 + 10, "errorType": "TypeError", "message": "x is undefined"},
+        {"type": "custom", "ts": T0 + 20, "name": "Add To Cart", "properties": {"sku": "Z9"}},
+        {"type": "network", "ts": T0 + 30, "method": "GET", "url": "https://other.example/x", "status": 599},
+    ], app_id="other")
+    load(shop, [intruder])
+    for query, expected in [("error", ["s1", "s3", "s5"]), ("user.trait.plan = enterprise", []),
+                            ('custom(properties.sku = Z9)', []), ("count(network(status = 599)) >= 1", []),
+                            ("error THEN custom", []), ('custom("Add To Cart") THEN network(status = 599)', [])]:
+        assert _by_string(shop, "sessions", query) == expected, query
+    assert _by_string(shop, "users", "trait.plan = enterprise OR session(error)") == ["u1"]
+    assert _by_string(shop, "issues", "session(userId = u2)") == []
+    assert shop.data('{ topValues(entity: USERS, key: "trait.plan") { total } }')["topValues"]["total"] == 2
+    keys = _keys(shop, "SESSIONS")
+    assert keys["Add To Cart"]["seen"] == 4 and "properties.sku" in {f["name"] for f in keys["Add To Cart"]["fields"]}
+    other = shop.gql('{ sessions(query: "user.trait.plan = enterprise AND error") { nodes { id } } }', key="other")
+    assert other.json()["data"]["sessions"]["nodes"] == [{"id": "s2"}]

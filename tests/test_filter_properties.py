@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -496,8 +497,7 @@ def conditions(values: Values, extra: st.SearchStrategy[lang.Condition] | None =
 
 def _times() -> st.SearchStrategy[lang.Value]:
     """Absolute times in the ISO forms the language reads, and `now`-relative ones."""
-    moments = st.datetimes(min_value=__import__("datetime").datetime(2000, 1, 1),
-                           max_value=__import__("datetime").datetime(2099, 12, 31))
+    moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31))
     formats = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+02:00"]
     absolute = st.builds(lambda moment, fmt: lang.Time(moment.strftime(fmt)), moments, st.sampled_from(formats))
     return st.one_of(absolute, st.integers(-(10**11), 10**11).map(lang.RelativeTime))
@@ -522,15 +522,15 @@ KNOWN = [
     ('custom("Checkout") THEN rageClick', ["p1", "p5"]),
     ("network(status = 201) THEN network(status = 500) WITHIN 0ms", ["p5"]),  # a later batch, same time
     ("network(status = 500) THEN network(status = 201)", []),
-    ('visited(path = "/checkout") THEN network(method = POST)', []),  # p5's page came later but is earlier
+    ('visited(path = "/checkout") THEN network(method = POST)', ["p2", "p5"]),  # p5's: sent later, happened earlier
     ('visited(path = "/checkout") THEN network(method = GET)', ["p2", "p5"]),
     ('error(type = TypeError) THEN visited(path = "/pricing")', ["p4"]),
     ('visited(path = "/pricing") THEN error(type = TypeError)', []),
     ("error(type = TypeError) THEN error(type = TypeError) WITHIN 0ms", ["p9"]),
     ("rageClick THEN rageClick WITHIN 4200ms", ["p8"]),
     ("rageClick THEN rageClick WITHIN 4199ms", []),
-    ("network(status >= 500) THEN rageClick WITHIN 600ms", ["p1", "p5"]),
-    ("network(status >= 500) THEN rageClick WITHIN 599ms", ["p5"]),
+    ("network(status >= 500) THEN rageClick WITHIN 600ms", ["p1", "p3", "p5"]),
+    ("network(status >= 500) THEN rageClick WITHIN 599ms", ["p3", "p5"]),
     ("visited THEN visited THEN visited", ["p8"]),
     ('error(type = Error)', ["p7"]),
     ("browser != Chrome", ["p2", "p3", "p4", "p7", "p8"]),
@@ -542,7 +542,7 @@ KNOWN = [
     ("durationMs = 6s", ["p1", "p3"]),
     ("pageCount = 0", ["p3", "p7"]),
     ("rageClickCount = 2", ["p8"]),
-    ("network(status != 500)", ["p1", "p2", "p3", "p5", "p7"]),  # a failed request has no status
+    ("network(status != 500)", ["p2", "p3", "p5", "p7"]),  # a failed request has no status
     ("network(status NOT EXISTS)", ["p2", "p7"]),
     ("count(network) = 0", ["p4", "p6", "p8", "p9"]),
     ("count(error) BETWEEN 0 AND 1", ["p1", "p2", "p3", "p5", "p6", "p7", "p8"]),
@@ -595,8 +595,7 @@ def _with_known(test: Callable[..., None]) -> Callable[..., None]:
     return test
 
 
-@EXAMPLES
-@settings(max_examples=150)
+@settings(EXAMPLES, max_examples=150)
 @_with_known
 @given(tree=conditions(DATA))
 def test_sql_agrees_with_the_evaluator(shop: Server, tree: lang.Condition) -> None:
@@ -607,14 +606,10 @@ def test_sql_agrees_with_the_evaluator(shop: Server, tree: lang.Condition) -> No
     assert got == want, f"{query}\n  expected {want}\n  got      {got}"
 
 
-@EXAMPLES
-@settings(max_examples=300)
+@settings(EXAMPLES, max_examples=300)
 @given(tree=st.one_of(conditions(DATA), conditions(ANY, TIME_COMPARISONS)))
 def test_printed_trees_parse_back(tree: lang.Condition) -> None:
     text = lang.to_string(tree)
     note(f"printed: {text!r}")
     assert lang.parse(text) == tree
 
-
-def _iter_nodes(node: lang.Node) -> Iterator[lang.Node]:  # pragma: no cover - kept for debugging notes
-    yield from lang.walk(node)
