@@ -44,6 +44,14 @@ class ClickHouseConfig:
 
 
 @dataclass(frozen=True)
+class AnalyticsLimits:
+    """Guard rails of every analytics query: past either, the answer is an error, never a partial result."""
+
+    timeout_s: float = 30.0
+    max_cells: int = 200_000
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("replayql-data")
     clickhouse: ClickHouseConfig | None = None  # None: the embedded DuckDB store in data_dir
@@ -57,6 +65,7 @@ class Settings:
     # A group commit waits at most this long for batches whose requests have arrived but are not queued yet;
     # with none on their way it commits at once.
     group_commit_ms: float = 20.0
+    analytics: AnalyticsLimits = field(default_factory=lambda: AnalyticsLimits())
 
     @property
     def duckdb_path(self) -> Path:

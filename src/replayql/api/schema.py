@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
+from replayql.api.analytics import AggregateResult, resolve_aggregate
 from replayql.api.discovery import FilterEntity, FilterKey, TopValues
 from replayql.api.filters import EventFilter, IssueFilter, SessionFilter, UserFilter, to_tree
 from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRange, UserOrder
@@ -125,6 +126,10 @@ class Query:
                      ) -> Connection[Event]:
         args = _args(info, filter, query, time_range, None, first, after)
         return await _list(info, entities.list_events, entities.count_events, args, event_from_row)
+
+    aggregate: AggregateResult = strawberry.field(resolver=resolve_aggregate, description=(
+        "Measures over sessions, users, issues or events, by dimensions and time buckets. Errors: QUERY_TIMEOUT "
+        "past the time limit, TOO_MANY_CELLS past the cell cap; never a partial table."))
 
     @strawberry.field(description="Discovery for filter UIs: every key a filter on `entity` can name, with its "
                                   "type, including the trait keys, custom event names and property keys seen in "

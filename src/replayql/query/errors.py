@@ -13,3 +13,15 @@ class BadUserInput(UserError):
 
 class NotFound(UserError):
     code = "NOT_FOUND"
+
+
+class QueryTimeout(UserError):
+    """The store did not answer within the per-query time limit; nothing partial is returned."""
+
+    code = "QUERY_TIMEOUT"
+
+
+class TooManyCells(UserError):
+    """The answer would exceed the cap on result cells; narrow the range, the interval or the groups."""
+
+    code = "TOO_MANY_CELLS"

@@ -22,6 +22,10 @@ class StoreUnavailable(Exception):
     """The store cannot be reached or opened; the message says why and what to check."""
 
 
+class StoreTimeout(Exception):
+    """A read ran past its time limit and was stopped."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionState:
     user_id: str | None
@@ -53,7 +57,10 @@ class Store(Protocol):
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
 
-    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
+    def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
+                    ) -> list[dict[str, Any]]:
+        """Rows as dicts; with `timeout_s`, a query still running then is stopped (StoreTimeout)."""
+        ...
 
     def recording_payload(self, stored: Any) -> bytes:
         """The JSON array of rrweb events a `recordings.data` value holds."""

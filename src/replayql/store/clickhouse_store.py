@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreUnavailable
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreTimeout, StoreUnavailable
 from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
@@ -30,6 +30,7 @@ from replayql.store.records import BatchWrite
 DEFAULT_DATABASE = "replayql"
 # Aliases in ClickHouse shadow columns everywhere in a query; summaries alias aggregates to column names.
 _SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1}
+_TIMEOUT_CODE = "TIMEOUT_EXCEEDED"
 _TRAITS_JSON = sqlglot.parse_one(
     "concat('{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
     "groupArrayIf(key, value IS NOT NULL), groupArrayIf(value, value IS NOT NULL)), ','), '}')",
@@ -183,8 +184,15 @@ class ClickHouseStore:
                 return exp.Final(this=exp.to_table(table).as_(alias))
         return exp.Subquery(this=query, alias=exp.to_identifier(alias))
 
-    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return list(self._client().query(query, parameters=params).named_results())
+    def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
+                    ) -> list[dict[str, Any]]:
+        settings = {} if timeout_s is None else {"max_execution_time": timeout_s, "timeout_overflow_mode": "throw"}
+        try:
+            return list(self._client().query(query, parameters=params, settings=settings).named_results())
+        except Exception as err:  # clickhouse-connect is an optional extra: its classes are not imported here
+            if _TIMEOUT_CODE in str(err):
+                raise StoreTimeout(f"the query ran longer than {timeout_s} s and was stopped") from None
+            raise
 
     def recording_payload(self, stored: Any) -> bytes:
         return stored.encode() if isinstance(stored, str) else bytes(stored)

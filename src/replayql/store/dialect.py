@@ -58,8 +58,55 @@ class JsonKeys(exp.Expression, exp.Func):
     arg_types = {"this": True}
 
 
+class TimeBucket(exp.Expression, exp.Func):
+    """The start of the calendar bucket (`unit`: minute, hour, day, week from Monday, month) that contains the
+    UTC timestamp `this`, in the IANA time zone `zone` (a literal), as epoch milliseconds. Days, weeks and months
+    start at local midnight, so across a DST change a day bucket is 23 or 25 hours long."""
+
+    arg_types = {"this": True, "unit": True, "zone": True}
+
+
+# A URL path segment that is an id: digits, a UUID, or a long hex string (hashes, object ids).
+PATH_ID = r"/([0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})(/|$)"
+
+
+class PathPattern(exp.Expression, exp.Func):
+    """A URL path with its id segments collapsed: `/product/123/reviews` → `/product/:id/reviews`. The pattern
+    consumes the slash after an id, so a second pass catches ids that follow each other (`/a/1/2`)."""
+
+    arg_types = {"this": True}
+
+
 # Every node above, for the test that asks each dialect to print each of them.
-NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys)
+NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys,
+                                           TimeBucket, PathPattern)
+
+
+def _duckdb_bucket(self: DuckDB.Generator, e: TimeBucket) -> str:
+    zone, unit = self.sql(e, "zone"), e.args["unit"].name
+    local = f"TIMEZONE({zone}, TIMEZONE('UTC', {self.sql(e, 'this')}))"
+    start = f"DATE_TRUNC('{unit}', {local})"
+    if unit in ("minute", "hour"):  # the wall-clock remainder is elapsed time: offsets change on the hour
+        return f"EPOCH_MS({self.sql(e, 'this')}) - (EPOCH_MS({local}) - EPOCH_MS({start}))"
+    return f"EPOCH_MS(TIMEZONE({zone}, {start}))"
+
+
+_CLICKHOUSE_STARTS = {"minute": "toStartOfMinute({t}, {z})", "hour": "toStartOfHour({t}, {z})",
+                      "day": "toStartOfDay({t}, {z})", "week": "toDateTime(toMonday({t}, {z}), {z})",
+                      "month": "toDateTime(toStartOfMonth({t}, {z}), {z})"}
+
+
+def _clickhouse_bucket(self: ClickHouse.Generator, e: TimeBucket) -> str:
+    start = _CLICKHOUSE_STARTS[e.args["unit"].name].format(t=self.sql(e, "this"), z=self.sql(e, "zone"))
+    return f"toUnixTimestamp({start}) * 1000"
+
+
+def _path_pattern(replace: str, flags: str) -> object:
+    def generate(self: Dialect.Generator, e: PathPattern) -> str:
+        pattern, by = self.sql(exp.Literal.string(PATH_ID)), self.sql(exp.Literal.string("/:id\\2"))
+        once = self.func(replace, e.this, pattern, by, *flags)
+        return self.func(replace, once, pattern, by, *flags)
+    return generate
 
 
 def _duckdb_json_text(self: DuckDB.Generator, e: JsonText) -> str:
@@ -85,6 +132,8 @@ class ReplayDuckDB(DuckDB):
             JsonText: _duckdb_json_text,
             NumberOrNull: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS DOUBLE)",
             JsonKeys: lambda self, e: self.func("json_keys", e.this),
+            TimeBucket: _duckdb_bucket,
+            PathPattern: _path_pattern("regexp_replace", ("'g'",)),
         }
 
 
@@ -103,6 +152,8 @@ class ReplayClickHouse(ClickHouse):
             NumberOrNull: lambda self, e: self.func("toFloat64OrNull", e.this),
             # Nullable(Array) does not exist; a missing object has no keys.
             JsonKeys: lambda self, e: self.func("JSONExtractKeys", self.func("ifNull", e.this, "'{}'")),
+            TimeBucket: _clickhouse_bucket,
+            PathPattern: _path_pattern("replaceRegexpAll", ()),
         }
 
 

@@ -21,7 +21,7 @@ from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreLocked
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
@@ -222,13 +222,21 @@ class DuckDBStore:
         finally:
             cursor.close()
 
-    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
+                    ) -> list[dict[str, Any]]:
         cursor = self._conn.cursor()
+        timer = threading.Timer(timeout_s, cursor.interrupt) if timeout_s is not None else None
         try:
+            if timer is not None:
+                timer.start()
             cursor.execute(query, params)
             names = [d[0] for d in cursor.description or ()]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except duckdb.InterruptException:
+            raise StoreTimeout(f"the query ran longer than {timeout_s} s and was stopped") from None
         finally:
+            if timer is not None:
+                timer.cancel()
             cursor.close()
 
     def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
