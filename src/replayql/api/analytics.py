@@ -4,6 +4,7 @@ values as one JSON value, so ten thousand cells cost one list, not ten thousand 
 from __future__ import annotations
 
 import enum
+from dataclasses import asdict
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,6 +14,7 @@ from replayql.api.inputs import TimeRange
 from replayql.api.types import Info
 from replayql.query import language as lang
 from replayql.query.analytics import aggregate as agg
+from replayql.query.analytics import vitals
 from replayql.query.compile import applied_query
 
 
@@ -154,3 +156,43 @@ async def resolve_aggregate(info: Info, input: AggregateInput) -> AggregateResul
     table = await info.context.read(agg.aggregate, request, limits)
     sessions = lang.InSession(request.session_filter) if request.session_filter is not None else None
     return AggregateResult.of(table, applied_query(sessions, request.query))
+
+
+@strawberry.enum(description="What to break web vitals down by.")
+class WebVitalsGroup(enum.Enum):
+    PATH = "PATH"
+    PATH_PATTERN = "PATH_PATTERN"
+    BROWSER = "BROWSER"
+    DEVICE_TYPE = "DEVICE_TYPE"
+
+
+@strawberry.type(description="One Core Web Vital (for one group): p75 and the shares of good (<= goodThreshold), "
+                              "needs-improvement and poor (> poorThreshold) measurements.")
+class WebVital:
+    name: str
+    group: str | None
+    count: int
+    p75: float | None
+    good: float | None
+    needs_improvement: float | None
+    poor: float | None
+    good_threshold: float
+    poor_threshold: float
+
+
+@strawberry.type
+class WebVitalsResult:
+    vitals: list[WebVital]
+    truncated: bool = strawberry.field(description="True when `limit` cut groups off.")
+
+
+async def resolve_web_vitals(info: Info, time_range: TimeRange | None = None, query: str | None = None,
+                             session_filter: SessionFilter | None = None, group_by: WebVitalsGroup | None = None,
+                             limit: int | None = None) -> WebVitalsResult:
+    request = agg.AggregateRequest(
+        source="WEB_VITALS", measures=(), start=time_range.from_ if time_range else None,
+        end=time_range.to if time_range else None, query=query, session_filter=to_tree(session_filter), limit=limit)
+    limits = info.context.services.settings.analytics
+    found, truncated = await info.context.read(vitals.web_vitals, request, group_by.value if group_by else None,
+                                               limits)
+    return WebVitalsResult(vitals=[WebVital(**asdict(v)) for v in found], truncated=truncated)

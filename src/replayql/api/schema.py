@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 
-from replayql.api.analytics import AggregateResult, resolve_aggregate
+from replayql.api.analytics import AggregateResult, WebVitalsResult, resolve_aggregate, resolve_web_vitals
 from replayql.api.discovery import FilterEntity, FilterKey, TopValues
 from replayql.api.filters import EventFilter, IssueFilter, SessionFilter, UserFilter, to_tree
 from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRange, UserOrder
@@ -130,6 +130,9 @@ class Query:
     aggregate: AggregateResult = strawberry.field(resolver=resolve_aggregate, description=(
         "Measures over sessions, users, issues or events, by dimensions and time buckets. Errors: QUERY_TIMEOUT "
         "past the time limit, TOO_MANY_CELLS past the cell cap; never a partial table."))
+    web_vitals: WebVitalsResult = strawberry.field(resolver=resolve_web_vitals, description=(
+        "Per Core Web Vital (LCP, FCP, INP, CLS, TTFB): p75 and the good / needs-improvement / poor shares by the "
+        "standard thresholds, optionally by page path, browser or device; `query` filters the vital events."))
 
     @strawberry.field(description="Discovery for filter UIs: every key a filter on `entity` can name, with its "
                                   "type, including the trait keys, custom event names and property keys seen in "

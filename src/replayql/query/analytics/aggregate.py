@@ -69,6 +69,7 @@ class AggregateRequest:
     order_by: str | None = None
     other: bool = False
     compare_previous: bool = False
+    restrict: str | None = None  # a condition of our own (not user text) on the rows, ANDed with `query`
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class _Aggregation:
         self.store, self.request, self.limits = store, request, limits
         self.scope = Scope(scope.app_id, scope.target)  # fresh parameters per aggregation
         self.rows = Rows(SOURCES[request.source], self.scope, request.query, request.session_filter,
-                         request.start, request.end)
+                         request.start, request.end, restrict=request.restrict)
         self.measures = [self._measure(m) for m in request.measures]
         self.dimensions = [self.rows.resolve(d.field) for d in request.group_by]
         self.zone: ZoneInfo | None = buckets.zone(request.time_zone) if request.interval else None

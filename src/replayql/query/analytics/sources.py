@@ -73,6 +73,7 @@ class Rows:
     start: datetime | None = None
     end: datetime | None = None
     joins: set[str] = field(default_factory=set)
+    restrict: str | None = None  # our own condition (not user text), ANDed with `query`
 
     def resolve(self, name: str) -> Resolved:
         found = resolve_field(self.source, self.scope, name)
@@ -110,6 +111,8 @@ class Rows:
                                        expressions=[exp.Literal.string(k) for k in source.kinds]))
         if self.query:
             query = query.where(self.condition(parse(self.query), self.query))
+        if self.restrict:
+            query = query.where(self.condition(parse(self.restrict), None))
         if self.session_filter is not None:
             query = query.where(self.condition(lang.InSession(self.session_filter), None))
         for condition in time_range(self.time(), self.start, self.end, self.scope):
