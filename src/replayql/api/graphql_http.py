@@ -36,7 +36,7 @@ from replayql.store.registry import ApiKey
 log = logging.getLogger(__name__)
 _MAX_QUERY_CHARS = 100_000
 _MAX_TOKENS = 20_000  # bounds parser work for hostile documents
-_INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY"})  # invalid requests: answered with 400
+_INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY", "TOO_MANY_CELLS"})  # invalid requests: answered with 400
 
 
 class GraphQLResponse(Response):

@@ -254,12 +254,7 @@ class _Aggregation:
 
     def _order_index(self) -> int:
         order = self.request.order_by
-        if order is None:
-            return 0
-        aliases = [m.alias for m in self.request.measures]
-        if order not in aliases:
-            raise BadUserInput(f"orderBy `{order}` is not a measure alias; measures: {', '.join(aliases)}")
-        return aliases.index(order)
+        return 0 if order is None else [m.alias for m in self.request.measures].index(order)
 
     # -- values ---------------------------------------------------------------------------------------------
 
@@ -307,6 +302,9 @@ def _validate(request: AggregateRequest) -> None:
         raise BadUserInput(f"unknown interval {request.interval}")
     if request.limit is not None and request.limit < 1:
         raise BadUserInput("`limit` must be at least 1")
+    aliases = [m.alias for m in request.measures]
+    if request.order_by is not None and request.order_by not in aliases:
+        raise BadUserInput(f"orderBy `{request.order_by}` is not a measure alias; measures: {', '.join(aliases)}")
 
 
 def _number(value: Any) -> Any:

@@ -30,11 +30,10 @@ class VitalSummary:
     poor_threshold: float
 
 
-def _band(low: bool) -> str:
-    """The filter-language condition for the good band (low) or the poor band, each vital by its thresholds."""
-    parts = [f"(name = {name} AND value {'<=' if low else '>'} {limits[0 if low else 1]!r})"
-             for name, limits in THRESHOLDS.items()]
-    return " OR ".join(parts)
+def _band(band: str) -> str:
+    """The filter-language condition for a band (good, middle or poor), each vital by its own thresholds."""
+    conditions = {"good": "value <= {0!r}", "middle": "value > {0!r} AND value <= {1!r}", "poor": "value > {1!r}"}
+    return " OR ".join(f"(name = {name} AND {conditions[band].format(*limits)})" for name, limits in THRESHOLDS.items())
 
 
 def web_vitals(store: ReadStore, scope: Scope, request: AggregateRequest, group: str | None,
@@ -42,16 +41,15 @@ def web_vitals(store: ReadStore, scope: Scope, request: AggregateRequest, group:
     """`request` carries the time range and filters; the summaries come back by vital, then by the group's
     count. The flag says whether `limit` cut groups off."""
     restrict = f"name IN ({', '.join(THRESHOLDS)})"
-    measures = [Measure("count", "COUNT"), Measure("p75", "P75", "value"),
-                Measure("good", "RATE", where=_band(low=True)), Measure("poor", "RATE", where=_band(low=False))]
+    measures = [Measure("count", "COUNT"), Measure("p75", "P75", "value"), Measure("good", "RATE", where=_band("good")),
+                Measure("middle", "RATE", where=_band("middle")), Measure("poor", "RATE", where=_band("poor"))]
     dimensions = [Dimension("name")] + ([Dimension(GROUPS[group], "grouped")] if group else [])
     table = aggregate(store, scope, replace(request, source="WEB_VITALS", restrict=restrict, measures=measures,
                                             group_by=dimensions, interval=None, order_by="count"), limits)
     out = []
     for row in table.rows:
         name, grouped = row[0], row[1] if group else None
-        count, p75, good, poor = row[-4:]
-        middle = None if good is None or poor is None else round(1 - good - poor, 12)
+        count, p75, good, middle, poor = row[-5:]
         good_at, poor_at = THRESHOLDS[name]
         out.append(VitalSummary(name, grouped, count, p75, good, middle, poor, good_at, poor_at))
     order = list(THRESHOLDS)
