@@ -557,3 +557,76 @@ def test_paging_through_every_event(pair: Pair) -> None:
         after = page["pageInfo"]["endCursor"]
     assert len(seen) == len(set(seen))
     assert len(seen) == pair.both("{ events { totalCount } }")["events"]["totalCount"]
+
+
+# -- the filter language and analytics: a battery of queries, identical on both stores ---------------------------
+
+LANGUAGE_BATTERY = {
+    "sessions": [
+        "browser = Chrome AND deviceType = desktop",
+        "durationMs > 1m OR pageCount >= 5",
+        'visited(path ^= "/product") AND NOT error',
+        'custom("Checkout Completed", properties.plan = pro)',
+        'custom("Added To Cart", properties.price > 50)',
+        "network(status >= 500) THEN rageClick WITHIN 1m",
+        'visited THEN custom("Added To Cart") THEN custom("Checkout Started")',
+        'custom("Added To Cart") THEN custom("Added To Cart") WITHIN 5m',
+        'count(custom("Added To Cart")) >= 2',
+        "count(error) = 0 AND identified = true",
+        "user.trait.plan IN (pro, team) OR user.email ~ example",
+        'initialUrl MATCHES "(?i)/product/[0-9]+"',
+        "NOT (user.trait.plan = free)",
+    ],
+    "users": ["trait.plan = pro", "session(browser = Safari) AND NOT error", "sessionCount >= 2 AND rageClick",
+              'count(custom("Checkout Completed")) >= 1'],
+    "issues": ["sessionCount >= 2", "session(deviceType = mobile)", "errorType = TypeError AND count >= 3"],
+}
+
+
+@pytest.mark.parametrize("entity", sorted(LANGUAGE_BATTERY))
+def test_the_filter_language_answers_identically(pair: Pair, entity: str) -> None:
+    selections = " ".join(f'q{i}: {entity}(query: "{q}", first: 500) {{ totalCount appliedQuery nodes {{ id }} }}'
+                          for i, q in enumerate(query.replace('"', '\\"') for query in LANGUAGE_BATTERY[entity]))
+    data = pair.both(f"{{ {selections} }}")
+    counts = [data[f"q{i}"]["totalCount"] for i in range(len(LANGUAGE_BATTERY[entity]))]
+    assert sum(counts) > 0 and any(0 < n < len(SESSION_IDS) for n in counts), counts  # not all empty or trivial
+
+
+ANALYTICS_BATTERY = [
+    {"source": "SESSIONS", "measures": [{"alias": "n", "fn": "COUNT"}, {"alias": "users", "fn": "UNIQUE_USERS"},
+                                        {"alias": "p75", "fn": "P75", "field": "durationMs"},
+                                        {"alias": "errors", "fn": "RATE", "where": "hasErrors = true"}],
+     "groupBy": [{"field": "browser"}], "interval": "DAY", "timeZone": "America/New_York", "limit": 3, "other": True},
+    {"source": "WEB_VITALS", "measures": [{"alias": "p75", "fn": "P75", "field": "value"},
+                                          {"alias": "n", "fn": "COUNT"}],
+     "groupBy": [{"field": "pathPattern"}], "query": "name = LCP", "limit": 20},
+    {"source": "CUSTOM_EVENTS", "measures": [{"alias": "revenue", "fn": "SUM", "field": "properties.total"},
+                                             {"alias": "perUser", "fn": "PER_USER"},
+                                             {"alias": "p90", "fn": "PERCENTILE", "field": "properties.total",
+                                              "percentile": 90}],
+     "groupBy": [{"field": "user.trait.plan", "alias": "plan"}, {"field": "session.deviceType", "alias": "device"}],
+     "query": 'name = "Checkout Completed"', "comparePrevious": True},
+    {"source": "NETWORK_REQUESTS", "measures": [{"alias": "n", "fn": "COUNT"},
+                                                {"alias": "median", "fn": "MEDIAN", "field": "durationMs"},
+                                                {"alias": "failed", "fn": "RATE", "where": "status >= 500"}],
+     "groupBy": [{"field": "host"}], "interval": "HOUR", "timeZone": "Asia/Kolkata", "limit": 2},
+    {"source": "PAGES", "measures": [{"alias": "perSession", "fn": "PER_SESSION"}], "groupBy": [{"field": "path"}],
+     "sessionFilter": {"deviceType": {"eq": "mobile"}}, "limit": 10, "other": True},
+]
+
+
+def test_analytics_answer_identically(pair: Pair) -> None:
+    declared = ", ".join(f"$i{n}: AggregateInput!" for n in range(len(ANALYTICS_BATTERY)))
+    selections = " ".join(f"a{n}: aggregate(input: $i{n}) {{ columns {{ name }} rows totals otherRows truncated "
+                          f"groupCount previous {{ rows totals }} }}" for n in range(len(ANALYTICS_BATTERY)))
+    week = {"from": iso(END_MS - 7 * DAY_MS), "to": iso(END_MS)}
+    variables = {f"i{n}": {"timeRange": week, **given} for n, given in enumerate(ANALYTICS_BATTERY)}
+    data = pair.both(f"query({declared}) {{ {selections} }}", variables)
+    sessions = data["a0"]
+    # the top groups' buckets and the other group's buckets add up to all sessions in the week
+    assert sum(row[2] for row in sessions["rows"]) + sum(row[2] for row in sessions["otherRows"]) == \
+        sessions["totals"][2] > 0
+    assert all(data[f"a{n}"]["rows"] for n in range(len(ANALYTICS_BATTERY)))
+    vitals = pair.both("{ webVitals(groupBy: DEVICE_TYPE) { truncated vitals { name group count p75 good "
+                       "needsImprovement poor } } }")
+    assert vitals["webVitals"]["vitals"]
