@@ -285,3 +285,12 @@ def test_the_store_stops_a_query_at_its_time_limit(where: Any) -> None:
     finally:
         backend.close()
 
+
+
+def test_users_as_a_source(shop: Server) -> None:
+    result = _aggregate(shop, source="USERS", measures=[{"alias": "n", "fn": "COUNT"},
+                                                        {"alias": "sessions", "fn": "AVG", "field": "sessionCount"}],
+                        groupBy=[{"field": "trait.plan", "alias": "plan"}])
+    assert result["rows"] == [["free", 1, 1.0], ["pro", 1, 2.0]]  # u2 has c; u1 has a and b
+    response = shop.gql(QUERY, {"i": {"source": "USERS", "measures": [{"alias": "s", "fn": "UNIQUE_SESSIONS"}]}})
+    assert response.status_code == 400 and "USERS rows have no session" in response.json()["errors"][0]["message"]

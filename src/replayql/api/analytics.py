@@ -168,16 +168,8 @@ class WebVitalsGroup(enum.Enum):
 
 @strawberry.type(description="One Core Web Vital (for one group): p75 and the shares of good (<= goodThreshold), "
                               "needs-improvement and poor (> poorThreshold) measurements.")
-class WebVital:
-    name: str
-    group: str | None
-    count: int
-    p75: float | None
-    good: float | None
-    needs_improvement: float | None
-    poor: float | None
-    good_threshold: float
-    poor_threshold: float
+class WebVital(vitals.VitalSummary):
+    """The query layer's summary, as a GraphQL type."""
 
 
 @strawberry.type

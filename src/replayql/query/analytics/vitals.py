@@ -17,7 +17,7 @@ GROUPS = {"PATH": "path", "PATH_PATTERN": "pathPattern", "BROWSER": "session.bro
           "DEVICE_TYPE": "session.deviceType"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class VitalSummary:
     name: str
     group: str | None
