@@ -13,7 +13,10 @@ from strawberry.schema.config import StrawberryConfig
 from replayql.api.analytics import AggregateResult, WebVitalsResult, resolve_aggregate, resolve_web_vitals
 from replayql.api.discovery import FilterEntity, FilterKey, TopValues
 from replayql.api.filters import EventFilter, IssueFilter, SessionFilter, UserFilter, to_tree
+from replayql.api.funnel import FUNNEL_HELP, FunnelResult, resolve_funnel
 from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRange, UserOrder
+from replayql.api.paths import PathsResult, resolve_paths
+from replayql.api.retention import RetentionResult, resolve_retention
 from replayql.api.scalars import DateTime
 from replayql.api.types import (
     EVENT_TYPES,
@@ -130,6 +133,13 @@ class Query:
     aggregate: AggregateResult = strawberry.field(resolver=resolve_aggregate, description=(
         "Measures over sessions, users, issues or events, by dimensions and time buckets. Errors: QUERY_TIMEOUT "
         "past the time limit, TOO_MANY_CELLS past the cell cap; never a partial table."))
+    retention: RetentionResult = strawberry.field(resolver=resolve_retention, description=(
+        "Cohorts by the first occurrence of a start condition (first seen by default), and the share that "
+        "returned in each day, week or month after; optionally by a dimension."))
+    paths: PathsResult = strawberry.field(resolver=resolve_paths, description=(
+        "The most common page (or event) sequences from a start point or to an end point: top edges per step, "
+        "sessions and drop-off per step."))
+    funnel: FunnelResult = strawberry.field(resolver=resolve_funnel, description=FUNNEL_HELP)
     web_vitals: WebVitalsResult = strawberry.field(resolver=resolve_web_vitals, description=(
         "Per Core Web Vital (LCP, FCP, INP, CLS, TTFB): p75 and the good / needs-improvement / poor shares by the "
         "standard thresholds, optionally by page path, browser or device; `query` filters the vital events."))
