@@ -630,3 +630,32 @@ def test_analytics_answer_identically(pair: Pair) -> None:
     vitals = pair.both("{ webVitals(groupBy: DEVICE_TYPE) { truncated vitals { name group count p75 good "
                        "needsImprovement poor } } }")
     assert vitals["webVitals"]["vitals"]
+
+
+def test_funnels_retention_and_paths_answer_identically(pair: Pair) -> None:
+    week = {"from": iso(END_MS - 7 * DAY_MS), "to": iso(END_MS)}
+    steps = ['visited', 'custom(\\"Product Viewed\\")', 'custom(\\"Added To Cart\\")', 'custom(\\"Checkout Started\\")']
+    step_list = ", ".join(f'"{s}"' for s in steps)
+    time_range = f'{{from: "{week["from"]}", to: "{week["to"]}"}}'
+    data = pair.both(f"""{{
+      bySession: funnel(input: {{steps: [{step_list}], timeRange: {time_range}, windowMs: 1800000,
+                                 breakdown: "deviceType", interval: DAY, timeZone: "Europe/Berlin"}}) {{
+        steps {{ count conversionFromFirst conversionFromPrevious droppedOff medianTimeToConvertMs
+                 p90TimeToConvertMs droppedSessions(first: 20) {{ totalCount nodes {{ id }} }} }}
+        breakdown {{ truncated groupCount groups {{ value steps {{ count }} }} }}
+        series {{ time entered completed conversion }} }}
+      byUser: funnel(input: {{steps: [{step_list}], countBy: USER, order: STRICT, timeRange: {time_range}}}) {{
+        steps {{ count droppedOff medianTimeToConvertMs droppedUsers(first: 20) {{ totalCount nodes {{ id }} }} }} }}
+      retention(input: {{timeRange: {time_range}, interval: DAY, periods: 7, timeZone: "America/New_York",
+                         breakdownBy: "trait.plan"}}) {{
+        cohorts {{ start size counts rates completePeriods }} overall {{ size sizes counts rates }}
+        groups {{ value overall {{ counts }} }} }}
+      paths(input: {{start: "visited(path = \\"/\\")", steps: 4, limit: 30, timeRange: {time_range}}}) {{
+        steps {{ step sessions dropOff }} edges {{ step from to count }} truncated edgeCount }}
+      toCheckout: paths(input: {{end: "custom(\\"Checkout Started\\")", nodes: EVENTS, steps: 3,
+                                 timeRange: {time_range}}}) {{ edges {{ step from to count }} }}
+    }}""")
+    funnel = data["bySession"]["steps"]
+    assert funnel[0]["count"] > funnel[-1]["count"] > 0
+    assert data["byUser"]["steps"][0]["count"] > 0
+    assert data["retention"]["cohorts"] and data["paths"]["edges"] and data["toCheckout"]["edges"]
