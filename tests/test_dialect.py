@@ -3,6 +3,7 @@ same answer on the real engines, equal to linear interpolation between closest r
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -10,16 +11,20 @@ import pytest
 from sqlglot import exp
 
 from conftest import Location, new_location
+from replayql.query.analytics import buckets
 from replayql.store.clickhouse_store import Connection
 from replayql.store.dialect import (
     DIALECTS,
     NODES,
+    PATH_ID,
     EpochMillis,
     ExactPercentile,
     FirstBy,
     JsonKeys,
     JsonText,
     NumberOrNull,
+    PathPattern,
+    TimeBucket,
     sql,
 )
 
@@ -38,6 +43,13 @@ PRINTED = {
                               "nullIf(nullIf(JSONExtractRaw(x, k), ''), 'null'))",
     ("duckdb", NumberOrNull): "TRY_CAST(x AS DOUBLE)",
     ("clickhouse", NumberOrNull): "toFloat64OrNull(x)",
+    ("duckdb", TimeBucket): "EPOCH_MS(TIMEZONE('Europe/Berlin', DATE_TRUNC('day', TIMEZONE('Europe/Berlin', "
+                            "TIMEZONE('UTC', x)))))",
+    ("clickhouse", TimeBucket): "toUnixTimestamp(toStartOfDay(x, 'Europe/Berlin')) * 1000",
+    ("duckdb", PathPattern): "REGEXP_REPLACE(REGEXP_REPLACE(x, '" + PATH_ID + "', '/:id\\2', 'g'), '" + PATH_ID
+                             + "', '/:id\\2', 'g')",
+    ("clickhouse", PathPattern): "replaceRegexpAll(replaceRegexpAll(x, '" + PATH_ID + "', '/:id\\\\2'), '"
+                                 + PATH_ID + "', '/:id\\\\2')",
     ("duckdb", JsonKeys): "JSON_KEYS(x)",
     ("clickhouse", JsonKeys): "JSONExtractKeys(ifNull(x, '{}'))",
 }
@@ -55,6 +67,8 @@ def _node(node: type[exp.Expression]) -> exp.Expression:
     if node is FirstBy:
         return FirstBy(this=exp.column("x"), expression=exp.column("k"),
                        where=exp.GT(this=exp.column("k"), expression=exp.Literal.number(0)))
+    if node is TimeBucket:
+        return TimeBucket(this=exp.column("x"), unit=exp.var("day"), zone=exp.Literal.string("Europe/Berlin"))
     if node is JsonText:
         return JsonText(this=exp.column("x"), expression=exp.column("k"))
     return node(this=exp.column("x"))
@@ -106,3 +120,44 @@ def test_json_keys_read_the_same_on_both_engines(tmp_path: Path, chdb_path: Path
     on_clickhouse = _on_clickhouse(new_location("clickhouse", tmp_path, chdb_path), sql(query, "clickhouse"))
     assert on_duckdb == expected
     assert on_clickhouse == expected
+
+
+PATHS = {"/product/123": "/product/:id", "/a/1/2/b": "/a/:id/:id/b", "/v2/items": "/v2/items",
+         "/u/0f8fad5b-d9cb-469f-a165-70867728950e/x": "/u/:id/x", "/x/123abc": "/x/123abc",
+         "/order/5f2b3c4d5e6f7a8b9c0d/items/42": "/order/:id/items/:id", "/": "/"}
+# Around the end of summer time in Berlin (2025-10-26 03:00 CEST -> 02:00 CET) and in New York (2025-11-02).
+MOMENTS = ["2025-10-25 21:59:59", "2025-10-25 22:00:00", "2025-10-26 00:30:00", "2025-10-26 01:30:00",
+           "2025-10-26 23:00:00", "2025-11-02 05:30:00", "2025-11-02 06:30:00", "2025-12-31 23:30:00"]
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "UTC"]
+
+
+def _bucket_query() -> exp.Select:
+    columns = [exp.alias_(PathPattern(this=exp.Literal.string(p)), f"p{i}") for i, p in enumerate(PATHS)]
+    for m, moment in enumerate(MOMENTS):
+        ts = exp.cast(exp.Literal.string(moment), "TIMESTAMP")
+        for z, zone in enumerate(ZONES):
+            for unit in buckets.UNITS:
+                bucket = TimeBucket(this=ts, unit=exp.var(unit), zone=exp.Literal.string(zone))
+                columns.append(exp.alias_(bucket, f"b{m}_{z}_{unit}"))
+    return exp.select(*columns)
+
+
+def _python_buckets() -> list[int]:
+    out = []
+    for moment in MOMENTS:
+        at = datetime.fromisoformat(moment).replace(tzinfo=UTC)
+        for zone in ZONES:
+            out += [buckets.epoch_ms(buckets.bucket_start(at, unit, buckets.zone(zone))) for unit in buckets.UNITS]
+    return out
+
+
+def test_paths_and_time_buckets_are_identical_on_both_engines_and_in_python(tmp_path: Path, chdb_path: Path) -> None:
+    """Ids collapse the same way on both engines, and every calendar bucket (minute to month, four zones, across
+    DST changes) starts at the same instant in DuckDB, in ClickHouse and in the Python fill of empty buckets."""
+    query = _bucket_query()
+    on_duckdb = duckdb.connect().execute(sql(query, "duckdb")).fetchone()
+    on_clickhouse = _on_clickhouse(new_location("clickhouse", tmp_path, chdb_path), sql(query, "clickhouse"))
+    assert on_duckdb is not None
+    expected = (*PATHS.values(), *_python_buckets())
+    assert tuple(on_duckdb) == expected
+    assert tuple(int(v) if isinstance(v, int) else v for v in on_clickhouse) == expected
