@@ -35,7 +35,8 @@ operators (!=, NOT IN, !~, NOT MATCHES, NOT EXISTS); `~` is case-insensitive con
 numbers; a sequence needs each step strictly after the previous one in (time, batch, position) order, one event
 per step, and with WITHIN the last step at most that long after the first; NOT is the complement.
 
-Runs are deterministic under CI (derandomize) and explore new trees locally.
+Runs are deterministic under CI (derandomize) and explore new trees locally; FILTER_PROPERTY_EXAMPLES=2000 asks
+for more trees per store than the default 100 (plus the hand-checked KNOWN cases, which run first).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Session:
     base: int  # the session's start, ms after T0
     batches: tuple[tuple[Item, ...], ...]  # by seq
 
-    def wire(self, item: Item) -> list[tuple[dict[str, Any], Stored | None]]:
+    def wire(self, item: Item) -> list[tuple[dict[str, Any], Stored]]:
         """The item's wire events, each with the stored event it becomes (order filled in by `events`)."""
         ts = T0 + self.base + item.at
         f = item.fields
@@ -155,7 +156,7 @@ class Session:
                          Stored("click", ts + d, (0, 0, 0), f)) for d in (-200, -100, 0)]
         raise ValueError(item.kind)
 
-    def batch_events(self, seq: int) -> list[tuple[dict[str, Any], Stored | None]]:
+    def batch_events(self, seq: int) -> list[tuple[dict[str, Any], Stored]]:
         return [pair for item in self.batches[seq] for pair in self.wire(item)]
 
     def wire_batches(self) -> list[dict[str, Any]]:
@@ -171,7 +172,6 @@ class Session:
         for seq in range(len(self.batches)):
             written = sorted(self.batch_events(seq), key=lambda pair: pair[0]["ts"])
             for idx, (_, stored) in enumerate(written):
-                assert stored is not None
                 out.append(Stored(stored.kind, stored.ts, (stored.ts, seq, idx), stored.fields))
             bursts = sorted((i for i in self.batches[seq] if i.kind == "rage"), key=lambda i: i.at)
             for n, burst in enumerate(bursts):
@@ -382,16 +382,16 @@ class Values:
     regex: st.SearchStrategy[str]
 
 
-TEXTS = {
-    "browser": ["Chrome", "Safari", "Firefox", "chrome", "Edge", "fox", "Chr", "ARI"],
-    "userId": ["u1", "u2", "u3", "u4", "U1", "u"],
-    "initialPath": ["/", "/checkout", "/pricing", "/cart", "/CART", "ing", "/c"],
-    "path": ["/", "/checkout", "/pricing", "/cart", "/PRICING", "/c", "ing"],
-    "method": ["GET", "POST", "get", "PUT", "OS", "P"],
-    "type": ["TypeError", "ChunkLoadError", "Error", "typeerror", "Err", "Load", "rror"],
-    "name": ["Add To Cart", "Checkout", "Signup", "add to cart", "Cart", "Check"],
-    "properties.sku": ["A1", "B2", "C3", "a1", "1"],
-    "selector": ["button#buy", "#menu", "a.help", "BUTTON#BUY", "#", "help"],
+TEXTS = {  # per field: values in the data, then near misses (case, substrings, absent values)
+    "browser": (["Chrome", "Safari", "Firefox"], ["chrome", "Edge", "fox", "Chr", "ARI"]),
+    "userId": (["u1", "u2", "u3", "u4"], ["U1", "u", "u9"]),
+    "initialPath": (["/", "/checkout", "/pricing", "/cart"], ["/CART", "ing", "/c"]),
+    "path": (["/", "/checkout", "/pricing", "/cart", "/PRICING"], ["/c", "ing", "/Pricing"]),
+    "method": (["GET", "POST"], ["get", "PUT", "OS", "P"]),
+    "type": (["TypeError", "ChunkLoadError", "Error"], ["typeerror", "Err", "Load", "rror"]),
+    "name": (["Add To Cart", "Checkout", "Signup"], ["add to cart", "Cart", "Check"]),
+    "properties.sku": (["A1", "B2", "C3", "a1"], ["1", "D4"]),
+    "selector": (["button#buy", "#menu", "a.help"], ["BUTTON#BUY", "#", "help"]),
 }
 NUMBERS: dict[str, list[int | float]] = {
     "durationMs": [0, 2000, 2600, 6000, 9000, 12000, 40000],
@@ -402,7 +402,7 @@ NUMBERS: dict[str, list[int | float]] = {
 }
 DURATIONS = [1000, 6000, 12000, 60000]  # as values of durationMs: `6s`
 REGEXES = ["^/c", "ing$", "(?i)^/pricing$", "^[A-Z]", "o", "^$", r"\d", "A.*t", "(?i)ERROR", "^a|#"]
-WINDOWS = [0, 100, 500, 1000, 1999, 2000, 2600, 5000, 10000, 60000]
+WINDOWS = [0, 100, 599, 600, 1000, 1999, 2000, 2600, 4200, 6000, 60000, 30 * 86_400_000]
 
 
 def _data_number(name: str) -> st.SearchStrategy[lang.Value]:
@@ -410,11 +410,11 @@ def _data_number(name: str) -> st.SearchStrategy[lang.Value]:
     return st.one_of(numbers, st.sampled_from(DURATIONS).map(lang.Duration)) if name == "durationMs" else numbers
 
 
-DATA = Values(text=lambda name: st.one_of(st.sampled_from(TEXTS[name]), st.just("")),
+DATA = Values(text=lambda name: st.sampled_from([*TEXTS[name][0], *TEXTS[name][0], *TEXTS[name][1], ""]),
               number=_data_number, regex=st.sampled_from(REGEXES))
 # For printing and parsing: any text (keywords, quotes, escapes, number- and time-like words) and any number.
 ANY = Values(
-    text=lambda name: st.one_of(st.sampled_from(TEXTS[name]), st.text(max_size=8),
+    text=lambda name: st.one_of(st.sampled_from([*TEXTS[name][0], *TEXTS[name][1]]), st.text(max_size=8),
                                 st.sampled_from(["AND", "not", "Then", "true", "False", "session", "network", "1s",
                                                  "-7d", "now", "now+1h", "2025-11-26", "12", "1.5.0", "a b", "x,y",
                                                  'say "hi"', "back\\slash", "tab\tnew\nline", "(", "a=b", "é",
@@ -448,9 +448,9 @@ def comparisons(draw: st.DrawFn, fields: dict[str, str], values: Values) -> lang
 
 
 @st.composite
-def hads(draw: st.DrawFn, values: Values) -> lang.Had:
+def hads(draw: st.DrawFn, values: Values, most: int = 2) -> lang.Had:
     kind = draw(st.sampled_from(sorted(HAD_FIELDS)))
-    return lang.Had(kind, tuple(draw(st.lists(comparisons(HAD_FIELDS[kind], values), max_size=2))))
+    return lang.Had(kind, tuple(draw(st.lists(comparisons(HAD_FIELDS[kind], values), max_size=most))))
 
 
 @st.composite
@@ -464,10 +464,11 @@ def counts(draw: st.DrawFn, values: Values) -> lang.CountOf:
 
 @st.composite
 def sequences(draw: st.DrawFn, values: Values) -> lang.Then:
-    """2 to 4 steps; a step repeats the one before it a third of the time (A THEN A)."""
-    steps = [draw(hads(values))]
+    """2 to 4 steps of at most one field condition each; a step repeats the one before it a third of the time
+    (A THEN A)."""
+    steps = [draw(hads(values, most=1))]
     for _ in range(draw(st.integers(1, 3))):
-        steps.append(steps[-1] if draw(st.integers(0, 2)) == 0 else draw(hads(values)))
+        steps.append(steps[-1] if draw(st.integers(0, 2)) == 0 else draw(hads(values, most=1)))
     within = draw(st.one_of(st.none(), st.sampled_from(WINDOWS)))
     return lang.Then(tuple(steps), within)
 
@@ -482,17 +483,25 @@ def _joined(kind: type[lang.And] | type[lang.Or]) -> Callable[[list[lang.Conditi
     return join
 
 
-def conditions(values: Values, extra: st.SearchStrategy[lang.Condition] | None = None,
-               ) -> st.SearchStrategy[lang.Condition]:
-    """Trees of at most five leaves: session fields, had, count and sequence conditions under AND/OR/NOT."""
-    leaves = st.one_of(comparisons(SESSION_FIELDS, values), hads(values), counts(values), sequences(values),
-                       *(() if extra is None else (extra,)))
-    return st.recursive(leaves, lambda inner: st.one_of(
-        st.lists(inner, min_size=2, max_size=3).map(_joined(lang.And)),
-        st.lists(inner, min_size=2, max_size=3).map(_joined(lang.Or)),
-        inner.map(lang.Not),
-        inner.map(lang.InSession),
-    ), max_leaves=5)
+SHAPES = ["leaf", "leaf", "and", "and", "or", "or", "not", "session"]  # drawn with these weights
+
+
+@st.composite
+def conditions(draw: st.DrawFn, values: Values, extra: st.SearchStrategy[lang.Condition] | None = None,
+               depth: int = 2) -> lang.Condition:
+    """A tree of session fields, had, count and sequence conditions under AND/OR/NOT/session(), at most `depth`
+    levels of those above the leaves (AND and OR of 2-3 items, nested ones flattened as the parser does)."""
+    shape = "leaf" if depth == 0 else draw(st.sampled_from(SHAPES))
+    inner = conditions(values, extra, depth - 1)
+    match shape:
+        case "and" | "or":
+            return _joined(lang.And if shape == "and" else lang.Or)(draw(st.lists(inner, min_size=2, max_size=3)))
+        case "not":
+            return lang.Not(draw(inner))
+        case "session":
+            return lang.InSession(draw(inner))
+    kinds = [comparisons(SESSION_FIELDS, values), hads(values), counts(values), sequences(values)]
+    return draw(st.sampled_from(kinds if extra is None else [*kinds, extra]).flatmap(lambda kind: kind))
 
 
 def _times() -> st.SearchStrategy[lang.Value]:
@@ -530,7 +539,7 @@ KNOWN = [
     ("rageClick THEN rageClick WITHIN 4200ms", ["p8"]),
     ("rageClick THEN rageClick WITHIN 4199ms", []),
     ("network(status >= 500) THEN rageClick WITHIN 600ms", ["p1", "p3", "p5"]),
-    ("network(status >= 500) THEN rageClick WITHIN 599ms", ["p3", "p5"]),
+    ("network(status >= 500) THEN rageClick WITHIN 599ms", ["p3"]),
     ("visited THEN visited THEN visited", ["p8"]),
     ('error(type = Error)', ["p7"]),
     ("browser != Chrome", ["p2", "p3", "p4", "p7", "p8"]),
@@ -595,7 +604,7 @@ def _with_known(test: Callable[..., None]) -> Callable[..., None]:
     return test
 
 
-@settings(EXAMPLES, max_examples=150)
+@settings(EXAMPLES, max_examples=int(os.environ.get("FILTER_PROPERTY_EXAMPLES", "100")))
 @_with_known
 @given(tree=conditions(DATA))
 def test_sql_agrees_with_the_evaluator(shop: Server, tree: lang.Condition) -> None:

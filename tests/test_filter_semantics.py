@@ -93,6 +93,8 @@ USERS_OF_SESSIONS = [
     ("user.trait.beta = false", []),
     ("user.trait.plan EXISTS", ["s1", "s2", "s5"]),
     ("user.trait.plan NOT EXISTS", ["s3", "s4"]),
+    ("user.trait.plan IN ()", []),
+    ("user.trait.plan NOT IN ()", ALL),
 ]
 
 HAPPENED = [
@@ -118,6 +120,8 @@ HAPPENED = [
     ('custom(name = "Add To Cart", properties.sku = A1)', ["s4"]),
     ('custom("Add To Cart", properties.price >= 9.5)', ["s4"]),
     ("custom(properties.coupon NOT EXISTS)", ["s2", "s4", "s5"]),
+    ("custom(properties.sku IN ())", []),  # an empty list folds away, with the key bound for it
+    ("custom(properties.sku NOT IN ())", ["s1", "s2", "s4", "s5"]),
     ("vital(name = LCP, value > 4s)", ["s4"]),
     ("vital(name = LCP, value < 2000)", ["s1"]),
     ("rageClick", ["s1", "s2", "s3", "s4"]),

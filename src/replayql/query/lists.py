@@ -38,7 +38,14 @@ def check_page_size(first: int, cap: int) -> None:
 
 
 def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str, Any]]:
-    return store.fetch_dicts(sql(query, store.dialect), dict(scope.params.values))
+    return store.fetch_dicts(sql(query, store.dialect), used_params(scope, query))
+
+
+def used_params(scope: Scope, query: exp.Expression) -> dict[str, Any]:
+    """The bound values this query refers to: a scope may have bound values that a condition then folded away
+    (an empty IN list), and DuckDB refuses values it is given but not asked for."""
+    used = {p.name for p in query.find_all(exp.Placeholder)}
+    return {name: value for name, value in scope.params.values.items() if name in used}
 
 
 def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,

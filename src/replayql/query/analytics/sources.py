@@ -18,7 +18,7 @@ from sqlglot import exp
 from replayql.query import language as lang
 from replayql.query.compile import Compiler, parse
 from replayql.query.errors import BadUserInput, QueryTimeout
-from replayql.query.lists import ReadStore
+from replayql.query.lists import ReadStore, used_params
 from replayql.query.sql import Scope, col, time_range
 from replayql.query.vocabulary import EVENTS, FLAG, ISSUES, NUMBER, SESSIONS, TEXT, TIME, USERS, Entity
 from replayql.store.base import StoreTimeout
@@ -179,11 +179,9 @@ def _unknown(source: Source, name: str) -> str:
 def execute(store: ReadStore, scope: Scope, query: exp.Expression, timeout_s: float) -> list[dict[str, Any]]:
     """Run one analytics query under the time limit; an answer that comes later than the limit is refused too,
     so the limit means the same on every store."""
-    used = {p.name for p in query.find_all(exp.Placeholder)}  # one scope serves several queries
-    params = {name: value for name, value in scope.params.values.items() if name in used}
     started = time.monotonic()
     try:
-        rows = store.fetch_dicts(sql(query, store.dialect), params, timeout_s)
+        rows = store.fetch_dicts(sql(query, store.dialect), used_params(scope, query), timeout_s)
     except StoreTimeout:
         raise QueryTimeout(f"the query took longer than the {timeout_s:g} s limit; narrow the time range or the "
                            "filter") from None
