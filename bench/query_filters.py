@@ -1,7 +1,7 @@
 """Filter-language latency (issue 4): `sessions(query: "...")` over HTTP against a real `replayql serve`.
 
     python bench/query_filters.py [--store duckdb [clickhouse]] [--sessions 100000] [--seed 1] [--runs 40]
-                                  [--warmup 3] [--data-dir DIR]
+                                  [--warmup 3] [--data-dir DIR] [--wait-idle SECONDS]
 
 For each store (DuckDB, or ClickHouse as in-process chDB at `chdb://<dir>/chdb`), a data set of --sessions
 generated sessions (`replayql generate --sessions N --seed S`, the bulk-import path) is loaded, a read key is
@@ -11,7 +11,8 @@ page of 50 session ids, so an answer cannot be fast by being empty: every query 
 
 Without --data-dir each store is generated into a temporary directory and deleted afterwards. With --data-dir DIR
 each store lives in DIR/<store>: generated there (and kept) if that directory is missing or empty, used as it is
-otherwise, so repeated runs do not regenerate.
+otherwise, so repeated runs do not regenerate. --wait-idle waits (up to that long) for quiet cores before each
+store's timing, as bench/run.py does.
 
 Results go to bench/results/filters-<store>.json. The matches (totalCount and the first page's ids) of every store
 whose results file is there for the same --sessions and --seed are compared: both stores hold the same generated
@@ -51,6 +52,7 @@ from _common import (
     write_json,
 )
 from query_graphql import Client, load
+from run import wait_idle
 
 HEADING = "## Filter language (issue 4)"
 NAMES = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
@@ -70,6 +72,7 @@ SESSIONS = f"""query Filtered($q: String) {{
 @dataclass(frozen=True)
 class Case:
     name: str
+    label: str
     description: str
     query: str | None  # None: no condition (the baseline)
 
@@ -77,15 +80,17 @@ class Case:
 # The names and properties are what `replayql.generate` emits: "Checkout Completed" carries the order's
 # `revenue` (sum of the cart's prices), rage clicks happen in ~3% of sessions, 5xx answers on ~1.5% of GETs.
 CASES = [
-    Case("baseline", "no condition: newest 50 and totalCount (the floor for the rows below)", None),
-    Case("attributes", "(a) three attribute conditions",
+    Case("baseline", "-", "no condition: the newest 50 and totalCount, the floor of the rows below", None),
+    Case("attributes", "(a)", "three attribute conditions",
          "browser = Chrome AND deviceType = desktop AND durationMs > 1m"),
-    Case("event_property", "(b) an event with a property condition",
+    Case("event_property", "(b)", "an event with a property condition",
          'custom("Checkout Completed", properties.revenue > 100)'),
-    Case("sequence", "(c) a two-step sequence with a window",
-         "network(status >= 500) THEN rageClick WITHIN 30s"),
-    Case("count", "(d) a count condition", "count(visited) >= 5"),
+    Case("sequence", "(c)", "a two-step sequence with a window", "network(status >= 500) THEN rageClick WITHIN 30s"),
+    Case("count", "(d)", "a count condition", "count(visited) >= 5"),
 ]
+
+
+LOAD_NOTE = "bench-load.json"  # in a kept store's directory: how it was generated, for later runs that reuse it
 
 
 def store_dir(root: Path, store: str) -> tuple[Path, bool]:
@@ -94,6 +99,19 @@ def store_dir(root: Path, store: str) -> tuple[Path, bool]:
     reuse = path.is_dir() and any(path.iterdir())
     path.mkdir(parents=True, exist_ok=True)
     return path, reuse
+
+
+def ensure_store(store: str, data_dir: Path, reuse: bool, sessions: int, seed: int) -> dict[str, Any] | None:
+    """Generate the data set into `data_dir` unless it is reused; returns how it was loaded (None if unknown)."""
+    note = data_dir / LOAD_NOTE
+    if reuse:
+        print(f"{NAMES[store]}: reusing the store in {data_dir}", flush=True)
+        return json.loads(note.read_text()) if note.exists() else None
+    print(f"{NAMES[store]}: generating {sessions:,} sessions (seed {seed}) into {data_dir}", flush=True)
+    loaded = load(data_dir, sessions, seed, store)
+    print(f"{NAMES[store]}: loaded in {loaded['seconds']} s ({fmt(loaded['events_per_s'], 0)} events/s)", flush=True)
+    note.write_text(json.dumps(loaded, indent=2) + "\n")
+    return loaded
 
 
 def time_case(client: Client, case: Case, warmup: int, runs: int) -> dict[str, Any]:
@@ -106,7 +124,7 @@ def time_case(client: Client, case: Case, warmup: int, runs: int) -> dict[str, A
         elapsed, data, _size = client.post(SESSIONS, variables)
         latencies.append(elapsed)
     found = data["sessions"]
-    return {"name": case.name, "description": case.description, "query": case.query,
+    return {"name": case.name, "label": case.label, "description": case.description, "query": case.query,
             "applied_query": found["appliedQuery"], "runs": runs,
             "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
             "min_ms": round(min(latencies), 2), "max_ms": round(max(latencies), 2),
@@ -114,14 +132,11 @@ def time_case(client: Client, case: Case, warmup: int, runs: int) -> dict[str, A
 
 
 def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace) -> dict[str, Any]:
-    loaded = None
-    if not reuse:
-        print(f"{NAMES[store]}: generating {args.sessions:,} sessions (seed {args.seed}) into {data_dir}", flush=True)
-        loaded = load(data_dir, args.sessions, args.seed, store)
-        print(f"{NAMES[store]}: loaded in {loaded['seconds']} s ({fmt(loaded['events_per_s'], 0)} events/s)",
-              flush=True)
-    else:
-        print(f"{NAMES[store]}: reusing the store in {data_dir}", flush=True)
+    if args.wait_idle:
+        wait_idle(args.wait_idle)
+    loaded = ensure_store(store, data_dir, reuse, args.sessions, args.seed)
+    if args.wait_idle and not reuse:
+        wait_idle(args.wait_idle)
     load_before = load_average()
     key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-filters", data_dir=data_dir,
               store=store)
@@ -167,11 +182,11 @@ def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace)
     }
 
 
-def saved_results(sessions: int, seed: int) -> dict[str, dict[str, Any]]:
+def saved_results(results_dir: Path, sessions: int, seed: int) -> dict[str, dict[str, Any]]:
     """The results files of every store measured on the same data set (same sessions and seed)."""
     found = {}
     for store in STORES:
-        path = RESULTS_DIR / f"filters-{store}.json"
+        path = results_dir / f"filters-{store}.json"
         if path.exists():
             result = json.loads(path.read_text())
             if result["config"]["sessions"] == sessions and result["config"]["seed"] == seed:
@@ -205,6 +220,19 @@ def empty_answers(results: dict[str, dict[str, Any]]) -> list[str]:
             for s, r in results.items() for q in r["queries"] if q["matches"] == 0]
 
 
+def _store_line(store: str, r: dict[str, Any]) -> str:
+    c = r["config"]
+    if r["load"]:
+        loaded = (f"loaded by `{shlex.join(r['load']['command'])}` in {r['load']['seconds']} s"
+                  + (" (an earlier run; reused)" if c["reused_store"] else ""))
+    else:
+        loaded = "a store generated beforehand with the same command, reused"
+    return (f"{NAMES[store]}: {r['store']['sessions']:,} sessions, {r['store']['events']:,} events ({loaded}); "
+            f"measured {r['measured_at']}, {c['warmup']} warm-up + {c['runs']} timed requests per query; server "
+            f"CPU {fmt(r['server_cpu_s'], 1)} s, other processes {fmt(r['other_cpu_s'], 1)} CPU s meanwhile, load "
+            f"average {r['load_average_before']} -> {r['load_average_after']}")
+
+
 def section(results: dict[str, dict[str, Any]], problems: list[str], empty: list[str]) -> str:
     any_result = next(iter(results.values()))
     info, config = any_result["machine"], any_result["config"]
@@ -212,51 +240,40 @@ def section(results: dict[str, dict[str, Any]], problems: list[str], empty: list
     for case in CASES:
         for store, result in results.items():
             q = next((q for q in result["queries"] if q["name"] == case.name), None)
-            if q is None:
-                continue
-            shown = f"`{q['query']}`" if q["query"] else "(none)"
-            rows.append([f"{case.description}: {shown}", NAMES[store], fmt(q["p50_ms"], 1), fmt(q["p95_ms"], 1),
-                         fmt(q["max_ms"], 1), f"{q['matches']:,}"])
-    commands = sorted({r["command"] for r in results.values()})
-    stores = "; ".join(
-        f"{NAMES[s]}: {r['store']['sessions']:,} sessions, {r['store']['events']:,} events, measured "
-        f"{r['measured_at']}, {r['config']['warmup']} warm-up + {r['config']['runs']} timed requests per query, "
-        f"server CPU {fmt(r['server_cpu_s'], 1)} s, other processes {fmt(r['other_cpu_s'], 1)} CPU s, load "
-        f"average {r['load_average_before']} -> {r['load_average_after']}" for s, r in results.items())
+            if q is not None:
+                shown = f"{case.label} `{q['query']}`" if q["query"] else "no condition (baseline)"
+                rows.append([shown, NAMES[store], fmt(q["p50_ms"], 1), fmt(q["p95_ms"], 1), fmt(q["max_ms"], 1),
+                             f"{q['matches']:,}"])
     if len(results) < 2:
         agreement = "Only one store measured: nothing to compare."
     elif problems:
-        agreement = "**The stores DISAGREE:** " + "; ".join(problems)
+        agreement = "**The stores DISAGREE:** " + "; ".join(problems) + "."
     else:
-        agreement = ("Both stores return the same totalCount and the same first page of ids for every query "
+        agreement = ("Both stores return the same totalCount and the same first page of 50 ids for every query "
                      "(checked by the script).")
-    duck = results.get("duckdb")
-    target = ""
-    if duck is not None:
-        worst = max((q for q in duck["queries"] if q["query"]), key=lambda q: q["p95_ms"])
-        verdict = "meets" if worst["p95_ms"] < TARGET_P95_MS else "misses"
-        target = (f"Target: p95 under {TARGET_P95_MS:.0f} ms on DuckDB. The slowest filter there is `{worst['name']}` "
-                  f"at {fmt(worst['p95_ms'], 1)} ms p95, so DuckDB {verdict} it on this run.")
     lines = [
         HEADING, "",
         f"Written by `bench/query_filters.py` on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"DuckDB {info['duckdb']}, chDB {info['packages']['chdb']}. Data: `replayql generate --sessions "
         f"{config['sessions']} --seed {config['seed']}` into each store (ClickHouse is in-process chDB, "
         "`--store clickhouse --clickhouse-url chdb://<dir>/chdb`). Each request is "
-        f"`sessions(query: $q, first: {PAGE}) {{ totalCount appliedQuery nodes {{ id }} pageInfo {{ ... }} }}` over "
-        "HTTP to `replayql serve`, one at a time from one keep-alive client; latency is the full round trip. "
-        "The machine has 2 cores shared by client and server, and other work was running on it during these runs "
-        "(other processes' CPU seconds and load averages below), so the figures are upper bounds of a quiet "
-        "machine's.", "",
-        "```sh", *commands, "```", "",
+        f"`sessions(query: $q, first: {PAGE}) {{ totalCount appliedQuery nodes {{ id }} pageInfo {{ ... }} }}` "
+        "over HTTP to `replayql serve`, one at a time from one keep-alive client; latency is the full round trip. "
+        "The 2 cores are shared by client and server, and other work was running on the machine (its CPU seconds "
+        "and the load averages are below), so these are not quiet-machine figures.", "",
+        "```sh", *sorted({r["command"] for r in results.values()}), "```", "",
         markdown_table(["query", "store", "p50 ms", "p95 ms", "max ms", "matches"], rows), "",
-        f"- {stores}." if stores else "",
+        *(f"- {_store_line(s, r)}." for s, r in results.items()),
         f"- {agreement}",
-        *([f"- {target}"] if target else []),
-        *(f"- **EMPTY ANSWER:** {e}" for e in empty),
-        "",
     ]
-    return "\n".join(lines)
+    duck = results.get("duckdb")
+    if duck is not None:
+        worst = max((q for q in duck["queries"] if q["query"]), key=lambda q: q["p95_ms"])
+        verdict = "within" if worst["p95_ms"] < TARGET_P95_MS else "over"
+        lines.append(f"- Target: p95 under {TARGET_P95_MS:.0f} ms on DuckDB. The slowest filter there, "
+                     f"{worst['label']} `{worst['name']}`, has p95 {fmt(worst['p95_ms'], 1)} ms: {verdict} the target.")
+    lines += [f"- **EMPTY ANSWER:** {e}" for e in empty]
+    return "\n".join([*lines, ""])
 
 
 def main() -> None:
@@ -269,7 +286,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per query first")
     parser.add_argument("--data-dir", type=Path,
                         help="keep each store in DIR/<store>: generated if missing, reused as it is otherwise")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each store's timing, wait up to this long for the cores to be idle")
     parser.add_argument("--server-log-level", default="warning")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
+                        help="where filters-<store>.json are written and compared")
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "RESULTS.md",
                         help="Markdown file whose section 'Filter language (issue 4)' is (re)written")
     args = parser.parse_args()
@@ -282,11 +303,11 @@ def main() -> None:
             else:
                 data_dir, reuse = store_dir(args.data_dir, store)
             result = run_store(store, data_dir, reuse, args)
-        out = RESULTS_DIR / f"filters-{store}.json"
+        out = args.results_dir / f"filters-{store}.json"
         write_json(out, result)
         print(f"result written to {out}", flush=True)
 
-    results = saved_results(args.sessions, args.seed)
+    results = saved_results(args.results_dir, args.sessions, args.seed)
     problems = disagreements(results)
     empty = empty_answers(results)
     text = section(results, problems, empty)

@@ -46,6 +46,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _SQL_COMPARE: dict[str, type[exp.Expression]] = {
     "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+# Event kinds whose count the session row keeps, so `count(visited) >= 5` needs no events scan.
+_SESSION_COUNTERS = {"visited": "page_count", "clicked": "click_count", "error": "error_count",
+                     "rageClick": "rage_click_count", "deadClick": "dead_click_count",
+                     "errorClick": "error_click_count"}
 # RE2, which both stores use, has no look-around and no back-references; refuse them before the store does.
 _RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=|[*+?}][+]")
 
@@ -268,6 +272,9 @@ class Compiler:
         for value in _values(node.value):
             if not isinstance(value, lang.Num):
                 raise self.fail(value, "count(...) is compared with a number")
+        counter = _SESSION_COUNTERS.get(node.event.kind)
+        if counter is not None and not node.event.conditions:  # the session row already counts them
+            return self.compare(col(counter, alias), NUMBER, lang.Compare("count", node.op, node.value))
         counted = exp.Count(this=exp.Star())
         holds = self.compare(counted, NUMBER, lang.Compare("count", node.op, node.value, start=node.start))
         query = self._had_query(node.event)
