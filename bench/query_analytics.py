@@ -1,12 +1,14 @@
 """Analytics latency (issue 5): aggregate, funnel and retention over HTTP, each next to its floor.
 
-    python bench/query_analytics.py [--store duckdb [clickhouse]] [--sessions 200000] [--days 63] [--seed 1]
-                                    [--runs 20] [--warmup 3] [--data-dir DIR] [--wait-idle SECONDS]
-                                    [--wait-fields MINUTES] [--explain]
+    python bench/query_analytics.py [--store duckdb [clickhouse]] [--sessions 260000] [--days 63] [--seed 1]
+                                    [--runs 20] [--warmup 3] [--rounds 4] [--data-dir DIR] [--wait-idle SECONDS]
+                                    [--wait-fields MINUTES] [--explain] [--only QUERY ...] [--generate-only]
 
 Data: `replayql generate --sessions N --days D --seed S` (the bulk-import path) into each store (DuckDB, or
-ClickHouse as in-process chDB at `chdb://<dir>/chdb`). The defaults give >= 10 million stored events over 63 days
-(9 weeks: room for 8 weekly retention cohorts whose users were not seen before, and a 30-day series). With
+ClickHouse as in-process chDB at `chdb://<dir>/chdb`). The defaults give 10.76 million rows in the events table
+(`replayql generate` reports 14.3 million events: it counts the rrweb recording events too, which are stored
+apart) over 63 days (9 weeks: room for 8 weekly retention cohorts of users not seen before, and a 30-day series);
+about 41 stored events per session, so --sessions 245000 is the least for 10 million. With
 --data-dir DIR each store lives in DIR/<store>, generated there if that directory is missing or empty and reused
 as it is otherwise (as bench/query_filters.py does); without it, in a temporary directory deleted afterwards.
 
@@ -19,18 +21,21 @@ The queries (the generated data ends at the start of the UTC day it was generate
                  Checkout Completed
   (d) retention  retention, WEEK cohorts of the last 8 whole weeks (Monday to Monday), 8 periods
 
-Per store, two phases (chDB allows one process per path, and DuckDB one writer, so they do not overlap):
+Per store, two kinds of phase (chDB allows one process per path, and DuckDB one writer, so they never overlap):
 
-1. The floor, in a child process: the store is opened as `replayql serve` opens it, and each GraphQL query runs
-   once in-process through the real schema on a thin wrapper of the store that records every
-   `fetch_dicts(sql, params, timeout)` call. Those statements are then run directly on the store's
-   `fetch_dicts`, in the same order, --warmup times untimed and then timed; the floor of a request is the sum of
-   its statements' times. With --explain the plans are written too (EXPLAIN ANALYZE on DuckDB, EXPLAIN on
-   ClickHouse) to bench/results/analytics-<store>-plans.txt.
-2. GraphQL: a read key (`replayql keys create`), `replayql serve`, and each query sent --warmup times untimed and
-   --runs times timed, one at a time, from one keep-alive client; latency is the full HTTP round trip.
-3. The floor again, as in 1. Half of the --runs timed floor runs are taken before the GraphQL phase and half
-   after, so that a change in the machine's load (it is shared) weighs on both sides of the ratio alike.
+- The floor, in a child process: the store is opened as `replayql serve` opens it, and each GraphQL query runs
+  once in-process through the real schema on a thin wrapper of the store that records every
+  `fetch_dicts(sql, params, timeout)` call. Those statements are then run directly on the store's `fetch_dicts`,
+  in the same order, --warmup times untimed and then timed; the floor of a request is the sum of its statements'
+  times. With --explain the plans of the first round are written too (EXPLAIN ANALYZE on DuckDB, EXPLAIN on
+  ClickHouse) to bench/results/analytics-<store>-plans.txt.
+- GraphQL: `replayql serve` (with a read key made by `replayql keys create` at the start), and each query sent
+  --warmup times untimed and then timed, one at a time, from one keep-alive client; latency is the full HTTP
+  round trip.
+
+The speed of this shared 2-core VM drifts by 15-20% from one minute to the next, so the two phases alternate over
+--rounds rounds (floor, GraphQL, GraphQL, floor, floor, ...), the --runs timed runs of each side spread over them;
+the percentiles are over all of a side's runs.
 
 The ratio is GraphQL p50 / floor p50. Funnel and retention are measured only if the schema has their root field;
 --wait-fields waits (re-checking every 3 minutes) up to that long for them first.
@@ -357,11 +362,78 @@ def add_floor(result: dict[str, Any], floor: dict[str, Any]) -> None:
     result["statements"] = [{"sql": s["sql"], "params": s["params"], "p50_ms": round(percentile(s["times"], 50), 2),
                              "runs": len(s["times"])} for s in floor["statements"]]
     if any(not s.get("same_later", True) for s in floor["statements"]):
-        result["statements_changed"] = True  # the second half's statements differed (data or code changed)
+        result["statements_changed"] = True  # a later round's statements differed (data or code changed)
     same = result["answer"] == floor["answer"]
     result["same_as_in_process"] = same
     if not same:
         result["in_process_answer"] = floor["answer"]
+
+
+@dataclass
+class Measured:
+    """What the rounds gather: GraphQL latencies and answers per query, the floor, and CPU seconds."""
+
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    floor: dict[str, Any] | None = None
+    counts: dict[str, Any] | None = None
+    command: list[str] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])  # machine, server, client
+    cpu_known: bool = True
+
+
+def floor_round(store: str, data_dir: Path, prepared: list[tuple[str, str, dict[str, Any]]], runs: int,
+                args: argparse.Namespace, first: bool, into: Measured) -> None:
+    print(f"{NAMES[store]}: the floor (the statements run directly on the store), {runs} runs", flush=True)
+    found = run_floor(data_dir, store, prepared, args.warmup, runs, args.explain and first)
+    if args.explain and first:
+        plans = RESULTS_DIR / f"analytics-{store}-plans.txt"
+        plans.write_text("\n".join(found["plans"]))
+        print(f"plans written to {plans}", flush=True)
+    if into.floor is None:
+        into.floor = found
+        return
+    for name, f in into.floor["cases"].items():
+        f["totals"] += found["cases"][name]["totals"]
+        for mine, theirs in zip(f["statements"], found["cases"][name]["statements"], strict=True):
+            mine["times"] += theirs["times"]
+            if mine["sql"] != theirs["sql"] or mine["params"] != theirs["params"]:
+                mine["same_later"] = False
+
+
+def graphql_round(store: str, data_dir: Path, key: str, measured: list[Case],
+                  prepared: list[tuple[str, str, dict[str, Any]]], runs: int, args: argparse.Namespace,
+                  into: Measured) -> None:
+    print(f"{NAMES[store]}: GraphQL over HTTP, {runs} requests per query", flush=True)
+    with ServerProcess(data_dir, log_level=args.server_log_level, store=store) as server:
+        client = Client(server.base_url, key)
+        try:
+            if into.counts is None:
+                into.counts = client.data("{ sessions(first: 0) { totalCount } events(first: 0) { totalCount } }")
+            before = (machine_cpu_seconds(), server.cpu_seconds(), time.process_time())
+            for case, (_, text, values) in zip(measured, prepared, strict=True):
+                latencies, data, size = time_graphql(client, text, values, args.warmup, runs)
+                into.latencies.setdefault(case.name, []).extend(latencies)
+                if into.answers.setdefault(case.name, data) != data:
+                    into.answers[case.name + " (a later round)"] = data
+                into.sizes[case.name] = size
+                print(f"  {case.name:12} p50 {percentile(latencies, 50):8.1f} ms  {summary(case.name, data)}",
+                      flush=True)
+            after = (machine_cpu_seconds(), server.cpu_seconds(), time.process_time())
+        finally:
+            client.close()
+        into.command = server.command
+    if None in before or None in after:
+        into.cpu_known = False
+    else:
+        for i, (x, y) in enumerate(zip(after, before, strict=True)):
+            into.cpu[i] += x - y  # type: ignore[operator]
+
+
+def split(runs: int, rounds: int) -> list[int]:
+    """`runs` spread over `rounds` as evenly as possible (the first rounds take the remainder)."""
+    return [runs // rounds + (1 if i < runs % rounds else 0) for i in range(rounds)]
 
 
 def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace, fields: set[str]
@@ -369,72 +441,54 @@ def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace,
     loaded = ensure_store(store, data_dir, reuse, args)
     measured = [c for c in CASES if c.root in fields and (not args.only or c.name in args.only)]
     prepared = [(c.name, c.query, variables(c, loaded["end_ms"])) for c in measured]
-    if args.wait_idle:
-        wait_idle(args.wait_idle)
-    print(f"{NAMES[store]}: the floor (statements run directly on the store), first half", flush=True)
-    floor = run_floor(data_dir, store, prepared, args.warmup, args.runs - args.runs // 2, args.explain)
-    if args.explain:
-        plans = RESULTS_DIR / f"analytics-{store}-plans.txt"
-        plans.write_text("\n".join(floor["plans"]))
-        print(f"plans written to {plans}", flush=True)
-    if args.wait_idle:
-        wait_idle(args.wait_idle)
-    load_before = load_average()
     key = cli("keys", "create", "--app", APP_ID, "--scope", "read", "--name", "bench-analytics", data_dir=data_dir,
               store=store)
+    load_before = load_average()
+    got = Measured()
+    for i, runs in enumerate(split(args.runs, args.rounds)):
+        # floor, GraphQL, GraphQL, floor, floor, ...: a drift of the machine's speed weighs on both sides alike
+        order = ("floor", "graphql") if i % 2 == 0 else ("graphql", "floor")
+        for phase in order:
+            if args.wait_idle:
+                wait_idle(args.wait_idle)
+            if phase == "floor":
+                floor_round(store, data_dir, prepared, runs, args, i == 0, got)
+            else:
+                graphql_round(store, data_dir, key, measured, prepared, runs, args, got)
+    assert got.floor is not None and got.counts is not None
     results = []
-    with ServerProcess(data_dir, log_level=args.server_log_level, store=store) as server:
-        client = Client(server.base_url, key)
-        try:
-            counts = client.data("{ sessions(first: 0) { totalCount } events(first: 0) { totalCount } }")
-            cpu_before = (machine_cpu_seconds(), server.cpu_seconds(), time.process_time())
-            for case, (_, text, values) in zip(measured, prepared, strict=True):
-                latencies, data, size = time_graphql(client, text, values, args.warmup, args.runs)
-                results.append({
-                    "name": case.name, "label": case.label, "description": case.description, "query": text,
-                    "variables": values, "runs": args.runs,
-                    "p50_ms": round(percentile(latencies, 50), 2),
-                    "p95_ms": round(percentile(latencies, 95), 2),
-                    "min_ms": round(min(latencies), 2), "max_ms": round(max(latencies), 2),
-                    "response_bytes": size, "summary": summary(case.name, data), "answer": data})
-                r = results[-1]
-                print(f"  {case.name:12} GraphQL p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  {r['summary']}",
-                      flush=True)
-            cpu_after = (machine_cpu_seconds(), server.cpu_seconds(), time.process_time())
-        finally:
-            client.close()
-        command = server.command
-    if args.runs // 2:
-        if args.wait_idle:
-            wait_idle(args.wait_idle)
-        print(f"{NAMES[store]}: the floor, second half", flush=True)
-        later = run_floor(data_dir, store, prepared, args.warmup, args.runs // 2, False)
-        for name, f in floor["cases"].items():
-            f["totals"] += later["cases"][name]["totals"]
-            for mine, theirs in zip(f["statements"], later["cases"][name]["statements"], strict=True):
-                mine["times"] += theirs["times"]
-                mine["same_later"] = mine["sql"] == theirs["sql"] and mine["params"] == theirs["params"]
-    for r in results:
-        add_floor(r, floor["cases"][r["name"]])
-        print(f"  {r['name']:12} GraphQL p50 {r['p50_ms']:8.1f} ms  floor p50 {r['floor_p50_ms']:8.1f} ms "
-              f"({len(r['statements'])} statements)  ratio {r['ratio']}", flush=True)
+    for case in measured:
+        latencies = got.latencies[case.name]
+        results.append({
+            "name": case.name, "label": case.label, "description": case.description, "query": case.query,
+            "variables": dict(prepared[measured.index(case)][2]), "runs": len(latencies),
+            "p50_ms": round(percentile(latencies, 50), 2), "p95_ms": round(percentile(latencies, 95), 2),
+            "min_ms": round(min(latencies), 2), "max_ms": round(max(latencies), 2),
+            "response_bytes": got.sizes[case.name], "summary": summary(case.name, got.answers[case.name]),
+            "answer": got.answers[case.name],
+            **({"later_answer": got.answers[case.name + " (a later round)"]}
+               if case.name + " (a later round)" in got.answers else {})})
+        add_floor(results[-1], got.floor["cases"][case.name])
+        r = results[-1]
+        print(f"  {r['name']:12} GraphQL p50 {r['p50_ms']:8.1f} ms  p95 {r['p95_ms']:8.1f} ms  floor p50 "
+              f"{r['floor_p50_ms']:8.1f} ms ({len(r['statements'])} statements)  ratio {r['ratio']}  {r['summary']}",
+              flush=True)
     other_cpu = server_cpu = None
-    if None not in cpu_before and None not in cpu_after:
-        machine, server_cpu, client_cpu = (after - before for after, before in zip(cpu_after, cpu_before,
-                                                                                    strict=True))
+    if got.cpu_known:
+        machine, server_cpu, client_cpu = got.cpu
         other_cpu = round(max(0.0, machine - server_cpu - client_cpu), 2)
         server_cpu = round(server_cpu, 2)
     return {
         "benchmark": "query_analytics",
         "config": {"store": store, "sessions": args.sessions, "days": args.days, "seed": args.seed,
-                   "end_ms": loaded["end_ms"], "warmup": args.warmup, "runs": args.runs, "reused_store": reuse,
-                   "server_command": display_command(command, data_dir)},
+                   "end_ms": loaded["end_ms"], "warmup": args.warmup, "runs": args.runs, "rounds": args.rounds,
+                   "reused_store": reuse, "server_command": display_command(got.command, data_dir)},
         "command": shlex.join(["python", "bench/query_analytics.py", *sys.argv[1:]]),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load": loaded,
-        "store": {"sessions": counts["sessions"]["totalCount"], "events": counts["events"]["totalCount"],
-                  "events_sql": floor["events"], "first_event": floor["first_event"],
-                  "last_event": floor["last_event"]},
+        "store": {"sessions": got.counts["sessions"]["totalCount"], "events": got.counts["events"]["totalCount"],
+                  "events_sql": got.floor["events"], "first_event": got.floor["first_event"],
+                  "last_event": got.floor["last_event"]},
         "missing_fields": sorted({c.root for c in CASES} - fields),
         "queries": results,
         "server_cpu_s": server_cpu,
@@ -476,8 +530,10 @@ def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
                     problems.append(f"{name}: {NAMES[first]} answers {_diff(mine['answer'], theirs['answer'])}, "
                                     f"{NAMES[other]} the other")
     for store, queries in by_store.items():
-        problems += [f"{name}: on {NAMES[store]} the statements of the floor's second half differ from the first's"
+        problems += [f"{name}: on {NAMES[store]} the floor's statements differ between rounds"
                      for name, q in queries.items() if q.get("statements_changed")]
+        problems += [f"{name}: on {NAMES[store]} GraphQL answered differently in a later round: "
+                     f"{_diff(q['answer'], q['later_answer'])}" for name, q in queries.items() if "later_answer" in q]
         problems += [f"{name}: on {NAMES[store]} the HTTP answer differs from the in-process one (the same query "
                      f"on the same data): HTTP {_diff(q['answer'], q['in_process_answer'])}, in-process the other"
                      for name, q in queries.items() if not q["same_as_in_process"]]
@@ -526,14 +582,19 @@ def section(results: dict[str, dict[str, Any]], problems: list[str]) -> str:
         f"Written by `bench/query_analytics.py` on {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
         f"DuckDB {info['duckdb']}, chDB {info['packages']['chdb']}. Data: `replayql generate --sessions "
         f"{config['sessions']} --days {config['days']} --seed {config['seed']}` into each store: "
-        f"{size['sessions']:,} sessions and {size['events']:,} stored events (rrweb recordings apart) over "
-        f"{config['days']} days, {_day(start_ms)} to {_day(config['end_ms'])} (exclusive). Each GraphQL request "
+        f"{size['sessions']:,} sessions and {size['events']:,} stored events over "
+        f"{config['days']} days, {_day(start_ms)} to {_day(config['end_ms'])} (exclusive; rows of the events "
+        f"table, counted by `events {{ totalCount }}` and by SQL; `replayql generate` reported "
+        f"{any_result['load']['events']:,} events because it counts the rrweb recording events too, which are "
+        "stored apart). Each GraphQL request "
         "goes over HTTP to `replayql serve`, one at a time from one keep-alive client; latency is the full round "
         "trip. The floor is the SQL that request runs (captured in-process through the same schema and query "
         "layer), run directly with the store's `fetch_dicts`, its statements' times summed; ratio = GraphQL p50 / "
-        "floor p50. **The machine was shared:** its 2 cores also ran other people's test suites meanwhile, and "
-        "client and server share them too (CPU seconds of other processes and load averages below), so these "
-        "are not quiet-machine figures.", "",
+        "floor p50. **The machine is shared:** other people's test suites ran on its 2 cores during this work (how "
+        "much ran during each measurement: the CPU seconds of other processes during the GraphQL phases and the "
+        "load averages, below), client and server share the cores too, and its speed drifts by 15-20% from one "
+        "minute to the next, which is why the floor and GraphQL phases alternate in rounds. These are not "
+        "quiet-machine figures.", "",
         "```sh", *sorted({r["command"] for r in results.values()}), "```", "",
         markdown_table(["query", "store", "GraphQL p50 ms", "p95 ms", "floor p50 ms", "ratio", "statements",
                         "answer"], rows), "",
@@ -544,8 +605,8 @@ def section(results: dict[str, dict[str, Any]], problems: list[str]) -> str:
         loaded = f"generated by `{shlex.join(r['load']['command'])}` in {r['load']['seconds']} s" + (
             " (an earlier run; reused)" if c["reused_store"] else "")
         lines.append(f"- {NAMES[store]}: {loaded}; measured {r['measured_at']}, {c['warmup']} warm-up + "
-                     f"{c['runs']} timed requests per query (the floor: the same warm-up, then half of its "
-                     f"{c['runs']} timed runs before the GraphQL requests and half after); server CPU "
+                     f"{c['runs']} timed requests per query and as many floor runs, in {c['rounds']} alternating "
+                     f"rounds (each with its own warm-up); server CPU "
                      f"{fmt(r['server_cpu_s'], 1)} s, other processes {fmt(r['other_cpu_s'], 1)} CPU s meanwhile, "
                      f"load average {r['load_average_before']} -> {r['load_average_after']}.")
         if r["missing_fields"]:
@@ -590,7 +651,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=63, help="days the sessions are spread over")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=20, help="timed requests (and floor runs) per query")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed requests (and floor runs) per query first")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed requests (and floor runs) per query at the start of each round")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternate the floor and GraphQL phases this many times (floor, GraphQL, GraphQL, "
+                             "floor, ...), --runs spread over them")
     parser.add_argument("--data-dir", type=Path,
                         help="keep each store in DIR/<store>: generated if missing, reused as it is otherwise")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
@@ -601,6 +666,8 @@ def main() -> None:
                         help="also write each statement's plan to bench/results/analytics-<store>-plans.txt")
     parser.add_argument("--only", nargs="+", choices=[c.name for c in CASES], metavar="QUERY",
                         help=f"measure only these queries (of {', '.join(c.name for c in CASES)})")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite the section of RESULTS.md from the results files there are")
     parser.add_argument("--generate-only", action="store_true",
                         help="with --data-dir: only generate the stores that are missing, measure nothing")
     parser.add_argument("--server-log-level", default="warning")
@@ -608,6 +675,13 @@ def main() -> None:
                         help="Markdown file whose section 'Analytics (issue 5)' is (re)written")
     args = parser.parse_args()
 
+    if args.report_only:
+        found = [json.loads((RESULTS_DIR / f"analytics-{store}.json").read_text()) for store in STORES
+                 if (RESULTS_DIR / f"analytics-{store}.json").exists()]
+        if not found:
+            raise SystemExit(f"no bench/results/analytics-<store>.json in {RESULTS_DIR}")
+        report(found[0]["config"], args.output)
+        return
     if args.generate_only:
         if args.data_dir is None:
             raise SystemExit("--generate-only needs --data-dir")
@@ -631,12 +705,17 @@ def main() -> None:
         write_json(out, last)
         print(f"result written to {out}", flush=True)
 
-    results = saved_results(last["config"])
+    report(last["config"], args.output)
+
+
+def report(config: dict[str, Any], output: Path) -> None:
+    """(Re)write the section from the results files of the data set of `config`; exit 1 on a mismatch."""
+    results = saved_results(config)
     problems = disagreements(results)
     text = section(results, problems)
-    replace_section(args.output, HEADING, text)
+    replace_section(output, HEADING, text)
     print(text)
-    print(f"wrote the section {HEADING[3:]!r} of {args.output}")
+    print(f"wrote the section {HEADING[3:]!r} of {output}")
     for problem in problems:
         print(f"MISMATCH: {problem}", file=sys.stderr)
     if problems:
