@@ -84,6 +84,8 @@ NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy
 
 def _duckdb_bucket(self: DuckDB.Generator, e: TimeBucket) -> str:
     zone, unit = self.sql(e, "zone"), e.args["unit"].name
+    if e.args["zone"].name == "UTC":  # timestamps are stored in UTC: no conversion (3 per row) needed
+        return f"EPOCH_MS(DATE_TRUNC('{unit}', {self.sql(e, 'this')}))"
     local = f"TIMEZONE({zone}, TIMEZONE('UTC', {self.sql(e, 'this')}))"
     start = f"DATE_TRUNC('{unit}', {local})"
     if unit in ("minute", "hour"):  # the wall-clock remainder is elapsed time: offsets change on the hour
