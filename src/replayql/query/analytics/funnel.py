@@ -226,8 +226,9 @@ class _Plan:
         query = exp.select(*(col(c) for c in keep), exp.alias_(first("pos"), f"r{k}"),
                            exp.alias_(first("at_ms"), f"t{k}")).from_(exp.Subquery(this=inner, alias=f"l{k - 1}"))
         if k > 1:  # only rows that can still be a step, and each entity's step-1 row (which carries F's columns)
-            query = query.where(exp.or_(col("pos").eq(col("r1")),
-                                        exp.GT(this=col("pos"), expression=col(f"r{k - 1}"))))
+            later = exp.or_(*(col(f"m{j}") for j in range(k, self.n + 1)))
+            query = query.where(exp.or_(col("pos").eq(col("r1")), exp.and_(
+                exp.GT(this=col("pos"), expression=col(f"r{k - 1}")), exp.paren(later))))
         return query
 
     def _sessions(self) -> list[exp.Expression]:
