@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +41,34 @@ def replayql_exe() -> str:
 
 
 STORES = ("duckdb", "clickhouse")
+NAMES = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
+
+
+def saved_results(results_dir: Path, prefix: str, config: dict[str, Any], same: tuple[str, ...]
+                  ) -> dict[str, dict[str, Any]]:
+    """The results files `<prefix>-<store>.json` of every store measured on the same data set (equal `same`
+    configuration values)."""
+    found = {}
+    for store in STORES:
+        path = results_dir / f"{prefix}-{store}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            if all(result["config"][k] == config[k] for k in same):
+                found[store] = result
+    return found
+
+
+def query_pairs(results: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, str, dict[str, Any],
+                                                                       dict[str, Any] | None]]:
+    """(query name, first store, other store, first store's result, other store's result or None) for every
+    query of the first store against every other store: what cross-store checks compare."""
+    by_store = {s: {q["name"]: q for q in r["queries"]} for s, r in results.items()}
+    if len(by_store) < 2:
+        return
+    first, *others = by_store
+    for name, mine in by_store[first].items():
+        for other in others:
+            yield name, first, other, mine, by_store[other].get(name)
 
 
 def store_args(store: str, data_dir: Path) -> list[str]:

@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, STORES, fmt, machine_info, markdown_table, replace_section, write_json
+from _common import NAMES, RESULTS_DIR, STORES, fmt, machine_info, markdown_table, replace_section, write_json
 from run import REPO, bench
 
 HEADING = "## DuckDB vs ClickHouse"
-NAMES = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
 
 
 def step(script: str, args: list[str], out: Path, idle_s: float, resume: bool,

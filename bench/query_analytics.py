@@ -67,6 +67,7 @@ from typing import Any
 from _common import (
     APP_ID,
     BENCH_DIR,
+    NAMES,
     RESULTS_DIR,
     STORES,
     ServerProcess,
@@ -79,10 +80,12 @@ from _common import (
     machine_info,
     markdown_table,
     percentile,
+    query_pairs,
     replace_section,
+    saved_results,
     write_json,
 )
-from query_filters import LOAD_NOTE, NAMES, store_dir
+from query_filters import LOAD_NOTE, store_dir
 from query_graphql import Client
 from run import wait_idle
 
@@ -502,34 +505,17 @@ def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace,
 # -- comparison and the report ------------------------------------------------------------------------------
 
 
-def saved_results(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The results files of every store measured on the same data set."""
-    same = ("sessions", "days", "seed", "end_ms")
-    found = {}
-    for store in STORES:
-        path = RESULTS_DIR / f"analytics-{store}.json"
-        if path.exists():
-            result = json.loads(path.read_text())
-            if all(result["config"][k] == config[k] for k in same):
-                found[store] = result
-    return found
-
-
 def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
     """Where the stores' answers differ; empty when they agree."""
     problems = []
-    by_store = {s: {q["name"]: q for q in r["queries"]} for s, r in results.items()}
-    if len(by_store) > 1:
-        first, *others = by_store
-        for name, mine in by_store[first].items():
-            for other in others:
-                theirs = by_store[other].get(name)
-                if theirs is None:
-                    problems.append(f"{name}: measured on {NAMES[first]} but not on {NAMES[other]}")
-                elif theirs["answer"] != mine["answer"]:
-                    problems.append(f"{name}: {NAMES[first]} answers {_diff(mine['answer'], theirs['answer'])}, "
-                                    f"{NAMES[other]} the other")
-    for store, queries in by_store.items():
+    for name, first, other, mine, theirs in query_pairs(results):
+        if theirs is None:
+            problems.append(f"{name}: measured on {NAMES[first]} but not on {NAMES[other]}")
+        elif theirs["answer"] != mine["answer"]:
+            problems.append(f"{name}: {NAMES[first]} answers {_diff(mine['answer'], theirs['answer'])}, "
+                            f"{NAMES[other]} the other")
+    for store, result in results.items():
+        queries = {q["name"]: q for q in result["queries"]}
         problems += [f"{name}: on {NAMES[store]} the floor's statements differ between rounds"
                      for name, q in queries.items() if q.get("statements_changed")]
         problems += [f"{name}: on {NAMES[store]} GraphQL answered differently in a later round: "
@@ -710,7 +696,7 @@ def main() -> None:
 
 def report(config: dict[str, Any], output: Path) -> None:
     """(Re)write the section from the results files of the data set of `config`; exit 1 on a mismatch."""
-    results = saved_results(config)
+    results = saved_results(RESULTS_DIR, "analytics", config, ("sessions", "days", "seed", "end_ms"))
     problems = disagreements(results)
     text = section(results, problems)
     replace_section(output, HEADING, text)

@@ -37,6 +37,7 @@ from typing import Any
 from _common import (
     APP_ID,
     BENCH_DIR,
+    NAMES,
     RESULTS_DIR,
     STORES,
     ServerProcess,
@@ -48,14 +49,15 @@ from _common import (
     machine_info,
     markdown_table,
     percentile,
+    query_pairs,
     replace_section,
+    saved_results,
     write_json,
 )
 from query_graphql import Client, load
 from run import wait_idle
 
 HEADING = "## Filter language (issue 4)"
-NAMES = {"duckdb": "DuckDB", "clickhouse": "ClickHouse"}
 TARGET_P95_MS = 250.0
 PAGE = 50
 
@@ -182,36 +184,18 @@ def run_store(store: str, data_dir: Path, reuse: bool, args: argparse.Namespace)
     }
 
 
-def saved_results(results_dir: Path, sessions: int, seed: int) -> dict[str, dict[str, Any]]:
-    """The results files of every store measured on the same data set (same sessions and seed)."""
-    found = {}
-    for store in STORES:
-        path = results_dir / f"filters-{store}.json"
-        if path.exists():
-            result = json.loads(path.read_text())
-            if result["config"]["sessions"] == sessions and result["config"]["seed"] == seed:
-                found[store] = result
-    return found
-
-
 def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
     """Where the stores' answers differ (totalCount or the first page's ids); empty when they agree."""
-    if len(results) < 2:
-        return []
     problems = []
-    by_store = {s: {q["name"]: q for q in r["queries"]} for s, r in results.items()}
-    first, *others = by_store
-    for name, mine in by_store[first].items():
-        for other in others:
-            theirs = by_store[other].get(name)
-            if theirs is None:
-                problems.append(f"{name}: measured on {NAMES[first]} but not on {NAMES[other]}")
-            elif theirs["matches"] != mine["matches"]:
-                problems.append(f"{name}: totalCount {mine['matches']:,} on {NAMES[first]} but "
-                                f"{theirs['matches']:,} on {NAMES[other]} ({mine['query']})")
-            elif theirs["first_page_ids"] != mine["first_page_ids"]:
-                problems.append(f"{name}: the same totalCount ({mine['matches']:,}) but a different first page on "
-                                f"{NAMES[first]} and {NAMES[other]} ({mine['query']})")
+    for name, first, other, mine, theirs in query_pairs(results):
+        if theirs is None:
+            problems.append(f"{name}: measured on {NAMES[first]} but not on {NAMES[other]}")
+        elif theirs["matches"] != mine["matches"]:
+            problems.append(f"{name}: totalCount {mine['matches']:,} on {NAMES[first]} but "
+                            f"{theirs['matches']:,} on {NAMES[other]} ({mine['query']})")
+        elif theirs["first_page_ids"] != mine["first_page_ids"]:
+            problems.append(f"{name}: the same totalCount ({mine['matches']:,}) but a different first page on "
+                            f"{NAMES[first]} and {NAMES[other]} ({mine['query']})")
     return problems
 
 
@@ -307,7 +291,8 @@ def main() -> None:
         write_json(out, result)
         print(f"result written to {out}", flush=True)
 
-    results = saved_results(args.results_dir, args.sessions, args.seed)
+    results = saved_results(args.results_dir, "filters", {"sessions": args.sessions, "seed": args.seed},
+                            ("sessions", "seed"))
     problems = disagreements(results)
     empty = empty_answers(results)
     text = section(results, problems, empty)
