@@ -126,13 +126,9 @@ class Compiler:
     def _flag(self, column: exp.Expression, found: Field, node: lang.Compare) -> exp.Expression:
         if node.op not in ("=", "!=") or not isinstance(node.value, lang.Bool):
             raise self.fail(node, f"`{node.field}` is true or false: write `{node.field} = true`")
-        holds: exp.Expression
-        if found.test == "not_null":
-            holds = not_null(column)
-        elif found.test == "positive":
-            holds = exp.GT(this=column, expression=exp.Literal.number(0))
-        else:
-            holds = exp.func("coalesce", column, exp.false()).eq(exp.true())
+        holds = flag_value(column, found.test)
+        if found.test == "bool":  # a missing flag is not true
+            holds = exp.func("coalesce", holds, exp.false()).eq(exp.true())
         wanted = node.value.value == (node.op == "=")
         return holds if wanted else exp.Not(this=exp.paren(holds))
 
@@ -306,6 +302,15 @@ class Compiler:
                 self._in_sessions(events, matching))
             return exp.In(this=col("issue_id", alias), query=exp.Subquery(this=issues))
         return self._in_sessions(alias, matching)
+
+
+def flag_value(column: exp.Expression, test: str) -> exp.Expression:
+    """A FLAG field's value from its column: set (`not_null`), above zero (`positive`), or the column itself."""
+    if test == "not_null":
+        return not_null(column)
+    if test == "positive":
+        return exp.GT(this=column, expression=exp.Literal.number(0))
+    return column
 
 
 def _values(value: lang.Value | None) -> list[lang.Value]:

@@ -12,12 +12,13 @@ from typing import Any
 
 from sqlglot import exp
 
-from replayql.query.compile import where
+from replayql.query.analytics.sources import SOURCES, Rows
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import ReadStore, run
 from replayql.query.sql import Scope, col, not_null
 from replayql.query.vocabulary import (
     EVENTS,
+    FLAG,
     HAD_KINDS,
     NUMBER,
     PROPERTIES_PREFIX,
@@ -32,7 +33,6 @@ from replayql.store.dialect import JsonKeys, JsonText, NumberOrNull
 
 MAX_KEYS = 200
 MAX_TOP_VALUES = 100
-_ALIASES = {"sessions": "s", "users": "u", "issues": "i", "events": "e"}
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,12 @@ def top_values(store: ReadStore, scope: Scope, entity: Entity, field: str, query
     """The most common values of `field` among the entity's rows matching `query` (ties by value)."""
     if not 1 <= limit <= MAX_TOP_VALUES:
         raise BadUserInput(f"`limit` must be between 1 and {MAX_TOP_VALUES}; got {limit}")
-    alias = _ALIASES[entity.name]
-    value = _value_expression(scope, entity, field, alias)
-    rows = scope.select(entity.table, exp.alias_(value, "value"), alias=alias)
-    for condition in where(scope, entity, alias, None, query):
-        rows = rows.where(condition)
+    source = Rows(SOURCES[entity.name.upper()], scope, query)
+    try:
+        value = source.resolve(field)
+    except BadUserInput as err:
+        raise BadUserInput(f"no top values for `{field}` on {entity.name}; {err}") from None
+    rows = source.select(exp.alias_(value.expression, "value"))
     counted = exp.Count(this=exp.Star())
     grouped = exp.select(
         col("value"), exp.alias_(counted, "n"),
@@ -142,20 +143,9 @@ def top_values(store: ReadStore, scope: Scope, entity: Entity, field: str, query
     found = run(store, scope, grouped)
     if not found:
         return TopValues([], 0, 0)
-    return TopValues([(_text(r["value"]), int(r["n"])) for r in found], int(found[0]["total"]),
-                     int(found[0]["distinct_values"]))
-
-
-def _value_expression(scope: Scope, entity: Entity, field: str, alias: str) -> exp.Expression:
-    known = entity.fields.get(field)
-    if known is not None and not known.via_sessions and field not in entity.derived_counts:
-        return col(known.column, alias)
-    prefix = entity.json_prefix
-    if prefix and entity.json_column and field.startswith(prefix) and len(field) > len(prefix):
-        return JsonText(this=col(entity.json_column, alias), expression=scope.param(field[len(prefix):]))
-    usable = [n for n, f in entity.fields.items() if not f.via_sessions and n not in entity.derived_counts]
-    extra = f", {prefix}<key>" if prefix else ""
-    raise BadUserInput(f"no top values for `{field}` on {entity.name}; fields: {', '.join(usable)}{extra}")
+    flag = value.type == FLAG  # a flag reads back as a boolean from DuckDB and as 0/1 from ClickHouse
+    return TopValues([(_text(bool(r["value"]) if flag else r["value"]), int(r["n"])) for r in found],
+                     int(found[0]["total"]), int(found[0]["distinct_values"]))
 
 
 def _text(value: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from replayql.query import language as lang
-from replayql.query.compile import Compiler, parse
+from replayql.query.compile import Compiler, flag_value, parse
 from replayql.query.errors import BadUserInput, QueryTimeout
 from replayql.query.lists import ReadStore, used_params
 from replayql.query.sql import Scope, col, time_range
@@ -130,7 +130,8 @@ def resolve_field(source: Source, scope: Scope, name: str) -> Resolved:
         return Resolved(PathPattern(this=col("initial_path" if source.table == "sessions" else "path", alias)), TEXT)
     known = entity.fields.get(name)
     if known is not None and not known.via_sessions and name not in entity.derived_counts:
-        return Resolved(_column(col(known.column, alias), known.type, known.test), known.type)
+        column = col(known.column, alias)
+        return Resolved(flag_value(column, known.test) if known.type == FLAG else column, known.type)
     if entity.json_prefix and name.startswith(entity.json_prefix) and len(name) > len(entity.json_prefix):
         assert entity.json_column is not None
         key = scope.param(name[len(entity.json_prefix):])
@@ -142,16 +143,6 @@ def resolve_field(source: Source, scope: Scope, name: str) -> Resolved:
         inner = resolve_field(SOURCES["USERS"], scope, name[len("user."):])
         return Resolved(inner.expression, inner.type, frozenset({"session", "user"}))
     raise BadUserInput(_unknown(source, name))
-
-
-def _column(column: exp.Expression, type_: str, test: str) -> exp.Expression:
-    if type_ != FLAG:
-        return column
-    if test == "not_null":
-        return exp.Not(this=exp.Is(this=column, expression=exp.Null()))
-    if test == "positive":
-        return exp.GT(this=column, expression=exp.Literal.number(0))
-    return column
 
 
 def as_number(found: Resolved, name: str) -> exp.Expression:
