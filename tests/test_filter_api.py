@@ -165,6 +165,8 @@ def test_top_values_count_the_rows_matching_the_query(shop: Server) -> None:
         values { value count } }
       statuses: topValues(entity: EVENTS, key: "status", query: "kind = network AND status >= 500") {
         values { value count } }
+      sessionPlans: topValues(entity: SESSIONS, key: "user.trait.plan") { values { value count } total }
+      errors: topValues(entity: SESSIONS, key: "hasErrors") { values { value count } }
     }""")
     assert data["browsers"] == {"values": [{"value": "Chrome", "count": 3}, {"value": "Firefox", "count": 1},
                                            {"value": "Safari", "count": 1}], "total": 5, "distinct": 3,
@@ -173,6 +175,10 @@ def test_top_values_count_the_rows_matching_the_query(shop: Server) -> None:
     assert data["skus"] == {"values": [{"value": "A1", "count": 2}], "total": 4, "distinct": 3, "otherCount": 2}
     assert data["chromeDurations"]["values"] == [{"value": v, "count": 1} for v in ("2000", "20000", "25000")]
     assert data["statuses"]["values"] == [{"value": v, "count": 1} for v in ("500", "502", "503")]
+    # s1 and s5 are u1's (pro), s2 is u2's (free); anonymous sessions have no plan
+    assert data["sessionPlans"] == {"values": [{"value": "pro", "count": 2}, {"value": "free", "count": 1}],
+                                    "total": 3}
+    assert data["errors"]["values"] == [{"value": "true", "count": 3}, {"value": "false", "count": 2}]
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
