@@ -32,6 +32,10 @@ class Services:
     writer: IngestWriter
     _known_apps: set[str] = field(default_factory=set)
 
+    def knows_app(self, app_id: str) -> bool:
+        """Known to exist without a registry read (safe on the event loop)."""
+        return app_id in self._known_apps
+
     def app_exists(self, app_id: str) -> bool:
         """Apps are never deleted, so one that exists is remembered; an unknown one is looked up every time, so
         an app created meanwhile (by the CLI) is accepted at once. Saves a registry read per ingest request."""

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # Differences below this are network latency, not a wrong client clock: client times are kept exact.
 CLOCK_SKEW_TOLERANCE_MS = 2_000
 _JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
+_INLINE_DECODE_BYTES = 128 * 1024
 
 
 def _reject(exc: IngestRejected) -> Response:
@@ -78,12 +79,15 @@ async def _accept(request: Request, services: Services) -> Batch | Response:
     try:
         _check_content_type(request)
         body = await _read_body(request, limits)
-        batch: Batch = await run_in_threadpool(_decode, body, request.headers.get("content-encoding"), limits)
+        encoding = request.headers.get("content-encoding")
+        # Decoding holds the GIL either way; a thread only keeps a large body from stalling other requests.
+        batch = (_decode(body, encoding, limits) if len(body) <= _INLINE_DECODE_BYTES
+                 else await run_in_threadpool(_decode, body, encoding, limits))
     except IngestRejected as exc:
         return _reject(exc)
     except ClientDisconnect:
         return Response(status_code=400)
-    if not await run_in_threadpool(services.app_exists, batch.app_id):
+    if not (services.knows_app(batch.app_id) or await run_in_threadpool(services.app_exists, batch.app_id)):
         return _reject(IngestRejected(404, f"unknown appId {batch.app_id!r}; create it with "
                                            f"`replayql apps create {batch.app_id}`"))
     if batch.client_ip is None and request.client is not None:
