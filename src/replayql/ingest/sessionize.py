@@ -8,6 +8,7 @@ left off.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import msgspec
 import orjson
@@ -44,6 +45,7 @@ class _RRWebHead(msgspec.Struct):
 
 
 _rrweb_head = msgspec.json.Decoder(_RRWebHead)
+_rrweb_heads = msgspec.json.Decoder(list[_RRWebHead])
 _RRWEB_INCREMENTAL = 3
 _RRWEB_MUTATION = 0
 _RRWEB_USER_SOURCES = frozenset({1, 2, 3, 5})  # mouse move, mouse interaction, scroll, input
@@ -97,10 +99,15 @@ class _Derived:
         return sum(1 for k, _ in self.events if k == kind)
 
 
+def _event_ts(event: Event) -> int:
+    return event.ts
+
+
 def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, clock_offset_ms: int = 0
                ) -> tuple[BatchWrite, SessionTail]:
     """Turn a batch into store records; `clock_offset_ms` is added to every client timestamp (skew correction)."""
-    events = sorted(batch.events, key=lambda e: e.ts)  # stable: same-ms events keep their order
+    events = sorted(batch.events, key=_event_ts)  # stable: same-ms events keep their order
+    rrweb_roles = iter(_rrweb_roles([e for e in events if isinstance(e, RecordingEvent)]))
     app, sid = batch.app_id, batch.session_id
     delta = _context_delta(batch, events, clock_offset_ms, options)
     derived = _Derived()
@@ -110,12 +117,19 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     user = _UserCollector()
     for idx, event in enumerate(events):
         ts = event.ts + clock_offset_ms
-        _resolve_pending(tail, ts, event, derived, options.frustration)
-        _track_activity(tail, ts, event, delta, options.idle_threshold_ms)
-        if isinstance(event, RecordingEvent):
+        if isinstance(event, RecordingEvent):  # most events: only their role in frustration and activity counts
+            role = next(rrweb_roles)
+            if tail.pending:
+                _resolve_pending(tail, ts, role is _Role.RESPONSE, False, derived, options.frustration)
+            if role is _Role.ACTIVITY:
+                _track_activity(tail, ts, delta, options.idle_threshold_ms)
             recording.append((ts, event.data))
             tail.has_recording = True
             continue
+        _resolve_pending(tail, ts, isinstance(event, PageEvent | NetworkEvent), isinstance(event, ErrorEvent),
+                         derived, options.frustration)
+        if isinstance(event, PageEvent | ClickEvent | InputEvent | CustomEvent):
+            _track_activity(tail, ts, delta, options.idle_threshold_ms)
         record = _record(app, sid, batch.seq, idx, ts, event, tail)
         records.append(record)
         _count(event, record, delta, issues, user, tail, options.frustration, derived)
@@ -153,22 +167,36 @@ def _context_delta(batch: Batch, events: list[Event], offset: int, options: Sess
     return delta
 
 
-def _track_activity(tail: SessionTail, ts: int, event: Event, delta: SessionDelta, idle_ms: int) -> None:
+def _track_activity(tail: SessionTail, ts: int, delta: SessionDelta, idle_ms: int) -> None:
     """Active time: gaps between user activity, each counted up to the idle threshold."""
-    if not _is_activity(event):
-        return
     if tail.last_activity is not None and ts > tail.last_activity:
         delta.active_ms += min(ts - tail.last_activity, idle_ms)
     tail.last_activity = ts if tail.last_activity is None else max(ts, tail.last_activity)
 
 
-def _is_activity(event: Event) -> bool:
-    if isinstance(event, PageEvent | ClickEvent | InputEvent | CustomEvent):
-        return True
-    if isinstance(event, RecordingEvent):
-        head = _rrweb_head_of(event)
-        return head.type == _RRWEB_INCREMENTAL and head.data is not None and head.data.source in _RRWEB_USER_SOURCES
-    return False
+class _Role(Enum):
+    """What an rrweb event means for the session summary."""
+
+    NONE = 0
+    ACTIVITY = 1  # user input: mouse, scroll, typing
+    RESPONSE = 2  # a DOM mutation: the page reacted (a click before it was not dead)
+
+
+def _rrweb_roles(events: list[RecordingEvent]) -> list[_Role]:
+    """The role of each rrweb event, its head decoded for all of them in one pass."""
+    try:
+        heads = _rrweb_heads.decode(b"[" + b",".join(e.data for e in events) + b"]")
+    except msgspec.MsgspecError:  # one odd event: read them one by one, an unreadable head has no role
+        heads = [_rrweb_head_of(e) for e in events]
+    return [_role(head) for head in heads]
+
+
+def _role(head: _RRWebHead) -> _Role:
+    if head.type != _RRWEB_INCREMENTAL or head.data is None:
+        return _Role.NONE
+    if head.data.source == _RRWEB_MUTATION:
+        return _Role.RESPONSE
+    return _Role.ACTIVITY if head.data.source in _RRWEB_USER_SOURCES else _Role.NONE
 
 
 def _rrweb_head_of(event: RecordingEvent) -> _RRWebHead:
@@ -178,25 +206,16 @@ def _rrweb_head_of(event: RecordingEvent) -> _RRWebHead:
         return _RRWebHead()
 
 
-def _resolve_pending(tail: SessionTail, ts: int, event: Event, derived: _Derived,
+def _resolve_pending(tail: SessionTail, ts: int, response: bool, error: bool, derived: _Derived,
                      thresholds: FrustrationThresholds) -> None:
     """Let this event count as evidence for the clicks before it, and settle those whose windows closed."""
     _expire_pending(tail, ts, derived, thresholds)
     for click in tail.pending:
-        if ts - click.ts <= thresholds.error_click_window_ms and isinstance(event, ErrorEvent) and not click.errored:
+        if error and ts - click.ts <= thresholds.error_click_window_ms and not click.errored:
             click.errored = True
             derived.add("error_click", click)
-        if ts - click.ts <= thresholds.dead_click_window_ms and _is_response(event):
+        if response and ts - click.ts <= thresholds.dead_click_window_ms:
             click.dead = False
-
-
-def _is_response(event: Event) -> bool:
-    if isinstance(event, PageEvent | NetworkEvent):
-        return True
-    if isinstance(event, RecordingEvent):
-        head = _rrweb_head_of(event)
-        return head.type == _RRWEB_INCREMENTAL and head.data is not None and head.data.source == _RRWEB_MUTATION
-    return False
 
 
 def _expire_pending(tail: SessionTail, now: int, derived: _Derived, thresholds: FrustrationThresholds) -> None:
