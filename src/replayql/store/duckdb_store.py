@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -23,14 +24,14 @@ from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
-from replayql.store.merge import issues_with_status, session_aggregates
+from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
-from replayql.store.schema import Merge
 
 _TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGINT", schema.FLOAT: "DOUBLE",
           schema.BOOL: "BOOLEAN", schema.TIME: "TIMESTAMP", schema.JSON: "JSON", schema.BLOB: "BLOB"}
 
 _SESSION_TYPES = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
+_SESSION_NAMES = tuple(name for name, _ in _SESSION_TYPES)
 _USER_DELTA_COLUMNS = (("app_id", schema.STRING), ("user_id", schema.STRING), ("name", schema.STRING),
                        ("email", schema.STRING), ("traits", schema.JSON), ("first_seen", schema.TIME),
                        ("last_seen", schema.TIME), ("session_count", schema.BIGINT), ("seq", schema.BIGINT))
@@ -66,47 +67,21 @@ def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
-def _conflict_merge(table: str, name: str, rule: Merge) -> exp.Expression:
-    """How an incoming summary merges into the stored one (old values on the right of every SET)."""
-    old, new = _col(name, table), _col(name, "excluded")
-    match rule:
-        case Merge.SUM:
-            return exp.Add(this=old, expression=new)
-        case Merge.MIN:
-            return exp.func("least", old, new)
-        case Merge.MAX:
-            return exp.func("greatest", old, new)
-        case Merge.LATEST:
-            return exp.func("coalesce", new, old)
-        case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
-            key = rule.ordering
-            assert key is not None
-            takes_new = exp.Or(this=exp.Is(this=_col(key, table), expression=exp.Null()),
-                               expression=exp.LT(this=_col(key, "excluded"), expression=_col(key, table)))
-            return exp.Case(ifs=[exp.If(this=takes_new, true=new)], default=old)
-    raise ValueError(f"no conflict merge for rule {rule}")
+def _session_update_sql() -> str:
+    """Replace stored summaries with the merged ones of `incoming_sessions` (keys stay)."""
+    columns = {name: exp.column(name, "i") for name, _, rule in schema.SESSION_COLUMNS if rule is not None}
+    keys = [exp.column(k, "sessions").eq(exp.column(k, "i")) for k in ("app_id", "session_id")]
+    return sql(exp.update("sessions", columns, where=exp.and_(*keys), from_="incoming_sessions AS i"), "duckdb")
 
 
-def _upsert(table: str, source: str, keys: Sequence[str], selects: list[exp.Expression], columns: Sequence[str],
-            merges: dict[str, exp.Expression], grouped: bool) -> str:
-    query = exp.select(*selects).from_(source)
-    if grouped:
-        query = query.group_by(*keys)
-    insert = exp.insert(query, exp.Schema(this=exp.to_table(table),
-                                          expressions=[exp.to_identifier(c) for c in columns]))
-    insert.set("conflict", exp.OnConflict(
-        conflict_keys=[exp.to_identifier(k) for k in keys], action=exp.var("DO UPDATE"),
-        expressions=[exp.EQ(this=_col(c), expression=e) for c, e in merges.items()]))
-    return sql(insert, "duckdb")
-
-
-def _session_upsert_sql(grouped: bool) -> str:
-    """Merge incoming summaries into `sessions`; `grouped` first folds several rows of one session (the same
-    session twice in one group commit), which costs DuckDB a third more planning, so it is used only then."""
-    columns = [name for name, _, _ in schema.SESSION_COLUMNS]
-    selects = session_aggregates() if grouped else [exp.column(c) for c in columns]
-    merges = {name: _conflict_merge("sessions", name, rule) for name, _, rule in schema.SESSION_COLUMNS if rule}
-    return _upsert("sessions", "incoming_sessions", ("app_id", "session_id"), selects, columns, merges, grouped)
+def _session_select_sql() -> str:
+    """Whole stored summaries of some sessions of one app, times as epoch ms (as a SessionDelta holds them)."""
+    columns = [exp.alias_(exp.func("epoch_ms", exp.column(name)), name) if logical == schema.TIME
+               else exp.column(name) for name, logical, _ in schema.SESSION_COLUMNS]
+    ids = exp.select(exp.Unnest(expressions=[exp.Placeholder(this="ids")]))
+    where = exp.and_(exp.column("app_id").eq(exp.Placeholder(this="app")),
+                     exp.In(this=exp.column("session_id"), query=exp.Subquery(this=ids)))
+    return sql(exp.select(*columns).from_("sessions").where(where), "duckdb")
 
 
 _USER_UPSERT = """
@@ -146,6 +121,7 @@ ON CONFLICT (app_id, issue_id) DO UPDATE SET
 """
 
 
+_SUMMARY_CACHE_SIZE = 50_000  # sessions whose summary stays in memory (recently written, least recent evicted)
 _zstd = zstandard.ZstdCompressor(level=3)
 _unzstd = zstandard.ZstdDecompressor()
 
@@ -167,7 +143,11 @@ class DuckDBStore:
                     "stop that process first, or send the data to it over HTTP") from None
             raise
         self._write_lock = threading.Lock()
-        self._session_upsert = {grouped: _session_upsert_sql(grouped) for grouped in (False, True)}
+        # The only writer keeps the stored summaries of recently written sessions, merges each batch into them
+        # in Python and writes whole rows: far cheaper for DuckDB than an upsert that merges 40 columns in SQL.
+        self._summaries: OrderedDict[tuple[str, str], SessionDelta] = OrderedDict()
+        self._session_update = _session_update_sql()
+        self._session_select = _session_select_sql()
         if not read_only:
             self._migrate()
 
@@ -278,9 +258,10 @@ class DuckDBStore:
                           for w in writes if w.recording is not None]
             if recordings:
                 self._insert(conn, "recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
-            self._upsert_sessions(conn, writes)
+            summaries = self._upsert_sessions(conn, writes)
             self._upsert_users(conn, [(w.seq, w.user) for w in writes if w.user is not None])
             self._upsert_issues(conn, [i for w in writes for i in w.issues], received_at_ms)
+        self._remember_summaries(summaries)  # only once committed: a failed group leaves memory as the table
 
     @staticmethod
     def _insert(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
@@ -288,13 +269,42 @@ class DuckDBStore:
             columns = ", ".join(data.column_names)
             conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_rows")
 
-    def _upsert_sessions(self, conn: duckdb.DuckDBPyConnection, writes: Sequence[BatchWrite]) -> None:
-        deltas: list[SessionDelta] = [w.session for w in writes]
-        table = records_to_table(deltas, _SESSION_TYPES)
-        table = table.append_column("seq", pa.array([w.seq for w in writes], type=pa.int64()))
-        with _registered(conn, "incoming_sessions", table):
-            distinct = len({(w.app_id, w.session_id) for w in writes}) == len(writes)
-            conn.execute(self._session_upsert[not distinct])
+    def _upsert_sessions(self, conn: duckdb.DuckDBPyConnection, writes: Sequence[BatchWrite]
+                         ) -> dict[tuple[str, str], SessionDelta]:
+        """Merge each batch into its session's stored summary (in arrival order) and write the merged rows."""
+        stored = self._stored_summaries(conn, {(w.app_id, w.session_id) for w in writes})
+        merged: dict[tuple[str, str], SessionDelta] = {}
+        for w in writes:
+            key = (w.app_id, w.session_id)
+            base = merged.get(key) or stored.get(key)
+            merged[key] = w.session if base is None else merge_sessions(base, w.session)
+        new = [row for key, row in merged.items() if key not in stored]
+        if new:
+            self._insert(conn, "sessions", records_to_table(new, _SESSION_TYPES))
+        changed = [row for key, row in merged.items() if key in stored]
+        if changed:
+            with _registered(conn, "incoming_sessions", records_to_table(changed, _SESSION_TYPES)):
+                conn.execute(self._session_update)
+        return merged
+
+    def _stored_summaries(self, conn: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]]
+                          ) -> dict[tuple[str, str], SessionDelta]:
+        """The stored rows of these sessions (those that have one), from memory or else from the table."""
+        found = {key: self._summaries[key] for key in keys if key in self._summaries}
+        missing: dict[str, list[str]] = {}
+        for app_id, session_id in keys - found.keys():
+            missing.setdefault(app_id, []).append(session_id)
+        for app_id, session_ids in missing.items():
+            for row in conn.execute(self._session_select, {"app": app_id, "ids": session_ids}).fetchall():
+                found[(app_id, row[1])] = SessionDelta(**dict(zip(_SESSION_NAMES, row, strict=True)))
+        return found
+
+    def _remember_summaries(self, rows: dict[tuple[str, str], SessionDelta]) -> None:
+        for key, row in rows.items():
+            self._summaries[key] = row
+            self._summaries.move_to_end(key)
+        while len(self._summaries) > _SUMMARY_CACHE_SIZE:
+            self._summaries.popitem(last=False)
 
     @staticmethod
     def _upsert_users(conn: duckdb.DuckDBPyConnection, users: list[tuple[int, UserDelta]]) -> None:
@@ -334,8 +344,10 @@ class DuckDBStore:
             counts.session_ids = [r[0] for r in rows]
             return counts
 
-    @staticmethod
-    def _delete_sessions(conn: duckdb.DuckDBPyConnection, app_id: str, session_ids: list[str]) -> DeletionCounts:
+    def _delete_sessions(self, conn: duckdb.DuckDBPyConnection, app_id: str, session_ids: list[str]
+                         ) -> DeletionCounts:
+        for session_id in session_ids:
+            self._summaries.pop((app_id, session_id), None)
         params = {"app": app_id, "ids": session_ids}
         scope = "app_id = $app AND session_id IN (SELECT unnest($ids))"
         issue_ids = [r[0] for r in conn.execute(

@@ -1,14 +1,19 @@
-"""Session-summary merge rules as SQL aggregates, shared by the backends.
+"""Session-summary merge rules, generated from their one declaration (`schema.SESSION_COLUMNS`) in two forms.
 
-DuckDB folds the batches of one group commit with these aggregates before upserting; ClickHouse keeps one row
-per batch and folds them with the same aggregates when it reads. Same rules, same answers.
+As SQL aggregates: ClickHouse keeps one row per batch and folds them with these when it reads. As a Python
+merge of two summaries: DuckDB's single writer keeps the summaries of active sessions in memory, merges each
+batch into them and writes whole rows. Same rules, same answers.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from sqlglot import exp
 
 from replayql.store.dialect import FirstBy
+from replayql.store.records import SessionDelta
 from replayql.store.schema import SESSION_COLUMNS, Merge
 
 
@@ -36,6 +41,44 @@ def aggregate(name: str, rule: Merge | None) -> exp.Expression:
             assert key is not None
             return FirstBy(this=column, expression=exp.column(key), where=_not_null(key))
     raise ValueError(f"no aggregate for merge rule {rule}")
+
+
+def _smaller(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _larger(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _takes_incoming(stored: SessionDelta, incoming: SessionDelta, rule: Merge) -> bool:
+    """WITH_* rules: the incoming value wins when it comes with the smaller ordering key (or the first one)."""
+    key = rule.ordering
+    assert key is not None
+    old, new = getattr(stored, key), getattr(incoming, key)
+    return old is None or (new is not None and new < old)
+
+
+def merge_sessions(stored: SessionDelta, incoming: SessionDelta) -> SessionDelta:
+    """The summary after `incoming` (a later batch) is merged into `stored`; neither is changed. NULLs are
+    absent values, as in SQL's aggregates."""
+    # every WITH_* decision reads the ordering keys before they merge
+    takes = {rule: _takes_incoming(stored, incoming, rule) for rule in (Merge.WITH_FIRST_PAGE, Merge.WITH_CONTEXT)}
+    merged: dict[str, Any] = {}
+    for name, _, rule in SESSION_COLUMNS:
+        old, new = getattr(stored, name), getattr(incoming, name)
+        match rule:
+            case Merge.SUM:
+                merged[name] = old + new
+            case Merge.MIN:
+                merged[name] = _smaller(old, new)
+            case Merge.MAX:
+                merged[name] = _larger(old, new)
+            case Merge.LATEST:
+                merged[name] = old if new is None else new
+            case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
+                merged[name] = new if takes[rule] else old
+    return replace(stored, **merged)
 
 
 def session_aggregates() -> list[exp.Expression]:
