@@ -69,13 +69,39 @@ class SessionTail(msgspec.Struct, omit_defaults=True):
     recent_clicks: dict[str, list[int]] = {}  # selector -> click times inside the rage window
     rage_until: dict[str, int] = {}  # selector -> last click of a burst already counted as one rage click
     span: list[int] = []  # [first, last] event time so far: a user identified late was still seen from the start
+    # The idempotency ledger: every seq below `stored_below` is stored, and so are those in `stored_above`. It
+    # travels in the session row, so it commits with the batch it records (exactly once across crashes).
+    stored_below: int = 0
+    stored_above: list[int] = []
+
+    def has_stored(self, seq: int) -> bool:
+        return seq < self.stored_below or seq in self.stored_above
+
+    def mark_stored(self, seq: int) -> None:
+        if self.has_stored(seq):
+            return
+        if seq != self.stored_below:
+            self.stored_above = sorted({*self.stored_above, seq})
+            return
+        above = set(self.stored_above)
+        below = seq + 1
+        while below in above:
+            above.discard(below)
+            below += 1
+        self.stored_below, self.stored_above = below, sorted(above)
 
 
 _tail_decoder = msgspec.json.Decoder(SessionTail)
 
 
 def load_tail(raw: str | None) -> SessionTail:
-    return _tail_decoder.decode(raw) if raw else SessionTail()
+    tail = _tail_decoder.decode(raw) if raw else SessionTail()
+    if tail.stored_above and tail.stored_above[0] == tail.stored_below:  # a ledger written whole (a migration)
+        above = tail.stored_above
+        tail.stored_above = []
+        for seq in above:
+            tail.mark_stored(seq)
+    return tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +167,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     delta.has_recording = bool(recording)
     new_user = user.delta(app, tail, delta)
     delta.user_id = tail.user_id
+    tail.mark_stored(batch.seq)
     delta.tail = msgspec.json.encode(tail).decode()
     write = BatchWrite(app, sid, batch.seq, delta, records, new_user, list(issues.values()),
                        _recording_chunk(app, sid, batch.seq, recording))

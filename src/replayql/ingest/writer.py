@@ -12,22 +12,39 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from replayql.config import IngestLimits
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
 from replayql.ingest.wire import Batch, IdentifyEvent
 from replayql.store.base import DeletionCounts, Store
 from replayql.store.records import BatchWrite
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
+V = TypeVar("V")
 _MAX_GROUP = 2_000
-_TAIL_CACHE_SIZE = 100_000
+_TAIL_CACHE_SIZE = 50_000
+
+
+class Lru(OrderedDict[K, V]):
+    """A dict that keeps its `size` most recently put entries."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 class Outcome(Enum):
@@ -41,6 +58,8 @@ class _Item:
     batch: Batch
     clock_offset_ms: int
     future: Future[Outcome]
+    size: int = 0  # bytes of JSON it holds in memory until written
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -50,17 +69,23 @@ class _Job:
 
 
 class IngestWriter:
-    def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 20.0) -> None:
+    def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 20.0,
+                 limits: IngestLimits | None = None) -> None:
         self.store = store
         self.options = options
+        self.limits = limits or IngestLimits()
         self._group_wait = group_commit_ms / 1000
         self._queue: queue.Queue[_Item | _Job | None] = queue.Queue()
         self._announced = 0
-        self._announce_lock = threading.Lock()
-        # Single writer: what it has checked once stays true unless it deletes it itself (forget_deleted).
-        self._checked_sessions: set[tuple[str, str]] = set()
-        self._checked_users: set[tuple[str, str]] = set()
-        self._tails: OrderedDict[tuple[str, str], SessionTail] = OrderedDict()
+        self._lock = threading.Lock()
+        # Batches not yet answered, oldest first (answers come in this order), and the bytes they hold.
+        self._pending: deque[_Item] = deque()
+        self._pending_bytes = 0
+        # Single writer: what it has checked once stays true unless it deletes it itself (forget_deleted). All
+        # three are bounded: memory does not grow with the sessions seen, and a forgotten entry is read again.
+        self._checked_sessions: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
+        self._checked_users: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
+        self._tails: Lru[tuple[str, str], SessionTail] = Lru(_TAIL_CACHE_SIZE)
         # (app, user) and (app, session) deleted in this group commit or earlier: their data is dropped
         self._deleted_users: set[tuple[str, str]] = set()
         self._deleted_sessions: set[tuple[str, str]] = set()
@@ -72,10 +97,32 @@ class IngestWriter:
         self._queue.put(None)
         self._thread.join()
 
-    def submit(self, batch: Batch, clock_offset_ms: int = 0) -> Future[Outcome]:
+    def submit(self, batch: Batch, clock_offset_ms: int = 0, size: int = 0) -> Future[Outcome]:
         future: Future[Outcome] = Future()
-        self._queue.put(_Item(batch, clock_offset_ms, future))
+        item = _Item(batch, clock_offset_ms, future, size)
+        with self._lock:
+            self._forget_answered()
+            self._pending.append(item)
+            self._pending_bytes += size
+        self._queue.put(item)
         return future
+
+    def overloaded(self) -> str | None:
+        """Why a new batch should be refused for now (the store is not keeping up), or None. Checked before a
+        request's body is read, so a busy server spends nothing on what it would refuse."""
+        with self._lock:
+            self._forget_answered()
+            waited_ms = (time.monotonic() - self._pending[0].queued_at) * 1000 if self._pending else 0.0
+            queued = self._pending_bytes
+        if queued > self.limits.max_queued_bytes:
+            return f"{queued:,} bytes of batches are waiting to be written"
+        if waited_ms > self.limits.max_queue_wait_ms:
+            return f"the oldest waiting batch has waited {waited_ms / 1000:.1f} s"
+        return None
+
+    def _forget_answered(self) -> None:
+        while self._pending and self._pending[0].future.done():
+            self._pending_bytes -= self._pending.popleft().size
 
     def run(self, fn: Callable[[Store], Any]) -> Future[Any]:
         """Run a write job (an API mutation) on the writer thread, in order with ingestion."""
@@ -145,12 +192,12 @@ class IngestWriter:
     def announce(self) -> Iterator[None]:
         """Held by a request from its arrival until its batch is queued (or refused), so the writer knows a
         batch is on its way and may wait a moment to write it in the same transaction."""
-        with self._announce_lock:
+        with self._lock:
             self._announced += 1
         try:
             yield
         finally:
-            with self._announce_lock:
+            with self._lock:
                 self._announced -= 1
 
     def _run_job(self, job: _Job) -> None:
@@ -175,13 +222,14 @@ class IngestWriter:
 
     def _commit_group(self, group: list[_Item]) -> None:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
-        seen = self.store.seen_batches(keys)
+        # A single writer's session tails are the whole ledger; writers that share a store also ask the store.
+        seen = set() if self.store.single_writer else self.store.seen_batches(keys)
         self._load_tails(group)
         self._load_deleted(group)
         writes: list[BatchWrite] = []
         outcomes: list[tuple[_Item, Outcome]] = []
         for item, key in zip(group, keys, strict=True):
-            if key in seen:
+            if key in seen or self._tails[key[:2]].has_stored(key[2]):
                 outcomes.append((item, Outcome.DUPLICATE))
                 continue
             seen.add(key)
@@ -207,7 +255,7 @@ class IngestWriter:
             states = self.store.session_states(app_id, sorted(session_ids))
             for sid in session_ids:
                 state = states.get(sid)
-                self._remember((app_id, sid), load_tail(state.tail if state else None))
+                self._tails.put((app_id, sid), load_tail(state.tail if state else None))
 
     def _load_deleted(self, group: list[_Item]) -> None:
         """Ask the store whether any session or user of this group was deleted (by any process). A single
@@ -229,14 +277,10 @@ class IngestWriter:
             self._deleted_sessions.update((app, s) for s in gone_sessions)
             self._deleted_users.update((app, u) for u in gone_users)
             if self.store.single_writer:
-                self._checked_sessions.update((app, s) for s in session_ids)
-                self._checked_users.update((app, u) for u in users[app])
-
-    def _remember(self, key: tuple[str, str], tail: SessionTail) -> None:
-        self._tails[key] = tail
-        self._tails.move_to_end(key)
-        while len(self._tails) > _TAIL_CACHE_SIZE:
-            self._tails.popitem(last=False)
+                for sid in session_ids:
+                    self._checked_sessions.put((app, sid), True)
+                for uid in users[app]:
+                    self._checked_users.put((app, uid), True)
 
     def _sessionize(self, item: _Item) -> BatchWrite | None:
         batch = item.batch
@@ -252,7 +296,7 @@ class IngestWriter:
             self.store.delete_sessions(batch.app_id, [batch.session_id])
             self.forget_deleted(batch.app_id, tail.user_id, [batch.session_id])
             return None
-        self._remember(key, tail)
+        self._tails.put(key, tail)
         return write
 
     def _invalidate(self, group: list[_Item]) -> None:

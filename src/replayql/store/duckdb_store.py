@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
+from replayql.store.base import DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
@@ -38,7 +38,6 @@ _USER_DELTA_COLUMNS = (("app_id", schema.STRING), ("user_id", schema.STRING), ("
 _ISSUE_DELTA_COLUMNS = (("app_id", schema.STRING), ("issue_id", schema.STRING), ("title", schema.STRING),
                         ("error_type", schema.STRING), ("message", schema.STRING), ("stack", schema.STRING),
                         ("first_seen", schema.TIME), ("last_seen", schema.TIME), ("count", schema.BIGINT))
-_LEDGER_COLUMNS = (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT))
 
 
 def _create_table(name: str, columns: Sequence[tuple[str, str]], key: Sequence[str], extra: str = "") -> str:
@@ -55,7 +54,6 @@ def _ddl() -> list[str]:
         _create_table("users", schema.USER_COLUMNS, ("app_id", "user_id")),
         _create_table("issues", schema.ISSUE_COLUMNS, ("app_id", "issue_id")),
         _create_table("recordings", schema.RECORDING_COLUMNS, ("app_id", "session_id", "seq")),
-        _create_table("batches", (*_LEDGER_COLUMNS, ("received_at", schema.TIME)), ("app_id", "session_id", "seq")),
         _create_table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING),
                                         ("deleted_at", schema.TIME)), ("app_id", "user_id")),
         _create_table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING)),
@@ -65,6 +63,19 @@ def _ddl() -> list[str]:
 
 def _col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
+
+
+# _MIGRATIONS[n - 1]: the statements that bring a store of version n to n + 1.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1 -> 2: the idempotency ledger moves from the `batches` table into each session's tail (`stored_above`;
+    # load_tail compacts it), where it commits with the batch it records and costs no lookup that grows with
+    # the history of the store.
+    ("""UPDATE sessions SET tail = json_merge_patch(coalesce(tail, '{}'), json_object('stored_above', b.seqs))
+        FROM (SELECT app_id, session_id, list(seq ORDER BY seq) AS seqs FROM batches GROUP BY app_id, session_id) b
+        WHERE sessions.app_id = b.app_id AND sessions.session_id = b.session_id""",
+     "DROP TABLE batches"),
+)
+assert len(_MIGRATIONS) == schema.SCHEMA_VERSION - 1
 
 
 def _session_update_sql() -> str:
@@ -161,11 +172,16 @@ class DuckDBStore:
         if current > schema.SCHEMA_VERSION:
             raise RuntimeError(f"the store {self.path} has schema version {current}, newer than this "
                                f"replayql ({schema.SCHEMA_VERSION}); upgrade replayql")
-        if current < 1:
-            with self.transaction() as conn:
+        if current == schema.SCHEMA_VERSION:
+            return
+        with self.transaction() as conn:
+            if current < 1:
                 for statement in _ddl():
                     conn.execute(statement)
-                conn.execute("INSERT INTO schema_version VALUES (1)")
+            else:
+                for statement in (text for step in _MIGRATIONS[current - 1:] for text in step):
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES ($v)", {"v": schema.SCHEMA_VERSION})
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -219,22 +235,11 @@ class DuckDBStore:
                 timer.cancel()
             cursor.close()
 
-    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
-        if not keys:
-            return set()
-        cursor = self._conn.cursor()
-        try:
-            cursor.register("candidate_batches", rows_to_table(keys, _LEDGER_COLUMNS))
-            rows = cursor.execute("SELECT b.app_id, b.session_id, b.seq FROM batches b JOIN candidate_batches c "
-                                  "USING (app_id, session_id, seq)").fetchall()
-            return {(a, s, int(q)) for a, s, q in rows}
-        finally:
-            cursor.close()
-
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
-        rows = self.fetch("SELECT session_id, user_id, tail FROM sessions WHERE app_id = $app "
-                          "AND session_id IN (SELECT unnest($ids))", {"app": app_id, "ids": list(session_ids)})
-        return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
+        """Read through the summary cache: the writer asks for the sessions it is about to write."""
+        with self._write_lock:
+            summaries = self._stored_summaries(self._conn, {(app_id, sid) for sid in session_ids}, remember=True)
+        return {sid: SessionState(row.user_id, row.tail) for (_, sid), row in summaries.items()}
 
     def deleted_among(self, app_id: str, session_ids: Sequence[str], user_ids: Sequence[str]
                       ) -> tuple[set[str], set[str]]:
@@ -247,10 +252,9 @@ class DuckDBStore:
     # -- writes ----------------------------------------------------------------------------------------------
 
     def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
-        """Apply a group of accepted batches in one transaction, with their idempotency ledger rows."""
+        """Apply a group of accepted batches in one transaction; their idempotency ledger is in the session tails
+        (see ingest.sessionize.SessionTail), written with the summaries."""
         with self.transaction() as conn:
-            ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
-            self._insert(conn, "batches", rows_to_table(ledger, (*_LEDGER_COLUMNS, ("received_at", schema.TIME))))
             events = [e for w in writes for e in w.events]
             if events:
                 self._insert(conn, "events", records_to_table(events, schema.EVENT_TYPES.items()))
@@ -287,17 +291,20 @@ class DuckDBStore:
                 conn.execute(self._session_update)
         return merged
 
-    def _stored_summaries(self, conn: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]]
-                          ) -> dict[tuple[str, str], SessionDelta]:
+    def _stored_summaries(self, conn: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]],
+                          remember: bool = False) -> dict[tuple[str, str], SessionDelta]:
         """The stored rows of these sessions (those that have one), from memory or else from the table."""
         found = {key: self._summaries[key] for key in keys if key in self._summaries}
         missing: dict[str, list[str]] = {}
         for app_id, session_id in keys - found.keys():
             missing.setdefault(app_id, []).append(session_id)
+        loaded = {}
         for app_id, session_ids in missing.items():
             for row in conn.execute(self._session_select, {"app": app_id, "ids": session_ids}).fetchall():
-                found[(app_id, row[1])] = SessionDelta(**dict(zip(_SESSION_NAMES, row, strict=True)))
-        return found
+                loaded[(app_id, row[1])] = SessionDelta(**dict(zip(_SESSION_NAMES, row, strict=True)))
+        if remember:
+            self._remember_summaries(loaded)
+        return found | loaded
 
     def _remember_summaries(self, rows: dict[tuple[str, str], SessionDelta]) -> None:
         for key, row in rows.items():

@@ -9,7 +9,7 @@ from enum import Enum
 
 from replayql.store.records import EVENT_COLUMNS, SessionDelta
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # of the DuckDB store (the ClickHouse tables are created as they are)
 
 
 class Merge(Enum):
