@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -391,6 +393,54 @@ def test_batches_survive_a_restart_and_retries_stay_duplicates(where: Callable[[
         assert stored(second, "s-dur")[1] == 3
     finally:
         close_services(second.services)
+
+
+# -- backpressure -----------------------------------------------------------------------------------------------
+
+def _hold_writer(server: Server) -> threading.Event:
+    """Keep the writer thread busy (a write job, as a mutation is) until the event is set."""
+    release = threading.Event()
+    server.services.writer.run(lambda store: release.wait(60))
+    return release
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)
+
+
+def test_a_full_queue_answers_503_with_retry_after_until_the_writer_catches_up(
+        limited: Callable[..., Server]) -> None:
+    waiting = [batch(f"s-bp{n}", page(T0, url="https://shop.example/" + "x" * 300)) for n in range(4)]
+    size = len(orjson.dumps(waiting[0]))
+    server = limited(max_queued_bytes=3 * size + size // 2)  # the fourth queued batch goes past it
+    release = _hold_writer(server)
+    with ThreadPoolExecutor(4) as pool:
+        answers = [pool.submit(server.ingest, body) for body in waiting]
+        _wait_until(lambda: server.services.writer.overloaded() is not None)
+        refused = server.ingest(batch("s-late"))
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert "busy" in refused.json()["error"] and "bytes of batches are waiting" in refused.json()["error"]
+        release.set()
+        assert [a.result().json()["outcome"] for a in answers] == ["stored"] * 4
+    assert server.ingest(batch("s-late")).json()["outcome"] == "stored"  # the resend after Retry-After
+    assert [stored(server, s)[1] for s in ("s-late", "s-bp0", "s-bp1", "s-bp2", "s-bp3")] == [2, 1, 1, 1, 1]
+
+
+def test_a_batch_that_waited_too_long_makes_new_ones_wait(limited: Callable[..., Server]) -> None:
+    server = limited(max_queue_wait_ms=50)
+    release = _hold_writer(server)
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(server.ingest, batch("s-wait"))
+        _wait_until(lambda: server.services.writer.overloaded() is not None)
+        refused = server.ingest(batch("s-next"))
+        assert refused.status_code == 503 and "has waited" in refused.json()["error"]
+        release.set()
+        assert first.result().json()["outcome"] == "stored"
+    _wait_until(lambda: server.services.writer.overloaded() is None)  # answered: nothing is waiting any more
+    assert server.ingest(batch("s-next")).json()["outcome"] == "stored"
 
 
 # -- CORS ------------------------------------------------------------------------------------------------------

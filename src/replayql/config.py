@@ -19,6 +19,10 @@ class IngestLimits:
     max_recording_event_bytes: int = 4 * MIB
     # An event more than this far from the batch's sentAt is rejected as an absurd timestamp.
     max_event_skew_ms: int = 24 * 3600 * 1000
+    # Backpressure: past either, new batches are answered 503 with Retry-After until the writer catches up, so
+    # memory and latency stay bounded (clients resend; (sessionId, seq) keeps that exactly-once).
+    max_queued_bytes: int = 128 * MIB  # JSON of batches accepted but not yet written
+    max_queue_wait_ms: int = 1_000  # how long the oldest of them has waited
 
 
 @dataclass(frozen=True)

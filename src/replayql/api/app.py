@@ -29,7 +29,7 @@ def open_services(settings: Settings) -> Services:
     backend = open_backend(settings.data_dir, settings.clickhouse)
     options = SessionizeOptions(settings.frustration, settings.idle_threshold_ms, settings.geoip,
                                 settings.store_client_ip)
-    writer = IngestWriter(backend.store, options, settings.group_commit_ms)
+    writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits)
     return Services(settings, backend.store, backend.registry, writer)
 
 

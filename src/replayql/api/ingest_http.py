@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW_TOLERANCE_MS = 2_000
 _JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
 _INLINE_DECODE_BYTES = 128 * 1024
+_RETRY_AFTER_S = "1"
 
 
 def _reject(exc: IngestRejected) -> Response:
@@ -58,22 +59,27 @@ def clock_offset(sent_at: int, received_at: int) -> int:
 async def ingest_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     received_at = int(time.time() * 1000)
+    busy = services.writer.overloaded()
+    if busy is not None:
+        return JSONResponse({"error": f"the server is busy: {busy}; nothing of this batch was kept, send it again "
+                                      f"after Retry-After"}, status_code=503, headers={"Retry-After": _RETRY_AFTER_S})
     with services.writer.announce():
         accepted = await _accept(request, services)
         if isinstance(accepted, Response):
             return accepted
-        future = services.writer.submit(accepted, clock_offset(accepted.sent_at, received_at))
+        batch, size = accepted
+        future = services.writer.submit(batch, clock_offset(batch.sent_at, received_at), size)
     try:
         outcome = await asyncio.wrap_future(future)
     except Exception:
-        log.exception("storing batch %s/%s failed", accepted.session_id, accepted.seq)
+        log.exception("storing batch %s/%s failed", batch.session_id, batch.seq)
         return JSONResponse({"error": "the batch could not be stored; nothing of it was kept, retry later"},
-                            status_code=503, headers={"Retry-After": "1"})
-    return JSONResponse({"ok": True, "sessionId": accepted.session_id, "seq": accepted.seq,
-                         "outcome": outcome.value, "events": len(accepted.events)})
+                            status_code=503, headers={"Retry-After": _RETRY_AFTER_S})
+    return JSONResponse({"ok": True, "sessionId": batch.session_id, "seq": batch.seq,
+                         "outcome": outcome.value, "events": len(batch.events)})
 
 
-async def _accept(request: Request, services: Services) -> Batch | Response:
+async def _accept(request: Request, services: Services) -> tuple[Batch, int] | Response:
     """Read, decode and validate the batch, or answer why not."""
     limits = services.settings.limits
     try:
@@ -81,8 +87,8 @@ async def _accept(request: Request, services: Services) -> Batch | Response:
         body = await _read_body(request, limits)
         encoding = request.headers.get("content-encoding")
         # Decoding holds the GIL either way; a thread only keeps a large body from stalling other requests.
-        batch = (_decode(body, encoding, limits) if len(body) <= _INLINE_DECODE_BYTES
-                 else await run_in_threadpool(_decode, body, encoding, limits))
+        batch, size = (_decode(body, encoding, limits) if len(body) <= _INLINE_DECODE_BYTES
+                       else await run_in_threadpool(_decode, body, encoding, limits))
     except IngestRejected as exc:
         return _reject(exc)
     except ClientDisconnect:
@@ -92,8 +98,10 @@ async def _accept(request: Request, services: Services) -> Batch | Response:
                                            f"`replayql apps create {batch.app_id}`"))
     if batch.client_ip is None and request.client is not None:
         batch.client_ip = request.client.host
-    return batch
+    return batch, size
 
 
-def _decode(body: bytes, encoding: str | None, limits: IngestLimits) -> Batch:
-    return decode_batch(decompress_body(body, encoding, limits), limits)
+def _decode(body: bytes, encoding: str | None, limits: IngestLimits) -> tuple[Batch, int]:
+    """The batch, and the bytes of JSON it holds on to."""
+    payload = decompress_body(body, encoding, limits)
+    return decode_batch(payload, limits), len(payload)
