@@ -23,9 +23,11 @@ import resource
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from _common import (
     APP_ID,
@@ -225,6 +227,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         stored = count_stored(server.base_url, key)
         command = server.command
     summary = summarize(fleet, start, args.warmup, args.duration)
+    floor = measure_floor(chunks, args.store, data_dir)
     rss = [p["rss_mib"] for p in trace]
     return {
         "benchmark": "ingest_fleet",
@@ -234,6 +237,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "offered_events_per_s": round(args.tabs * args.rate),
         **summary,
         "lone_batch_ms": {"p50": round(percentile(lone, 50), 1), "max": round(max(lone), 1)},
+        "floor": floor, "ratio_to_floor": round(summary["events_per_s"] / floor["events_per_s"], 3),
         "server_cpu_s": None if cpu_after is None or cpu_before is None else round(cpu_after - cpu_before, 1),
         "sender_cpu_s": round(sender_cpu, 1),
         "rss_mib": {"first": rss[0] if rss else None, "max": max(rss, default=None), "last": rss[-1] if rss else None},
@@ -241,6 +245,68 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "retries": fleet.retries, "errors": fleet.errors, "stored": stored,
         "load_average_before": load_before, "load_average_after": load_average(), "machine": machine_info(),
     }
+
+
+def floor_batches(chunks: ChunkSet, tabs: int, rounds: int, seed: int) -> list[bytes]:
+    """Bodies of the same mix the fleet sends: `rounds` batches of `tabs` sessions."""
+    rng = random.Random(seed)
+    bodies = []
+    for seq in range(rounds):
+        for number in range(tabs):
+            interval = rng.randint(1, 5)
+            chunk = chunks.pick(rng, interval, seq == 0 or rng.random() < interval / 20)
+            bodies.append(splice(envelope_prefix(APP_ID, f"floor{number}", seq, chunk.last_ts, seq == 0), chunk))
+    return bodies
+
+
+def measure_floor(chunks: ChunkSet, store_kind: str, data_dir: Path, group: int = 300, tabs: int = 1_000,
+                  rounds: int = 6, seed: int = 1) -> dict[str, Any]:
+    """The same event and recording rows appended straight into the same tables, in group-commit sized
+    transactions: no HTTP, no sessionizing, no summaries. Rows are built before the clock starts."""
+    from replayql.config import ClickHouseConfig, IngestLimits
+    from replayql.ingest.sessionize import SessionizeOptions, SessionTail, sessionize
+    from replayql.ingest.wire import decode_batch, decompress_body
+    from replayql.store import schema
+    from replayql.store.arrow import records_to_table
+    from replayql.store.backends import open_backend
+
+    limits, options = IngestLimits(), SessionizeOptions()
+    compressor = zstandard.ZstdCompressor(level=3)
+    tables, events, json_bytes = [], 0, 0
+    bodies = floor_batches(chunks, tabs, rounds, seed)
+    for start in range(0, len(bodies), group):
+        writes = []
+        for body in bodies[start:start + group]:
+            payload = decompress_body(body, "gzip", limits)
+            batch = decode_batch(payload, limits)
+            writes.append(sessionize(batch, SessionTail(), options)[0])
+            events, json_bytes = events + len(batch.events), json_bytes + len(payload)
+        recordings = [w.recording for w in writes if w.recording is not None]
+        if store_kind == "duckdb":  # DuckDB keeps recordings zstd-compressed (ClickHouse: a column codec)
+            recordings = [replace(r, data=compressor.compress(r.data)) for r in recordings]
+        tables.append((records_to_table([e for w in writes for e in w.events], schema.EVENT_TYPES.items()),
+                       records_to_table(recordings, schema.RECORDING_COLUMNS)))
+    config = ClickHouseConfig(f"chdb://{data_dir / 'floor-chdb'}") if store_kind == "clickhouse" else None
+    backend = open_backend(data_dir / "floor", config)
+    started = time.perf_counter()
+    for event_rows, recording_rows in tables:
+        _append(backend.store, store_kind, event_rows, recording_rows)
+    seconds = time.perf_counter() - started
+    backend.close()
+    return {"events": events, "json_mb": round(json_bytes / 1e6, 1), "seconds": round(seconds, 2),
+            "events_per_s": round(events / seconds), "json_mb_per_s": round(json_bytes / 1e6 / seconds, 1)}
+
+
+def _append(store: Any, store_kind: str, event_rows: Any, recording_rows: Any) -> None:
+    if store_kind == "clickhouse":
+        store.insert_rows("events", event_rows)
+        store.insert_rows("recordings", recording_rows)
+        return
+    with store.transaction() as conn:
+        for table, rows in (("events", event_rows), ("recordings", recording_rows)):
+            conn.register("floor_rows", rows)
+            conn.execute(f"INSERT INTO {table} SELECT * FROM floor_rows")
+            conn.unregister("floor_rows")
 
 
 def count_stored(base_url: str, key: str) -> dict[str, int]:
@@ -256,11 +322,12 @@ def count_stored(base_url: str, key: str) -> dict[str, int]:
 def markdown(result: dict[str, Any]) -> str:
     c, lat = result["config"], result["latency_ms"]
     header = ["store", "tabs", "events", "MB", "events/s", "MB/s", "p50 ms", "p95 ms", "p99 ms", "lone ms",
-              "server CPU s", "RSS max MiB", "sender CPU s", "503s"]
+              "server CPU s", "RSS max MiB", "sender CPU s", "503s", "floor events/s", "ratio"]
     row = [c["store"], f"{c['tabs']:,}", f"{result['events']:,}", fmt(result["json_mb"], 0),
            f"{result['events_per_s']:,}", fmt(result["json_mb_per_s"], 1), fmt(lat["p50"], 0), fmt(lat["p95"], 0),
            fmt(lat["p99"], 0), fmt(result["lone_batch_ms"]["p50"], 1), fmt(result["server_cpu_s"], 0),
-           fmt(result["rss_mib"]["max"], 0), fmt(result["sender_cpu_s"], 0), str(result["rejected_503"])]
+           fmt(result["rss_mib"]["max"], 0), fmt(result["sender_cpu_s"], 0), str(result["rejected_503"]),
+           f"{result['floor']['events_per_s']:,}", fmt(result["ratio_to_floor"], 2)]
     return markdown_table(header, [row])
 
 

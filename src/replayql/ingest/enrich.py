@@ -69,6 +69,7 @@ _MAX_UA_LEN = 1024
 # Distinct user agents seen in a day are in the tens of thousands, but the
 # head of the distribution is tiny; 16k small entries is a few MB at most.
 _UA_CACHE_SIZE = 16384
+_URL_CACHE_SIZE = 16384
 
 # Complements ua-parser's "Spider" device family, which already knows the
 # crawlers by name: this catches automation and HTTP libraries it leaves as
@@ -226,6 +227,7 @@ def url_parts(url: str | None) -> UrlParts:
         return _EMPTY_URL
 
 
+@lru_cache(maxsize=_URL_CACHE_SIZE)  # every event carries its page's URL: the same few URLs, parsed once
 def _url_parts(url: str) -> UrlParts:
     if not _HIERARCHICAL_RE.match(url):
         if _BARE_HOST_RE.match(url):

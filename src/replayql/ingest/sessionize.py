@@ -7,6 +7,8 @@ left off.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -46,6 +48,7 @@ class _RRWebHead(msgspec.Struct):
 
 _rrweb_head = msgspec.json.Decoder(_RRWebHead)
 _rrweb_heads = msgspec.json.Decoder(list[_RRWebHead])
+_OTHER_TYPE = re.compile(rb'\{\s*"type"\s*:\s*(?:[0-24-9]|\d\d)\s*,')  # leads with a type other than 3
 _RRWEB_INCREMENTAL = 3
 _RRWEB_MUTATION = 0
 _RRWEB_USER_SOURCES = frozenset({1, 2, 3, 5})  # mouse move, mouse interaction, scroll, input
@@ -141,12 +144,14 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     issues: dict[str, IssueDelta] = {}
     recording: list[tuple[int, msgspec.Raw]] = []
     user = _UserCollector()
+    expires_at = _next_expiry(tail, options.frustration)
     for idx, event in enumerate(events):
         ts = event.ts + clock_offset_ms
         if isinstance(event, RecordingEvent):  # most events: only their role in frustration and activity counts
             role = next(rrweb_roles)
-            if tail.pending:
+            if tail.pending and (role is _Role.RESPONSE or ts > expires_at):  # else it would change nothing
                 _resolve_pending(tail, ts, role is _Role.RESPONSE, False, derived, options.frustration)
+                expires_at = _next_expiry(tail, options.frustration)
             if role is _Role.ACTIVITY:
                 _track_activity(tail, ts, delta, options.idle_threshold_ms)
             recording.append((ts, event.data))
@@ -159,6 +164,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
         record = _record(app, sid, batch.seq, idx, ts, event, tail)
         records.append(record)
         _count(event, record, delta, issues, user, tail, options.frustration, derived)
+        expires_at = _next_expiry(tail, options.frustration)
     _expire_pending(tail, batch.sent_at + clock_offset_ms, derived, options.frustration)
     records.extend(_derived_records(app, sid, batch.seq, len(events), derived))
     delta.rage_click_count = derived.count("rage_click")
@@ -210,12 +216,17 @@ class _Role(Enum):
 
 
 def _rrweb_roles(events: list[RecordingEvent]) -> list[_Role]:
-    """The role of each rrweb event, its head decoded for all of them in one pass."""
+    """The role of each rrweb event. Only incremental events (type 3) have one: an event that plainly starts
+    with another type (a full snapshot: most of the bytes) is not parsed again; the heads of the others are
+    decoded together in one pass."""
+    other = [_OTHER_TYPE.match(e.data) is not None for e in events]
+    incremental = [e for e, skip in zip(events, other, strict=True) if not skip]
     try:
-        heads = _rrweb_heads.decode(b"[" + b",".join(e.data for e in events) + b"]")
+        heads = _rrweb_heads.decode(b"[" + b",".join(e.data for e in incremental) + b"]")
     except msgspec.MsgspecError:  # one odd event: read them one by one, an unreadable head has no role
-        heads = [_rrweb_head_of(e) for e in events]
-    return [_role(head) for head in heads]
+        heads = [_rrweb_head_of(e) for e in incremental]
+    roles = iter([_role(head) for head in heads])
+    return [_Role.NONE if skip else next(roles) for skip in other]
 
 
 def _role(head: _RRWebHead) -> _Role:
@@ -243,6 +254,14 @@ def _resolve_pending(tail: SessionTail, ts: int, response: bool, error: bool, de
             derived.add("error_click", click)
         if response and ts - click.ts <= thresholds.dead_click_window_ms:
             click.dead = False
+
+
+def _next_expiry(tail: SessionTail, thresholds: FrustrationThresholds) -> float:
+    """The time after which the first pending click's window has closed (no click pending: never)."""
+    if not tail.pending:
+        return math.inf
+    return min(click.ts for click in tail.pending) + max(thresholds.dead_click_window_ms,
+                                                         thresholds.error_click_window_ms)
 
 
 def _expire_pending(tail: SessionTail, now: int, derived: _Derived, thresholds: FrustrationThresholds) -> None:
@@ -395,5 +414,5 @@ def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Der
 def _recording_chunk(app: str, sid: str, seq: int, events: list[tuple[int, msgspec.Raw]]) -> RecordingChunk | None:
     if not events:
         return None
-    payload = b"[" + b",".join(bytes(raw) for _, raw in events) + b"]"
+    payload = b"[" + b",".join(raw for _, raw in events) + b"]"
     return RecordingChunk(app, sid, seq, events[0][0], events[-1][0], len(events), payload)
