@@ -9,6 +9,7 @@ answer below follows from the table in `build_dataset`'s docstring.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -434,6 +435,29 @@ def test_session_recording_returns_rrweb_events_verbatim(ro: Server) -> None:
                      'b: session(id: "s-a") { recording { totalCount nodes } } }')
     assert data["a"]["recording"] == {"totalCount": 1, "nodes": [RRWEB]}
     assert data["b"]["recording"] == {"totalCount": 0, "nodes": []}
+
+
+def _rrweb_chunk(session: int, seq: int) -> list[dict[str, Any]]:
+    """Recording events big enough that reading them takes a while (the reads of one request overlap)."""
+    return [{"type": "recording", "ts": T0 + seq * 1_000 + n, "data": {
+        "type": 3, "timestamp": T0 + seq * 1_000 + n,
+        "data": {"source": 0, "texts": [{"id": k, "value": f"s{session} q{seq} n{n} {'text ' * 40}"}
+                                        for k in range(20)]}}} for n in range(20)]
+
+
+def test_many_recordings_read_at_once_come_back_whole(server: Server) -> None:
+    """Every session's recording is read in its own worker thread; all of them at once must decode."""
+    sessions = 12
+    load(server, [make_batch(f"s-rec{i:02d}", _rrweb_chunk(i, seq), seq=seq) for i in range(sessions)
+                  for seq in range(3)])
+    query = "{ sessions(first: 50) { nodes { id recording(first: 500) { totalCount nodes } } } }"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: server.gql(query), range(8)))
+    for response in answers:
+        assert response.status_code == 200 and "errors" not in response.json(), response.text[:500]
+        nodes = {n["id"]: n["recording"] for n in response.json()["data"]["sessions"]["nodes"]}
+        assert nodes == {f"s-rec{i:02d}": {"totalCount": 60, "nodes": [
+            e["data"] for seq in range(3) for e in _rrweb_chunk(i, seq)]} for i in range(sessions)}
 
 
 @pytest.mark.parametrize(("event_filter", "expected"), [

@@ -133,8 +133,19 @@ ON CONFLICT (app_id, issue_id) DO UPDATE SET
 
 
 _SUMMARY_CACHE_SIZE = 50_000  # sessions whose summary stays in memory (recently written, least recent evicted)
-_zstd = zstandard.ZstdCompressor(level=3)
-_unzstd = zstandard.ZstdDecompressor()
+_codecs = threading.local()  # a zstandard (de)compressor must not be used by two threads at once
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    if not hasattr(_codecs, "compressor"):
+        _codecs.compressor = zstandard.ZstdCompressor(level=3)
+    return _codecs.compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    if not hasattr(_codecs, "decompressor"):
+        _codecs.decompressor = zstandard.ZstdDecompressor()
+    return _codecs.decompressor
 
 
 class DuckDBStore:
@@ -207,7 +218,7 @@ class DuckDBStore:
         return exp.Placeholder(this=name)
 
     def recording_payload(self, stored: Any) -> bytes:
-        return _unzstd.decompress(stored)
+        return _decompressor().decompress(stored)
 
     def fetch(self, query: exp.Expression | str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one read on its own cursor (safe from any thread)."""
@@ -258,7 +269,7 @@ class DuckDBStore:
             events = [e for w in writes for e in w.events]
             if events:
                 self._insert(conn, "events", records_to_table(events, schema.EVENT_TYPES.items()))
-            recordings = [replace(w.recording, data=_zstd.compress(w.recording.data))
+            recordings = [replace(w.recording, data=_compressor().compress(w.recording.data))
                           for w in writes if w.recording is not None]
             if recordings:
                 self._insert(conn, "recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
