@@ -395,6 +395,12 @@ def test_batches_survive_a_restart_and_retries_stay_duplicates(where: Callable[[
         close_services(second.services)
 
 
+def test_other_methods_on_the_ingest_path_are_405(server: Server) -> None:
+    response = server.client.get("/v1/ingest")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json() == {"error": "send batches with POST"}
+
+
 # -- backpressure -----------------------------------------------------------------------------------------------
 
 def _hold_writer(server: Server) -> threading.Event:

@@ -13,10 +13,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
-from replayql.api.ingest_http import ingest_endpoint
+from replayql.api.ingest_http import IngestApp
 from replayql.config import Settings
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
@@ -49,7 +50,7 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
 
-def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     """The app; with `services` given, the caller owns them (tests, embedding), else the app opens its own."""
 
     @contextlib.asynccontextmanager
@@ -65,7 +66,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-        Route("/v1/ingest", ingest_endpoint, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies.
@@ -74,4 +74,4 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     if services is not None:
         app.state.services = services
-    return app
+    return IngestApp(app, lambda: app.state.services)

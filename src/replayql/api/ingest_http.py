@@ -1,6 +1,8 @@
 """POST /v1/ingest: browsers and importers send batches here.
 
-The answer comes only after the batch is committed; a rejected batch stores nothing and says why.
+The answer comes only after the batch is committed; a rejected batch stores nothing and says why. It is served
+straight on ASGI, in front of the framework: a fleet of browser tabs sends many small requests, and the
+framework's layers (middleware, Request and Response objects) cost as much per request as decoding a batch.
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replayql.api.context import Services
 from replayql.config import IngestLimits
@@ -20,33 +23,65 @@ from replayql.ingest.wire import Batch, IngestRejected, decode_batch, decompress
 
 log = logging.getLogger(__name__)
 
+INGEST_PATH = "/v1/ingest"
 # Differences below this are network latency, not a wrong client clock: client times are kept exact.
 CLOCK_SKEW_TOLERANCE_MS = 2_000
 _JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
 _INLINE_DECODE_BYTES = 128 * 1024
-_RETRY_AFTER_S = "1"
+_RETRY_LATER = [(b"retry-after", b"1")]
+# Browsers post from any origin; keys are not involved (the app id names the app), so no credentials either.
+_RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"access-control-allow-origin", b"*")]
+Answer = tuple[int, dict[str, Any] | None, list[tuple[bytes, bytes]]]
 
 
-def _reject(exc: IngestRejected) -> Response:
-    return Response(orjson.dumps(exc.as_json()), status_code=exc.status, media_type="application/json")
+class _Disconnected(Exception):
+    """The client went away before its body arrived."""
 
 
-async def _read_body(request: Request, limits: IngestLimits) -> bytes:
+class IngestApp:
+    """The outermost ASGI app: it answers POST /v1/ingest itself (and 405 for other methods there, except the
+    CORS preflight), and hands every other request to `app`."""
+
+    def __init__(self, app: ASGIApp, services: Callable[[], Services]) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != INGEST_PATH or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            answer: Answer = (405, {"error": "send batches with POST"}, [(b"allow", b"POST")])
+        else:
+            answer = await ingest(self.services(), scope, receive)
+        status, body, headers = answer
+        content = orjson.dumps(body) if body is not None else b""
+        await send({"type": "http.response.start", "status": status, "headers": [
+            *_RESPONSE_HEADERS, *headers, (b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limits: IngestLimits) -> bytes:
     """Read at most the configured number of bytes; a larger body is refused without reading it all."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise IngestRejected(413, f"request body is {declared} bytes; the limit is {limits.max_body_bytes}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limits.max_body_bytes:
             raise IngestRejected(413, f"request body exceeds {limits.max_body_bytes} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-def _check_content_type(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+def _check_content_type(headers: dict[str, str]) -> None:
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in _JSON_TYPES:
         raise IngestRejected(415, f"Content-Type {media_type!r} is not JSON; send application/json")
 
@@ -56,48 +91,45 @@ def clock_offset(sent_at: int, received_at: int) -> int:
     return offset if abs(offset) > CLOCK_SKEW_TOLERANCE_MS else 0
 
 
-async def ingest_endpoint(request: Request) -> Response:
-    services: Services = request.app.state.services
+async def ingest(services: Services, scope: Scope, receive: Receive) -> Answer:
     received_at = int(time.time() * 1000)
     busy = services.writer.overloaded()
     if busy is not None:
-        return JSONResponse({"error": f"the server is busy: {busy}; nothing of this batch was kept, send it again "
-                                      f"after Retry-After"}, status_code=503, headers={"Retry-After": _RETRY_AFTER_S})
+        return 503, {"error": f"the server is busy: {busy}; nothing of this batch was kept, send it again after "
+                              f"Retry-After"}, _RETRY_LATER
     with services.writer.announce():
-        accepted = await _accept(request, services)
-        if isinstance(accepted, Response):
-            return accepted
-        batch, size = accepted
+        try:
+            batch, size = await _accept(scope, receive, services)
+        except IngestRejected as exc:
+            return exc.status, exc.as_json(), []
+        except _Disconnected:
+            return 400, None, []
         future = services.writer.submit(batch, clock_offset(batch.sent_at, received_at), size)
     try:
         outcome = await asyncio.wrap_future(future)
     except Exception:
         log.exception("storing batch %s/%s failed", batch.session_id, batch.seq)
-        return JSONResponse({"error": "the batch could not be stored; nothing of it was kept, retry later"},
-                            status_code=503, headers={"Retry-After": _RETRY_AFTER_S})
-    return JSONResponse({"ok": True, "sessionId": batch.session_id, "seq": batch.seq,
-                         "outcome": outcome.value, "events": len(batch.events)})
+        return 503, {"error": "the batch could not be stored; nothing of it was kept, retry later"}, _RETRY_LATER
+    return 200, {"ok": True, "sessionId": batch.session_id, "seq": batch.seq, "outcome": outcome.value,
+                 "events": len(batch.events)}, []
 
 
-async def _accept(request: Request, services: Services) -> tuple[Batch, int] | Response:
-    """Read, decode and validate the batch, or answer why not."""
+async def _accept(scope: Scope, receive: Receive, services: Services) -> tuple[Batch, int]:
+    """Read, decode and validate the batch, or raise IngestRejected saying why not."""
     limits = services.settings.limits
-    try:
-        _check_content_type(request)
-        body = await _read_body(request, limits)
-        encoding = request.headers.get("content-encoding")
-        # Decoding holds the GIL either way; a thread only keeps a large body from stalling other requests.
-        batch, size = (_decode(body, encoding, limits) if len(body) <= _INLINE_DECODE_BYTES
-                       else await run_in_threadpool(_decode, body, encoding, limits))
-    except IngestRejected as exc:
-        return _reject(exc)
-    except ClientDisconnect:
-        return Response(status_code=400)
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    _check_content_type(headers)
+    body = await _read_body(receive, headers, limits)
+    encoding = headers.get("content-encoding")
+    # Decoding holds the GIL either way; a thread only keeps a large body from stalling other requests.
+    batch, size = (_decode(body, encoding, limits) if len(body) <= _INLINE_DECODE_BYTES
+                   else await run_in_threadpool(_decode, body, encoding, limits))
     if not (services.knows_app(batch.app_id) or await run_in_threadpool(services.app_exists, batch.app_id)):
-        return _reject(IngestRejected(404, f"unknown appId {batch.app_id!r}; create it with "
-                                           f"`replayql apps create {batch.app_id}`"))
-    if batch.client_ip is None and request.client is not None:
-        batch.client_ip = request.client.host
+        raise IngestRejected(404, f"unknown appId {batch.app_id!r}; create it with "
+                                  f"`replayql apps create {batch.app_id}`")
+    client = scope.get("client")
+    if batch.client_ip is None and client is not None:
+        batch.client_ip = client[0]
     return batch, size
 
 
