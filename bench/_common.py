@@ -11,7 +11,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,10 @@ import httpx2 as httpx
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 APP_ID = "demo"
+
+# The test suite's crash scenario holds the server-process helpers the benchmarks share with it.
+sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+from crash_scenario import free_port, store_args  # noqa: E402
 
 
 def replayql_exe() -> str:
@@ -71,18 +74,6 @@ def query_pairs(results: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, 
             yield name, first, other, mine, by_store[other].get(name)
 
 
-def store_args(store: str, data_dir: Path) -> list[str]:
-    """The `replayql` options that select a store kept in `data_dir`: DuckDB (the default, `--data-dir`) or
-    ClickHouse through in-process chDB at `<data_dir>/chdb`. chDB allows one process per path, so every CLI
-    command on that store has to finish before `replayql serve` opens it."""
-    if store == "duckdb":
-        return ["--data-dir", str(data_dir)]
-    if store == "clickhouse":
-        return ["--store", "clickhouse", "--clickhouse-url", f"chdb://{data_dir / 'chdb'}", "--data-dir",
-                str(data_dir)]
-    raise ValueError(f"unknown store {store!r}; one of {', '.join(STORES)}")
-
-
 def display_command(command: list[str], data_dir: Path) -> list[str]:
     """A command as it is shown in results: the temporary directory as `<tmp>`, the executable as `replayql`."""
     shown = ["replayql" if part == replayql_exe() else part for part in command]
@@ -101,12 +92,6 @@ def cli_run(*args: str, data_dir: Path, store: str = "duckdb") -> subprocess.Com
 def cli(*args: str, data_dir: Path, store: str = "duckdb") -> str:
     """Run one `replayql` command on the store in `data_dir`; returns its stdout."""
     return cli_run(*args, data_dir=data_dir, store=store).stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def process_cpu_seconds(pid: int) -> float | None:

@@ -18,15 +18,12 @@ was acknowledged.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import BENCH_DIR, RESULTS_DIR, STORES, load_average, machine_info, markdown_table, write_json
-
-sys.path.insert(0, str(BENCH_DIR.parent / "tests"))  # the scenario is shared with the test suite
-from crash_scenario import Config, Report, run_scenario
+from _common import RESULTS_DIR, STORES, load_average, machine_info, markdown_table, write_json
+from crash_scenario import Config, Report, run_scenario  # tests/ is on the path through _common
 
 
 def run(config: Config) -> tuple[Report, dict[str, Any]]:
