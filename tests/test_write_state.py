@@ -166,3 +166,18 @@ def _downgrade_to_version_1(path: Path, ledger: list[tuple[str, str, int]]) -> N
     conn.execute("DELETE FROM schema_version")
     conn.execute("INSERT INTO schema_version VALUES (1)")
     conn.close()
+
+
+# -- DuckDB's memory --------------------------------------------------------------------------------------------
+
+
+def test_the_server_limits_duckdb_memory(tmp_path: Path) -> None:
+    """DuckDB's default (80% of the machine) would let the server grow with the store; 512 MB = 488.2 MiB."""
+    default, chosen = start_server(tmp_path / "default"), start_server(tmp_path / "chosen", duckdb_memory_limit="300MB")
+    try:
+        ask = "SELECT current_setting('memory_limit')"
+        assert default.services.store.fetch(ask) == [("488.2 MiB",)]  # type: ignore[attr-defined]
+        assert chosen.services.store.fetch(ask) == [("286.1 MiB",)]  # type: ignore[attr-defined]
+    finally:
+        close_services(default.services)
+        close_services(chosen.services)

@@ -173,6 +173,9 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
               min=1, help="A click with no page change, request or DOM change this long after is dead.")] = 1_000,
           error_click_window_ms: Annotated[int, typer.Option(
               min=1, help="A click followed by an error this soon is an error click.")] = 1_000,
+          duckdb_memory_limit: Annotated[str, typer.Option(
+              envvar="REPLAYQL_DUCKDB_MEMORY_LIMIT",
+              help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
           log_level: str = "info") -> None:
     """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
     import uvicorn
@@ -182,7 +185,7 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
 
     frustration = FrustrationThresholds(rage_clicks, rage_window_ms, dead_click_window_ms, error_click_window_ms)
     settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip, store_client_ip=store_client_ip,
-                        frustration=frustration)
+                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit)
     services = _open(settings)
     try:
         if demo:

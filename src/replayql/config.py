@@ -70,6 +70,9 @@ class Settings:
     # with none on their way it commits at once.
     group_commit_ms: float = 20.0
     analytics: AnalyticsLimits = field(default_factory=lambda: AnalyticsLimits())
+    # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
+    # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
+    duckdb_memory_limit: str = "512MB"
 
     @property
     def duckdb_path(self) -> Path:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def open_services(settings: Settings) -> Services:
-    backend = open_backend(settings.data_dir, settings.clickhouse)
+    backend = open_backend(settings.data_dir, settings.clickhouse, settings.duckdb_memory_limit)
     options = SessionizeOptions(settings.frustration, settings.idle_threshold_ms, settings.geoip,
                                 settings.store_client_ip)
     writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits)

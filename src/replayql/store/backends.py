@@ -21,13 +21,15 @@ class Backend:
         self.store.close()
 
 
-def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Backend:
-    """The embedded store in `data_dir`, or ClickHouse when configured."""
+def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None, duckdb_memory_limit: str | None = None
+                 ) -> Backend:
+    """The embedded store in `data_dir` (DuckDB's memory limited when given), or ClickHouse when configured."""
     if clickhouse is None:
         from replayql.store.duckdb_store import DuckDBStore
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        return Backend(DuckDBStore(data_dir / "replayql.duckdb"), Registry(data_dir / "registry.sqlite"))
+        store = DuckDBStore(data_dir / "replayql.duckdb", memory_limit=duckdb_memory_limit)
+        return Backend(store, Registry(data_dir / "registry.sqlite"))
     return Backend(*_clickhouse(clickhouse))
 
 

@@ -154,10 +154,11 @@ class DuckDBStore:
     dialect = "duckdb"
     single_writer = True  # the file is owned by this process
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
+        config = {"memory_limit": memory_limit} if memory_limit else {}
         try:
-            self._conn = duckdb.connect(str(path), read_only=read_only)
+            self._conn = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
