@@ -119,7 +119,8 @@ class _Dom:
 
 
 def _rec(ts: int, kind: int, data: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "recording", "ts": ts, "data": {"type": kind, "timestamp": ts, "data": data}}
+    """An rrweb event in rrweb's own key order (type, data, timestamp)."""
+    return {"type": "recording", "ts": ts, "data": {"type": kind, "data": data, "timestamp": ts}}
 
 
 def _incremental(rng: random.Random, ts: int, max_id: int) -> dict[str, Any]:

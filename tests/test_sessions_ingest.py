@@ -10,15 +10,19 @@ follows from those offsets.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
-from conftest import CONTEXT, Server, make_batch
+from conftest import CONTEXT, T0, Server, make_batch
+from replayql.ingest.sessionize import _rrweb_roles
+from replayql.ingest.wire import RecordingEvent
 
 Ev = dict[str, Any]
 HOME = "https://shop.example/"
@@ -427,3 +431,27 @@ def test_a_direct_landing_keeps_no_referrer_whatever_later_pages_had(server: Ser
     assert report.stored == 2
     found = session(server, "s-direct", "initialUrl referrer pageCount")
     assert found == {"initialUrl": HOME, "referrer": None, "pageCount": 2}
+
+
+# -- rrweb roles ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("rrweb", "role"), [
+    ({"type": 3, "data": {"source": 0, "adds": []}}, "RESPONSE"),  # a DOM mutation
+    ({"type": 3, "data": {"source": 1, "positions": []}}, "ACTIVITY"),  # mouse move
+    ({"type": 3, "data": {"source": 2, "type": 2}}, "ACTIVITY"),  # mouse interaction
+    ({"type": 3, "data": {"source": 3, "x": 0, "y": 10}}, "ACTIVITY"),  # scroll
+    ({"type": 3, "data": {"source": 5, "text": "***"}}, "ACTIVITY"),  # input
+    ({"type": 3, "data": {"source": 4, "width": 10}}, "NONE"),  # viewport resize
+    ({"type": 2, "data": {"node": {"source": 0}}}, "NONE"),  # full snapshot
+    ({"type": 4, "data": {"href": "https://x.example/"}}, "NONE"),  # meta
+    ({"type": 3, "data": "odd"}, "NONE"),  # unreadable head
+])
+def test_rrweb_roles_are_the_same_whatever_the_key_order(rrweb: dict[str, Any], role: str) -> None:
+    """rrweb's own order is read from the leading bytes; any other order is decoded: same role either way."""
+    orders = [dict(rrweb, timestamp=T0),  # rrweb's: type, data, timestamp
+              {"timestamp": T0, **dict(reversed(rrweb.items()))},  # data first
+              {"type": rrweb["type"], "timestamp": T0, "data": rrweb["data"]}]
+    for spacing in (None, (", ", ": ")):
+        events = [RecordingEvent(ts=T0, data=msgspec.Raw(
+            json.dumps(order, separators=spacing).encode() if spacing else orjson.dumps(order))) for order in orders]
+        assert [r.name for r in _rrweb_roles(events)] == [role] * len(orders)

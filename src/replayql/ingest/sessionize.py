@@ -49,6 +49,7 @@ class _RRWebHead(msgspec.Struct):
 _rrweb_head = msgspec.json.Decoder(_RRWebHead)
 _rrweb_heads = msgspec.json.Decoder(list[_RRWebHead])
 _OTHER_TYPE = re.compile(rb'\{\s*"type"\s*:\s*(?:[0-24-9]|\d\d)\s*,')  # leads with a type other than 3
+_INCREMENTAL_SOURCE = re.compile(rb'\{\s*"type"\s*:\s*3\s*,\s*"data"\s*:\s*\{\s*"source"\s*:\s*(\d{1,3})\s*[,}]')
 _RRWEB_INCREMENTAL = 3
 _RRWEB_MUTATION = 0
 _RRWEB_USER_SOURCES = frozenset({1, 2, 3, 5})  # mouse move, mouse interaction, scroll, input
@@ -144,14 +145,18 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     issues: dict[str, IssueDelta] = {}
     recording: list[tuple[int, msgspec.Raw]] = []
     user = _UserCollector()
-    expires_at = _next_expiry(tail, options.frustration)
+    thresholds = options.frustration
+    expires_at, last_dead = _pending_marks(tail, thresholds)
     for idx, event in enumerate(events):
         ts = event.ts + clock_offset_ms
         if isinstance(event, RecordingEvent):  # most events: only their role in frustration and activity counts
             role = next(rrweb_roles)
-            if tail.pending and (role is _Role.RESPONSE or ts > expires_at):  # else it would change nothing
-                _resolve_pending(tail, ts, role is _Role.RESPONSE, False, derived, options.frustration)
-                expires_at = _next_expiry(tail, options.frustration)
+            # settle pending clicks only when this event can change one: a window closed, or a DOM mutation
+            # within the window of a click still thought dead
+            if tail.pending and (ts > expires_at or (role is _Role.RESPONSE
+                                                     and ts - last_dead <= thresholds.dead_click_window_ms)):
+                _resolve_pending(tail, ts, role is _Role.RESPONSE, False, derived, thresholds)
+                expires_at, last_dead = _pending_marks(tail, thresholds)
             if role is _Role.ACTIVITY:
                 _track_activity(tail, ts, delta, options.idle_threshold_ms)
             recording.append((ts, event.data))
@@ -164,7 +169,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
         record = _record(app, sid, batch.seq, idx, ts, event, tail)
         records.append(record)
         _count(event, record, delta, issues, user, tail, options.frustration, derived)
-        expires_at = _next_expiry(tail, options.frustration)
+        expires_at, last_dead = _pending_marks(tail, thresholds)
     _expire_pending(tail, batch.sent_at + clock_offset_ms, derived, options.frustration)
     records.extend(_derived_records(app, sid, batch.seq, len(events), derived))
     delta.rage_click_count = derived.count("rage_click")
@@ -216,25 +221,45 @@ class _Role(Enum):
 
 
 def _rrweb_roles(events: list[RecordingEvent]) -> list[_Role]:
-    """The role of each rrweb event. Only incremental events (type 3) have one: an event that plainly starts
-    with another type (a full snapshot: most of the bytes) is not parsed again; the heads of the others are
-    decoded together in one pass."""
-    other = [_OTHER_TYPE.match(e.data) is not None for e in events]
-    incremental = [e for e, skip in zip(events, other, strict=True) if not skip]
+    """The role of each rrweb event. Only incremental events (type 3) have one, told by their `data.source`.
+    rrweb writes `{"type":3,"data":{"source":N,...` first, so that is read from the leading bytes; an event
+    that plainly starts with another type (a full snapshot: most of the bytes) has none; the heads of the rest
+    (other key orders) are decoded together in one pass."""
+    roles: list[_Role | None] = []
+    undecided = []
+    for event in events:
+        incremental = _INCREMENTAL_SOURCE.match(event.data)
+        if incremental is not None:
+            roles.append(_source_role(int(incremental[1])))
+        elif _OTHER_TYPE.match(event.data):
+            roles.append(_Role.NONE)
+        else:
+            roles.append(None)
+            undecided.append(event)
+    if not undecided:
+        return roles  # type: ignore[return-value]
+    decoded = iter(_decoded_roles(undecided))
+    return [next(decoded) if role is None else role for role in roles]
+
+
+def _decoded_roles(events: list[RecordingEvent]) -> list[_Role]:
     try:
-        heads = _rrweb_heads.decode(b"[" + b",".join(e.data for e in incremental) + b"]")
+        heads = _rrweb_heads.decode(b"[" + b",".join(e.data for e in events) + b"]")
     except msgspec.MsgspecError:  # one odd event: read them one by one, an unreadable head has no role
-        heads = [_rrweb_head_of(e) for e in incremental]
-    roles = iter([_role(head) for head in heads])
-    return [_Role.NONE if skip else next(roles) for skip in other]
+        heads = [_rrweb_head_of(e) for e in events]
+    return [_role(head) for head in heads]
 
 
 def _role(head: _RRWebHead) -> _Role:
     if head.type != _RRWEB_INCREMENTAL or head.data is None:
         return _Role.NONE
-    if head.data.source == _RRWEB_MUTATION:
+    return _source_role(head.data.source)
+
+
+def _source_role(source: int | None) -> _Role:
+    if source == _RRWEB_MUTATION:
         return _Role.RESPONSE
-    return _Role.ACTIVITY if head.data.source in _RRWEB_USER_SOURCES else _Role.NONE
+    return _Role.ACTIVITY if source in _RRWEB_USER_SOURCES else _Role.NONE
 
 
 def _rrweb_head_of(event: RecordingEvent) -> _RRWebHead:
@@ -256,12 +281,14 @@ def _resolve_pending(tail: SessionTail, ts: int, response: bool, error: bool, de
             click.dead = False
 
 
-def _next_expiry(tail: SessionTail, thresholds: FrustrationThresholds) -> float:
-    """The time after which the first pending click's window has closed (no click pending: never)."""
+def _pending_marks(tail: SessionTail, thresholds: FrustrationThresholds) -> tuple[float, float]:
+    """When the first pending click's window closes, and the time of the latest click still thought dead
+    (no click pending: never, and long ago)."""
     if not tail.pending:
-        return math.inf
-    return min(click.ts for click in tail.pending) + max(thresholds.dead_click_window_ms,
-                                                         thresholds.error_click_window_ms)
+        return math.inf, -math.inf
+    window = max(thresholds.dead_click_window_ms, thresholds.error_click_window_ms)
+    return (min(click.ts for click in tail.pending) + window,
+            max((click.ts for click in tail.pending if click.dead), default=-math.inf))
 
 
 def _expire_pending(tail: SessionTail, now: int, derived: _Derived, thresholds: FrustrationThresholds) -> None:
