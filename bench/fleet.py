@@ -220,3 +220,15 @@ def build_chunks(seed: int, rate: float, variants: int = 8, page_variants: int =
              for _ in range(page_variants)]
     return ChunkSet(activity, pages)
 
+
+def batch_bodies(chunks: ChunkSet, sessions: int, rounds: int, seed: int, app_id: str = "demo",
+                 name: str = "s") -> list[bytes]:
+    """`rounds` batches of each of `sessions` sessions, round by round, as gzip bodies (the fleet's mix)."""
+    rng = random.Random(seed)
+    bodies = []
+    for seq in range(rounds):
+        for number in range(sessions):
+            interval = rng.randint(1, 5)
+            chunk = chunks.pick(rng, interval, seq == 0 or rng.random() < interval / 20)
+            bodies.append(splice(envelope_prefix(app_id, f"{name}{number}", seq, chunk.last_ts, seq == 0), chunk))
+    return bodies

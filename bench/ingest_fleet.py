@@ -43,7 +43,7 @@ from _common import (
     percentile,
     write_json,
 )
-from fleet import ChunkSet, build_chunks, envelope_prefix, splice
+from fleet import ChunkSet, batch_bodies, build_chunks, envelope_prefix, splice
 
 
 @dataclass
@@ -247,18 +247,6 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def floor_batches(chunks: ChunkSet, tabs: int, rounds: int, seed: int) -> list[bytes]:
-    """Bodies of the same mix the fleet sends: `rounds` batches of `tabs` sessions."""
-    rng = random.Random(seed)
-    bodies = []
-    for seq in range(rounds):
-        for number in range(tabs):
-            interval = rng.randint(1, 5)
-            chunk = chunks.pick(rng, interval, seq == 0 or rng.random() < interval / 20)
-            bodies.append(splice(envelope_prefix(APP_ID, f"floor{number}", seq, chunk.last_ts, seq == 0), chunk))
-    return bodies
-
-
 def measure_floor(chunks: ChunkSet, store_kind: str, data_dir: Path, group: int = 300, tabs: int = 1_000,
                   rounds: int = 6, seed: int = 1) -> dict[str, Any]:
     """The same event and recording rows appended straight into the same tables, in group-commit sized
@@ -273,7 +261,7 @@ def measure_floor(chunks: ChunkSet, store_kind: str, data_dir: Path, group: int 
     limits, options = IngestLimits(), SessionizeOptions()
     compressor = zstandard.ZstdCompressor(level=3)
     tables, events, json_bytes = [], 0, 0
-    bodies = floor_batches(chunks, tabs, rounds, seed)
+    bodies = batch_bodies(chunks, tabs, rounds, seed, APP_ID, name="floor")
     for start in range(0, len(bodies), group):
         writes = []
         for body in bodies[start:start + group]:
