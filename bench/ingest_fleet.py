@@ -292,9 +292,7 @@ def _append(store: Any, store_kind: str, event_rows: Any, recording_rows: Any) -
         return
     with store.transaction() as conn:
         for table, rows in (("events", event_rows), ("recordings", recording_rows)):
-            conn.register("floor_rows", rows)
-            conn.execute(f"INSERT INTO {table} SELECT * FROM floor_rows")
-            conn.unregister("floor_rows")
+            conn.from_arrow(rows).insert_into(table)
 
 
 def count_stored(base_url: str, key: str) -> dict[str, int]:
