@@ -6,6 +6,7 @@ thread, so a long query never blocks ingestion or the event loop.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -78,11 +79,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(_MIGRATIONS) == schema.SCHEMA_VERSION - 1
 
 
-def _session_update_sql() -> str:
-    """Replace stored summaries with the merged ones of `incoming_sessions` (keys stay)."""
-    columns = {name: exp.column(name, "i") for name, _, rule in schema.SESSION_COLUMNS if rule is not None}
-    keys = [exp.column(k, "sessions").eq(exp.column(k, "i")) for k in ("app_id", "session_id")]
-    return sql(exp.update("sessions", columns, where=exp.and_(*keys), from_="incoming_sessions AS i"), "duckdb")
+_SESSION_KEYS = (("app_id", schema.STRING), ("session_id", schema.STRING))
+_SESSION_VALUES = tuple((name, logical) for name, logical, rule in schema.SESSION_COLUMNS if rule is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _session_update_sql(columns: tuple[str, ...]) -> str:
+    """Set these columns of stored summaries from `incoming_sessions` (which holds the keys and them). DuckDB
+    plans an UPDATE in time that grows with its columns, and a batch changes only a few (end, counts, tail)."""
+    sets = {name: exp.column(name, "i") for name in columns}
+    keys = [exp.column(k, "sessions").eq(exp.column(k, "i")) for k, _ in _SESSION_KEYS]
+    return sql(exp.update("sessions", sets, where=exp.and_(*keys), from_="incoming_sessions AS i"), "duckdb")
 
 
 def _session_select_sql() -> str:
@@ -169,7 +176,6 @@ class DuckDBStore:
         # The only writer keeps the stored summaries of recently written sessions, merges each batch into them
         # in Python and writes whole rows: far cheaper for DuckDB than an upsert that merges 40 columns in SQL.
         self._summaries: OrderedDict[tuple[str, str], SessionDelta] = OrderedDict()
-        self._session_update = _session_update_sql()
         self._session_select = _session_select_sql()
         if not read_only:
             self._migrate()
@@ -297,10 +303,13 @@ class DuckDBStore:
         new = [row for key, row in merged.items() if key not in stored]
         if new:
             self._insert(conn, "sessions", records_to_table(new, _SESSION_TYPES))
-        changed = [row for key, row in merged.items() if key in stored]
-        if changed:
-            with _registered(conn, "incoming_sessions", records_to_table(changed, _SESSION_TYPES)):
-                conn.execute(self._session_update)
+        pairs = [(stored[key], row) for key, row in merged.items() if key in stored]
+        columns = [(name, logical) for name, logical in _SESSION_VALUES
+                   if any(getattr(old, name) != getattr(row, name) for old, row in pairs)]
+        if columns:
+            rows = records_to_table([row for _, row in pairs], (*_SESSION_KEYS, *columns))
+            with _registered(conn, "incoming_sessions", rows):
+                conn.execute(_session_update_sql(tuple(name for name, _ in columns)))
         return merged
 
     def _stored_summaries(self, conn: duckdb.DuckDBPyConnection, keys: set[tuple[str, str]],
