@@ -12,39 +12,24 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 from replayql.config import IngestLimits
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
 from replayql.ingest.wire import Batch, IdentifyEvent
+from replayql.lru import Lru
 from replayql.store.base import DeletionCounts, Store
 from replayql.store.records import BatchWrite
 
 log = logging.getLogger(__name__)
-K = TypeVar("K")
-V = TypeVar("V")
 _MAX_GROUP = 2_000
 _TAIL_CACHE_SIZE = 50_000
-
-
-class Lru(OrderedDict[K, V]):
-    """A dict that keeps its `size` most recently put entries."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: K, value: V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
 
 
 class Outcome(Enum):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -21,6 +20,7 @@ import pyarrow as pa
 import zstandard
 from sqlglot import exp
 
+from replayql.lru import Lru
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
@@ -174,8 +174,8 @@ class DuckDBStore:
             raise
         self._write_lock = threading.Lock()
         # The only writer keeps the stored summaries of recently written sessions, merges each batch into them
-        # in Python and writes whole rows: far cheaper for DuckDB than an upsert that merges 40 columns in SQL.
-        self._summaries: OrderedDict[tuple[str, str], SessionDelta] = OrderedDict()
+        # in Python and writes what changed: far cheaper for DuckDB than an upsert that merges 40 columns in SQL.
+        self._summaries: Lru[tuple[str, str], SessionDelta] = Lru(_SUMMARY_CACHE_SIZE)
         self._session_select = _session_select_sql()
         if not read_only:
             self._migrate()
@@ -329,10 +329,7 @@ class DuckDBStore:
 
     def _remember_summaries(self, rows: dict[tuple[str, str], SessionDelta]) -> None:
         for key, row in rows.items():
-            self._summaries[key] = row
-            self._summaries.move_to_end(key)
-        while len(self._summaries) > _SUMMARY_CACHE_SIZE:
-            self._summaries.popitem(last=False)
+            self._summaries.put(key, row)
 
     @staticmethod
     def _upsert_users(conn: duckdb.DuckDBPyConnection, users: list[tuple[int, UserDelta]]) -> None:
