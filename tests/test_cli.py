@@ -208,6 +208,21 @@ def test_apps_create_rejects_a_duplicate(tmp_path: Path) -> None:
     assert len(ok(tmp_path, "apps", "list", "--data-dir", data).stdout.splitlines()) == 1
 
 
+def test_apps_origins_add_remove_and_allow_any_again(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert ok(tmp_path, "apps", "create", "shop", "--allow-origin", "https://Shop.example/",
+              "--data-dir", data).stdout == "shop\n"
+    assert ok(tmp_path, "apps", "origins", "shop", "--data-dir", data).stdout == "https://shop.example\n"
+    added = ok(tmp_path, "apps", "origins", "shop", "--allow", "http://localhost:3000", "--data-dir", data)
+    assert added.stdout == "https://shop.example\nhttp://localhost:3000\n"
+    removed = ok(tmp_path, "apps", "origins", "shop", "--deny", "https://shop.example/", "--data-dir", data)
+    assert removed.stdout == "http://localhost:3000\n"
+    assert ok(tmp_path, "apps", "origins", "shop", "--any", "--data-dir", data).stdout == "(any origin)\n"
+    assert_one_line_error(run(tmp_path, "apps", "origins", "shop", "--allow", "shop.example", "--data-dir", data),
+                          "invalid origin 'shop.example'")
+    assert_one_line_error(run(tmp_path, "apps", "origins", "ghost", "--data-dir", data), "no app 'ghost'")
+
+
 # --- keys --------------------------------------------------------------------------------------------------
 
 

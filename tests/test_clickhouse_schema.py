@@ -33,6 +33,7 @@ EXPECTED_TABLES = {
     "deleted_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id"),
     "deleted_sessions": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
     "apps": ("ReplacingMergeTree ORDER BY", "", "id"),
+    "app_origins": ("ReplacingMergeTree(version) ORDER BY", "", "app_id"),
     "api_keys": ("ReplacingMergeTree(version) ORDER BY", "", "id"),
     "schema_version": ("ReplacingMergeTree ORDER BY", "", "version"),
 }
@@ -44,9 +45,10 @@ SHARD_KEYS = {
     "events": "session_id", "session_batches": "session_id", "recordings": "session_id", "batches": "session_id",
     "deleted_sessions": "session_id", "user_batches": "user_id", "user_traits": "user_id",
     "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id", "apps": "id",
-    "api_keys": "id", "schema_version": "version",
+    "app_origins": "app_id", "api_keys": "id", "schema_version": "version",
 }
-VERSION_COLUMNS = {"user_traits": "version", "issue_status": "changed_at", "api_keys": "version"}
+VERSION_COLUMNS = {"user_traits": "version", "issue_status": "changed_at", "api_keys": "version",
+                   "app_origins": "version"}
 
 
 @pytest.fixture(scope="module")

@@ -487,3 +487,70 @@ def test_an_app_created_while_the_server_runs_is_accepted_at_once(server: Server
     assert first.status_code == 404
     server.services.registry.create_app("late")
     assert server.ingest(batch("s-new-app", app_id="late")).json()["outcome"] == "stored"
+
+
+# -- what the browser SDK relies on ----------------------------------------------------------------------------
+
+def test_gzip_body_without_content_encoding_is_recognised(server: Server) -> None:
+    """A beacon or a preflight-free fetch cannot set Content-Encoding: the gzip magic bytes say it."""
+    body = gzip.compress(orjson.dumps(batch("s-magic")))
+    response = server.ingest(body, **{"content-type": "text/plain;charset=UTF-8"})
+    assert response.status_code == 200 and response.json()["events"] == 2
+    assert stored(server, "s-magic")[1] == 2
+
+
+def test_tab_id_in_the_context_is_accepted(server: Server) -> None:
+    response = server.ingest(batch("s-tab", context={**CONTEXT, "tabId": "t-1x2y"}))
+    assert response.status_code == 200, response.text
+
+
+def test_network_headers_and_bodies_are_stored_when_sent(server: Server) -> None:
+    sent = {"type": "network", "ts": T0 + 500, "method": "post", "url": "https://api.shop.example/orders",
+            "status": 201, "durationMs": 40.5, "requestHeaders": {"content-type": "application/json"},
+            "responseHeaders": {"x-request-id": "r-9"}, "requestBody": '{"sku": 7}', "responseBody": '{"id": 1}'}
+    bare = {"type": "network", "ts": T0 + 600, "method": "GET", "url": "https://api.shop.example/cart"}
+    assert server.ingest(batch("s-net", page(), sent, bare)).status_code == 200
+    nodes = server.data("""{ session(id: "s-net") { networkRequests { nodes { ... on NetworkEvent {
+        method status requestHeaders responseHeaders requestBody responseBody } } } } }""")
+    assert nodes["session"]["networkRequests"]["nodes"] == [
+        {"method": "POST", "status": 201, "requestHeaders": {"content-type": "application/json"},
+         "responseHeaders": {"x-request-id": "r-9"}, "requestBody": '{"sku": 7}', "responseBody": '{"id": 1}'},
+        {"method": "GET", "status": None, "requestHeaders": None, "responseHeaders": None, "requestBody": None,
+         "responseBody": None}]
+
+
+def test_too_many_network_headers_are_named(server: Server) -> None:
+    headers = {f"x-h{n}": "v" for n in range(101)}
+    event = {"type": "network", "ts": T0, "method": "GET", "url": URL, "responseHeaders": headers}
+    body = rejected(server, batch("s-headers", event))
+    assert body["errors"] == [{"index": 0, "field": "responseHeaders",
+                               "message": "must have at most 100 headers of at most 65536 characters in all"}]
+
+
+def test_an_app_with_allowed_origins_refuses_other_origins_with_403(server: Server) -> None:
+    server.services.registry.create_app("locked")
+    server.services.registry.set_allowed_origins("locked", ["https://shop.example", "http://localhost:3000/"])
+    allowed = server.ingest(batch("s-o1", app_id="locked"), origin="https://shop.example")
+    assert allowed.status_code == 200, allowed.text
+    assert server.ingest(batch("s-o2", app_id="locked"), origin="http://localhost:3000").status_code == 200
+    refused = server.ingest(batch("s-o3", app_id="locked"), origin="https://evil.example")
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "origin 'https://evil.example' may not send batches to app 'locked'; allow "
+                                       "it with `replayql apps origins locked --allow https://evil.example`"}
+    assert refused.headers["access-control-allow-origin"] == "*"  # so the SDK can read why, and stop resending
+    # not a browser (no Origin header): accepted, as an importer or a server-side sender
+    assert server.ingest(batch("s-o4", app_id="locked")).status_code == 200
+    # an app without a list takes any origin
+    assert server.ingest(batch("s-o5"), origin="https://evil.example").status_code == 200
+    ids = server.data('{ sessions { nodes { id } } }')["sessions"]["nodes"]
+    assert "s-o3" not in {n["id"] for n in ids}
+
+
+def test_the_sdk_is_served_with_caching_headers(server: Server) -> None:
+    response = server.client.get("/sdk/replayql.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert b"replayql" in response.content and len(response.content) > 10_000
+    again = server.client.get("/sdk/replayql.js", headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""

@@ -448,3 +448,41 @@ def test_scopes_are_ordered_and_parse_from_their_values() -> None:
     assert max(Scope) is Scope.ADMIN
     assert sorted([Scope.ADMIN, Scope.READ, Scope.WRITE]) == [Scope.READ, Scope.WRITE, Scope.ADMIN]
     assert [Scope(v) for v in ("read", "write", "admin")] == [Scope.READ, Scope.WRITE, Scope.ADMIN]
+
+
+def test_allowed_origins_are_normalised_and_kept(registry: Registry, app: App) -> None:
+    assert registry.allowed_origins(app.id) == ()
+    saved = registry.set_allowed_origins(app.id, ["https://Shop.example/", "http://localhost:3000",
+                                                   "https://shop.example", "http://[::1]:8080"])
+    assert saved == ("https://shop.example", "http://localhost:3000", "http://[::1]:8080")
+    assert registry.allowed_origins(app.id) == saved
+    assert registry.set_allowed_origins(app.id, []) == ()
+    assert registry.allowed_origins(app.id) == ()
+
+
+@pytest.mark.parametrize("origin", ["shop.example", "https://shop.example/path", "ftp://shop.example",
+                                    "https://shop example", "*"])
+def test_invalid_origins_are_refused(registry: Registry, app: App, origin: str) -> None:
+    with pytest.raises(RegistryError, match=f"invalid origin {re.escape(repr(origin.lower().rstrip('/')))}"):
+        registry.set_allowed_origins(app.id, [origin])
+
+
+def test_origins_of_an_unknown_app_are_refused(registry: Registry) -> None:
+    with pytest.raises(RegistryError, match="unknown app 'ghost'"):
+        registry.set_allowed_origins("ghost", ["https://shop.example"])
+
+
+def test_a_version_1_registry_gains_origins_and_keeps_its_keys(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:  # the file as replayql wrote it before origins existed
+        conn.execute("CREATE TABLE apps (id TEXT PRIMARY KEY, created_at TEXT NOT NULL)")
+        conn.execute("CREATE TABLE api_keys (id TEXT PRIMARY KEY, app_id TEXT NOT NULL REFERENCES apps(id), "
+                     "scope TEXT NOT NULL, name TEXT, secret_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, "
+                     "revoked_at TEXT)")
+        conn.execute("INSERT INTO apps VALUES ('shop', '2026-01-01T00:00:00+00:00')")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with Registry(path) as upgraded:
+        assert [a.id for a in upgraded.list_apps()] == ["shop"]
+        assert upgraded.set_allowed_origins("shop", ["https://shop.example"]) == ("https://shop.example",)
+    assert _user_version(path) == SCHEMA_VERSION == 2

@@ -108,11 +108,35 @@ def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[A
 
 @apps_app.command("create")
 @with_store
-def apps_create(name: str, data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
+def apps_create(name: str, data_dir: DataDir, clickhouse: ClickHouseConfig | None,
+                allow_origin: Annotated[list[str] | None, typer.Option(
+                    help="Take browser batches only from this origin (repeatable); default: any origin.")] = None
+                ) -> None:
     """Create an app; prints its id."""
     with _registry(data_dir, clickhouse) as registry:
         created = registry.create_app(name)
+        if allow_origin:
+            registry.set_allowed_origins(name, allow_origin)
     print(created.id)
+
+
+@apps_app.command("origins")
+@with_store
+def apps_origins(name: str, data_dir: DataDir, clickhouse: ClickHouseConfig | None,
+                 allow: Annotated[list[str] | None, typer.Option(help="Add an allowed origin (repeatable).")] = None,
+                 deny: Annotated[list[str] | None, typer.Option(help="Remove an allowed origin (repeatable).")] = None,
+                 any_origin: Annotated[bool, typer.Option("--any", help="Allow every origin again.")] = False
+                 ) -> None:
+    """Show or change the web origins an app takes browser batches from (a running server applies it in 5 s)."""
+    with _registry(data_dir, clickhouse) as registry:
+        if registry.get_app(name) is None:
+            raise fail(f"no app {name!r}; see `replayql apps list`")
+        origins = registry.allowed_origins(name)
+        if allow or deny or any_origin:
+            removed = {o.strip().lower().rstrip("/") for o in deny or []}
+            kept = [] if any_origin else [o for o in origins if o not in removed]
+            origins = registry.set_allowed_origins(name, [*kept, *(allow or [])])
+    print("\n".join(origins) if origins else "(any origin)")
 
 
 @apps_app.command("list")

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
 from replayql.api.ingest_http import IngestApp
+from replayql.api.static import sdk_script
 from replayql.config import Settings
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
@@ -67,6 +68,7 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/sdk/replayql.js", sdk_script, methods=["GET", "HEAD"]),
     ]
     # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies.
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],

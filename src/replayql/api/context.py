@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
 from replayql.ingest.writer import IngestWriter
+from replayql.lru import Lru
 from replayql.query import entities
 from replayql.query import language as lang
 from replayql.query.lists import Page, check_page_size
@@ -31,6 +33,7 @@ class Services:
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
     _known_apps: set[str] = field(default_factory=set)
+    _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
 
     def knows_app(self, app_id: str) -> bool:
         """Known to exist without a registry read (safe on the event loop)."""
@@ -42,6 +45,20 @@ class Services:
         if app_id not in self._known_apps and self.registry.get_app(app_id) is not None:
             self._known_apps.add(app_id)
         return app_id in self._known_apps
+
+    def cached_origins(self, app_id: str) -> tuple[str, ...] | None:
+        """The app's allowed origins if read within the last few seconds (safe on the event loop), else None."""
+        cached = self._origins.get(app_id)
+        return cached[1] if cached is not None and time.monotonic() - cached[0] < ORIGINS_TTL_S else None
+
+    def allowed_origins(self, app_id: str) -> tuple[str, ...]:
+        """Read from the registry and cached briefly, so a change made with the CLI applies within seconds."""
+        origins = self.registry.allowed_origins(app_id)
+        self._origins.put(app_id, (time.monotonic(), origins))
+        return origins
+
+
+ORIGINS_TTL_S = 5.0
 
 
 class Loaders:

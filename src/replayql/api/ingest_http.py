@@ -127,10 +127,24 @@ async def _accept(scope: Scope, receive: Receive, services: Services) -> tuple[B
     if not (services.knows_app(batch.app_id) or await run_in_threadpool(services.app_exists, batch.app_id)):
         raise IngestRejected(404, f"unknown appId {batch.app_id!r}; create it with "
                                   f"`replayql apps create {batch.app_id}`")
+    origin = headers.get("origin")
+    if origin is not None:
+        await _check_origin(services, batch.app_id, origin)
     client = scope.get("client")
     if batch.client_ip is None and client is not None:
         batch.client_ip = client[0]
     return batch, size
+
+
+async def _check_origin(services: Services, app_id: str, origin: str) -> None:
+    """A browser's batch must come from one of the app's allowed origins, when the app names any. (Clients that
+    are not browsers send no Origin; they can claim any, so this guards against other sites, not against them.)"""
+    allowed = services.cached_origins(app_id)
+    if allowed is None:
+        allowed = await run_in_threadpool(services.allowed_origins, app_id)
+    if allowed and origin.lower().rstrip("/") not in allowed:
+        raise IngestRejected(403, f"origin {origin!r} may not send batches to app {app_id!r}; allow it with "
+                                  f"`replayql apps origins {app_id} --allow {origin}`")
 
 
 def _decode(body: bytes, encoding: str | None, limits: IngestLimits) -> tuple[Batch, int]:

@@ -154,6 +154,10 @@ class NetworkEvent(Event):
     response_bytes: int | None
     host: str | None
     path: str | None
+    request_headers: JSON | None = strawberry.field(description="Only when the SDK was told to capture headers.")
+    response_headers: JSON | None = strawberry.field(description="Only when the SDK was told to capture headers.")
+    request_body: str | None = strawberry.field(description="Only when the SDK was told to capture bodies.")
+    response_body: str | None = strawberry.field(description="Only when the SDK was told to capture bodies.")
 
 
 @strawberry.type
@@ -211,6 +215,12 @@ EVENT_TYPES = (PageEvent, ClickEvent, InputEvent, ConsoleEvent, NetworkEvent, Er
                WebVitalEvent, RageClickEvent, DeadClickEvent, ErrorClickEvent)
 
 
+def _network_details(props: dict[str, Any] | None) -> dict[str, Any]:
+    props = props or {}
+    return {name: props.get(name) for name in ("request_headers", "response_headers", "request_body",
+                                                "response_body")}
+
+
 def event_from_row(row: dict[str, Any]) -> Event:
     kind = row["kind"]
     common = {"id": strawberry.ID(f"{row['session_id']}/{row['seq']}/{row['idx']}"), "kind": kind,
@@ -229,7 +239,8 @@ def event_from_row(row: dict[str, Any]) -> Event:
         case "network":
             return NetworkEvent(**common, method=row["method"], status=row["status"],
                                 duration_ms=row["duration_ms"], request_bytes=row["request_bytes"],
-                                response_bytes=row["response_bytes"], host=row["host"], path=row["path"])
+                                response_bytes=row["response_bytes"], host=row["host"], path=row["path"],
+                                **_network_details(props))
         case "error":
             return ErrorEvent(**common, error_type=row["error_type"], message=row["message"], stack=row["stack"],
                               handled=row["handled"], issue_id=row["issue_id"], tags=(props or {}).get("tags"),

@@ -328,6 +328,14 @@ def _forget_old_clicks(tail: SessionTail, ts: int, window: int) -> None:
     tail.rage_until = {s: t for s, t in tail.rage_until.items() if ts - t <= window}
 
 
+def _network_details(event: NetworkEvent) -> str | None:
+    details = {name: value for name in _NETWORK_DETAILS if (value := getattr(event, name)) is not None}
+    return orjson.dumps(details).decode() if details else None
+
+
+_NETWORK_DETAILS = ("request_headers", "response_headers", "request_body", "response_body")
+
+
 def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail: SessionTail) -> EventRecord:
     record = EventRecord(app, sid, seq, idx, ts, type(event).__struct_config__.tag, url=tail.page_url)  # type: ignore[arg-type]
     match event:
@@ -344,6 +352,7 @@ def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail:
             record.url, record.method, record.status = event.url, event.method.upper(), event.status
             record.duration_ms, record.request_bytes = event.duration_ms, event.request_bytes
             record.response_bytes = event.response_bytes
+            record.properties = _network_details(event)
         case ErrorEvent():
             fp = fingerprint_error(event.error_type, event.message, event.stack)
             record.error_type, record.message, record.stack = event.error_type or "Error", event.message, event.stack

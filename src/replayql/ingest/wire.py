@@ -19,6 +19,8 @@ from replayql.config import IngestLimits
 _MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is a broken clock, not data
 _MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 _FUTURE_TOLERANCE_MS = 60_000  # an event stamped after the batch was sent is only plausible within clock jitter
+_MAX_HEADERS = 100
+_GZIP_MAGIC = b"\x1f\x8b"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -39,6 +41,7 @@ class Context(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     timezone: str | None = None
     release: str | None = None
     sdk: Sdk | None = None
+    tab_id: str | None = None  # the browser tab, from the SDK; several tabs may share a user, never a session
 
 
 class Envelope(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -84,6 +87,11 @@ class NetworkEvent(_Event, tag="network"):
     duration_ms: float | None = None
     request_bytes: int | None = None
     response_bytes: int | None = None
+    # Sent only when the SDK is told to capture them (after its sanitiser); stored with the event.
+    request_headers: dict[str, str] | None = None
+    response_headers: dict[str, str] | None = None
+    request_body: str | None = None
+    response_body: str | None = None
 
 
 class ErrorEvent(_Event, tag="error"):
@@ -174,6 +182,8 @@ def decompress_body(body: bytes, content_encoding: str | None, limits: IngestLim
     if len(body) > limits.max_body_bytes:
         raise IngestRejected(413, f"request body is {len(body)} bytes; the limit is {limits.max_body_bytes}")
     encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "identity" and body.startswith(_GZIP_MAGIC):
+        encoding = "gzip"  # a beacon cannot set Content-Encoding; JSON never starts with these bytes
     if encoding == "identity":
         if len(body) > limits.max_decompressed_bytes:
             raise IngestRejected(413, f"request body exceeds {limits.max_decompressed_bytes} bytes")
@@ -326,6 +336,11 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _oversize_headers(headers: dict[str, str] | None, limits: IngestLimits) -> bool:
+    return headers is not None and (len(headers) > _MAX_HEADERS or
+                                     sum(len(k) + len(v) for k, v in headers.items()) > limits.max_string_chars)
+
+
 def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
     """Range checks msgspec's types cannot express; every failing field is reported."""
     checks: list[tuple[bool, str, str]] = []
@@ -339,6 +354,10 @@ def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
                  "must be between 0 and 86400000"),
                 (event.request_bytes is not None and event.request_bytes < 0, "requestBytes", "must be >= 0"),
                 (event.response_bytes is not None and event.response_bytes < 0, "responseBytes", "must be >= 0"),
+                *((_oversize_headers(headers, limits), name, f"must have at most {_MAX_HEADERS} headers of at "
+                                                              f"most {limits.max_string_chars} characters in all")
+                  for name, headers in (("requestHeaders", event.request_headers),
+                                        ("responseHeaders", event.response_headers))),
             ]
         case VitalEvent():
             checks = [(not (math.isfinite(event.value) and event.value >= 0), "value", "must be a finite number >= 0")]

@@ -8,7 +8,9 @@ Rows are versioned (ReplacingMergeTree + FINAL): revoking a key writes a newer r
 from __future__ import annotations
 
 import hmac
+import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,7 @@ from replayql.store.registry import (
     is_key_id,
     new_key_id,
     new_secret,
+    normalize_origins,
     parse_token,
 )
 
@@ -78,6 +81,17 @@ class ClickHouseRegistry:
 
     def list_apps(self) -> list[App]:
         return [App(r[0], _utc(r[1])) for r in self._rows("SELECT id, created_at FROM apps FINAL ORDER BY id")]  # type: ignore[arg-type]
+
+    def set_allowed_origins(self, app_id: str, origins: Sequence[str]) -> tuple[str, ...]:
+        allowed = normalize_origins(origins)
+        if self.get_app(app_id) is None:
+            raise RegistryError(f"unknown app {app_id!r}; create it first with `replayql apps create`")
+        self._insert("app_origins", (app_id, json.dumps(allowed), time.time_ns()))
+        return allowed
+
+    def allowed_origins(self, app_id: str) -> tuple[str, ...]:
+        rows = self._rows("SELECT origins FROM app_origins FINAL WHERE app_id = {app:String}", app=app_id)
+        return tuple(json.loads(rows[0][0])) if rows else ()
 
     # --- keys ---
 

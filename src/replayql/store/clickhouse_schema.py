@@ -93,6 +93,8 @@ TABLES: tuple[Table, ...] = (
           ("app_id", "session_id"), ("app_id", "session_id", "deleted_at")),
     Table("apps", (("id", schema.STRING), ("created_at", schema.TIME)), ("id",), ("id", "created_at"),
           shard_by="id"),
+    Table("app_origins", (("app_id", schema.STRING), ("origins", schema.JSON), ("version", schema.BIGINT)),
+          ("app_id",), ("app_id", "origins", "version"), version="version", shard_by="app_id"),
     Table("api_keys", (("id", schema.STRING), ("app_id", schema.STRING), ("scope", schema.STRING),
                        ("name", schema.STRING), ("secret_sha256", schema.STRING), ("created_at", schema.TIME),
                        ("revoked_at", schema.TIME), ("version", schema.BIGINT)),

@@ -16,18 +16,19 @@ import enum
 import functools
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
 TOKEN_PREFIX = "rq_"
@@ -40,6 +41,9 @@ TOKEN_LENGTH = len(TOKEN_PREFIX) + KEY_ID_LENGTH + 1 + SECRET_LENGTH
 MAX_KEY_NAME_CHARS = 200
 
 APP_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII)
+# A web origin as browsers send it in the Origin header: scheme, host, optional port; no path.
+ORIGIN_RE = re.compile(r"https?://([a-z0-9.-]{1,253}|\[[0-9a-f:]+\])(:[0-9]{1,5})?", re.ASCII)
+MAX_ORIGINS = 100
 KEY_ID_RE = re.compile(rf"[a-z2-7]{{{KEY_ID_LENGTH}}}", re.ASCII)
 TOKEN_RE = re.compile(
     rf"{TOKEN_PREFIX}(?P<key_id>[a-z2-7]{{{KEY_ID_LENGTH}}})_(?P<secret>[A-Za-z0-9]{{{SECRET_LENGTH}}})",
@@ -116,8 +120,13 @@ def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX api_keys_by_app ON api_keys (app_id, created_at)")
 
 
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    # No row: the app takes batches from any origin.
+    conn.execute("CREATE TABLE app_origins (app_id TEXT PRIMARY KEY REFERENCES apps(id), origins TEXT NOT NULL)")
+
+
 # _MIGRATIONS[n] upgrades a file at user_version n to n + 1. Append new steps; never edit shipped ones.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1,)
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_0_to_1, _migrate_1_to_2)
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -360,6 +369,22 @@ class Registry:
             rows = conn.execute("SELECT id, created_at FROM apps ORDER BY id").fetchall()
         return [_row_to_app(row) for row in rows]
 
+    def set_allowed_origins(self, app_id: str, origins: Sequence[str]) -> tuple[str, ...]:
+        """The web origins the app's batches may come from; none means any origin."""
+        allowed = normalize_origins(origins)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM apps WHERE id = ?", (app_id,)).fetchone() is None:
+                raise RegistryError(f"unknown app {app_id!r}; create it first with `replayql apps create`")
+            conn.execute("DELETE FROM app_origins WHERE app_id = ?", (app_id,))
+            if allowed:
+                conn.execute("INSERT INTO app_origins VALUES (?, ?)", (app_id, json.dumps(allowed)))
+        return allowed
+
+    def allowed_origins(self, app_id: str) -> tuple[str, ...]:
+        with self._read() as conn:
+            row = conn.execute("SELECT origins FROM app_origins WHERE app_id = ?", (app_id,)).fetchone()
+        return () if row is None else tuple(json.loads(row[0]))
+
     # --- keys ---
 
     def create_key(self, app_id: str, scope: Scope, name: str | None = None) -> tuple[ApiKey, str]:
@@ -447,6 +472,18 @@ def check_app_id(app_id: str) -> None:
             f"invalid app id {app_id!r}: use 1-63 characters of lowercase letters, digits and '-', "
             "starting with a letter or digit (e.g. 'my-shop')"
         )
+
+
+def normalize_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    """Origins in the form browsers send (lowercase, no trailing slash), each checked, without repeats."""
+    normalized = tuple(dict.fromkeys(o.strip().lower().rstrip("/") for o in origins))
+    bad = [o for o in normalized if not ORIGIN_RE.fullmatch(o)]
+    if bad:
+        raise RegistryError(f"invalid origin {bad[0]!r}: use scheme://host[:port] as browsers send it, "
+                            "e.g. https://shop.example or http://localhost:3000")
+    if len(normalized) > MAX_ORIGINS:
+        raise RegistryError(f"{len(normalized)} origins given; an app allows at most {MAX_ORIGINS}")
+    return normalized
 
 
 def check_scope(scope: Scope) -> None:
