@@ -114,6 +114,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     command: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None  # None: this process's environment
 
     @property
     def base_url(self) -> str:
@@ -123,7 +124,7 @@ class ServerProcess:
         self.command = [replayql_exe(), "serve", *store_args(self.store, self.data_dir), "--port", str(self.port),
                         "--log-level", self.log_level]
         log = (self.data_dir / "bench-server.log").open("ab")
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
         self._wait_healthy()
         return self

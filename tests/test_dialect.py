@@ -38,7 +38,7 @@ PRINTED = {
     ("clickhouse", EpochMillis): "toUnixTimestamp64Milli(x)",
     ("duckdb", FirstBy): "ARG_MIN_NULL(x, k) FILTER(WHERE k > 0)",
     ("clickhouse", FirstBy): "tupleElement(argMinIf(tuple(x), k, k > 0), 1)",
-    ("duckdb", JsonText): """JSON_EXTRACT_STRING(x, '$."' || REPLACE(k, '"', '\\"') || '"')""",
+    ("duckdb", JsonText): """JSON_EXTRACT_STRING(x, '$."' || REPLACE(REPLACE(k, '\\', '\\\\'), '"', '\\"') || '"')""",
     ("clickhouse", JsonText): "if(JSONType(x, k) = 'String', JSONExtractString(x, k), "
                               "nullIf(nullIf(JSONExtractRaw(x, k), ''), 'null'))",
     ("duckdb", NumberOrNull): "TRY_CAST(x AS DOUBLE)",

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from replayql.config import ClickHouseConfig, FrustrationThresholds, Settings, default_data_dir
+from replayql.config import ClickHouseConfig, FrustrationThresholds, Settings, default_data_dir, with_limits
 from replayql.store.registry import RegistryError, Scope
 
 if TYPE_CHECKING:
@@ -200,6 +200,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
           duckdb_memory_limit: Annotated[str, typer.Option(
               envvar="REPLAYQL_DUCKDB_MEMORY_LIMIT",
               help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
+          limit: Annotated[list[str] | None, typer.Option(
+              help="Change a limit: graphql.NAME=VALUE or ingest.NAME=VALUE (repeatable; see the README).")] = None,
           log_level: str = "info") -> None:
     """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
     import uvicorn
@@ -210,6 +212,11 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
     frustration = FrustrationThresholds(rage_clicks, rage_window_ms, dead_click_window_ms, error_click_window_ms)
     settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip, store_client_ip=store_client_ip,
                         frustration=frustration, duckdb_memory_limit=duckdb_memory_limit)
+    if limit:
+        try:
+            settings = with_limits(settings, limit)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
     services = _open(settings)
     try:
         if demo:

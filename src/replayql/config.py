@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -17,6 +17,10 @@ class IngestLimits:
     max_string_chars: int = 64 * 1024
     max_stack_chars: int = 256 * 1024
     max_recording_event_bytes: int = 4 * MIB
+    # Free-form JSON of an event (properties, traits, tags, extra): each key becomes a filter key
+    max_json_depth: int = 20
+    max_json_keys: int = 500
+    max_key_chars: int = 256
     # An event more than this far from the batch's sentAt is rejected as an absurd timestamp.
     max_event_skew_ms: int = 24 * 3600 * 1000
     # Backpressure: past either, new batches are answered 503 with Retry-After until the writer catches up, so
@@ -56,6 +60,21 @@ class AnalyticsLimits:
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """What one GraphQL request may ask; past a limit it is refused before it runs, with the limit's code."""
+
+    max_body_bytes: int = 1 * MIB  # BODY_TOO_LARGE (413)
+    max_tokens: int = 20_000  # TOO_MANY_TOKENS: bounds the parser's work
+    max_depth: int = 15  # QUERY_TOO_DEEP: nested fields (the introspection query needs 13)
+    max_aliases: int = 30  # TOO_MANY_ALIASES
+    # QUERY_TOO_COMPLEX: the objects one path may return, the product of its page sizes (`first`, `limit`)
+    max_results: int = 100_000
+    max_variables_depth: int = 64  # INPUT_TOO_DEEP: JSON nesting of `variables` and of argument values
+    max_variables_values: int = 5_000  # INPUT_TOO_LARGE: values in `variables` (a 500-condition filter: ~1,500)
+    timeout_s: float = 30.0  # QUERY_TIMEOUT: each store query of a list, lookup or discovery field
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("replayql-data")
     clickhouse: ClickHouseConfig | None = None  # None: the embedded DuckDB store in data_dir
@@ -70,6 +89,7 @@ class Settings:
     # with none on their way it commits at once.
     group_commit_ms: float = 20.0
     analytics: AnalyticsLimits = field(default_factory=lambda: AnalyticsLimits())
+    query: QueryLimits = field(default_factory=QueryLimits)
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
@@ -85,3 +105,28 @@ class Settings:
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("REPLAYQL_DATA_DIR", "replayql-data"))
+
+
+_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits"}  # --limit prefix -> the Settings field it changes
+
+
+def with_limits(settings: Settings, assignments: list[str]) -> Settings:
+    """Settings with limits changed by `group.name=value` assignments; ValueError names a bad one."""
+    for assignment in assignments:
+        target, _, text = assignment.partition("=")
+        group, _, name = target.strip().partition(".")
+        attribute = _LIMIT_GROUPS.get(group)
+        current = getattr(settings, attribute) if attribute else None
+        known = {f.name: f for f in fields(current)} if current is not None else {}
+        if name not in known:
+            choices = ", ".join(f"{g}.{f.name}" for g, a in _LIMIT_GROUPS.items() for f in fields(getattr(settings, a)))
+            raise ValueError(f"unknown limit {target!r}; one of: {choices}")
+        kind = float if known[name].type in ("float", float) else int
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ValueError(f"limit {target} needs a number, not {text!r}") from None
+        if value <= 0:
+            raise ValueError(f"limit {target} must be positive")
+        settings = replace(settings, **{attribute: replace(current, **{name: value})})
+    return settings

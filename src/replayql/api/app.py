@@ -15,9 +15,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from replayql.api import graphql_http
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
-from replayql.api.ingest_http import IngestApp
+from replayql.api.ingest_http import IngestApp, internal_error
 from replayql.api.static import sdk_script
 from replayql.config import Settings
 from replayql.ingest.sessionize import SessionizeOptions
@@ -35,6 +36,12 @@ def open_services(settings: Settings) -> Services:
     return Services(settings, backend.store, backend.registry, writer)
 
 
+def cache_sizes(services: Services) -> dict[str, tuple[int, int]]:
+    """Every structure the server keeps in memory that could grow with traffic: (entries now, bound)."""
+    documents = graphql_http.prepared_documents()
+    return services.cache_sizes() | {"graphql.documents": documents}
+
+
 def close_services(services: Services) -> None:
     services.writer.close()  # flush what is queued before the store closes
     services.store.close()
@@ -49,6 +56,11 @@ async def healthz(request: Request) -> Response:
         log.exception("health check failed")
         ok = False
     return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Anything unexpected answers JSON with a request id that is also in the log line, never a bare 500."""
+    return JSONResponse(internal_error(log, f"{request.method} {request.url.path}"), status_code=500)
 
 
 def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
@@ -73,7 +85,8 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies.
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                              allow_headers=["authorization", "content-type", "content-encoding"], max_age=3600)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={Exception: _internal_error})
     if services is not None:
         app.state.services = services
     return IngestApp(app, lambda: app.state.services)

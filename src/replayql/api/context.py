@@ -12,8 +12,10 @@ from strawberry.dataloader import DataLoader
 
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
+from replayql.ingest import enrich
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
+from replayql.query import compile as compiler
 from replayql.query import entities
 from replayql.query import language as lang
 from replayql.query.lists import Page, check_page_size
@@ -57,8 +59,19 @@ class Services:
         self._origins.put(app_id, (time.monotonic(), origins))
         return origins
 
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        """The structures the services keep in memory that could grow with traffic: (entries, bound)."""
+        cached = {"api.allowed_origins": (len(self._origins), self._origins.size),
+                  "api.known_apps": (len(self._known_apps), MAX_KNOWN_APPS)}
+        for name, function in (("ingest.user_agents", enrich.parse_user_agent_cached), ("ingest.urls",
+                               enrich.url_parts_cached), ("query.parsed_strings", compiler.parse)):
+            info = function.cache_info()
+            cached[name] = (info.currsize, info.maxsize or 0)
+        return cached | self.writer.cache_sizes() | self.store.cache_sizes()
+
 
 ORIGINS_TTL_S = 5.0
+MAX_KNOWN_APPS = 100_000  # apps that exist (only the CLI creates them): bounded by the registry, not by traffic
 
 
 class Loaders:
@@ -112,7 +125,7 @@ class Context:
 
     def scope(self) -> Scope:
         """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return Scope(self.app_id, self.services.store)
+        return Scope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
 
     async def read(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""

@@ -8,6 +8,7 @@ compiles like a parsed string and prints as the `appliedQuery` string.
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -254,6 +255,7 @@ _LEAF_TYPES = {TEXT: StringCondition, NUMBER: NumberCondition, TIME: TimeConditi
 _Extra = tuple[Any, str, Callable[[Any], list[lang.Condition]]]  # (annotation, description, to conditions)
 
 
+@functools.cache
 def _snake(name: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name)
 
@@ -284,16 +286,38 @@ _CONVERTERS: dict[type, tuple[Entity, dict[str, _Extra]]] = {}
 
 
 def to_tree(given: Any) -> lang.Condition | None:
-    """A typed filter as a tree of the filter language (None for no filter)."""
+    """A typed filter as a tree of the filter language (None for no filter), within the language's limits."""
+    _check_shape(given)
+    tree = _to_tree(given)
+    return None if tree is None else lang.check_size(tree)
+
+
+def _check_shape(given: Any) -> None:
+    """Refuse a filter past the language's depth or size before converting any of it (iteratively)."""
+    stack, objects = [(given, 0)], 0
+    while stack:
+        current, depth = stack.pop()
+        if current is None:
+            continue
+        objects += 1
+        if depth > lang.MAX_DEPTH:
+            raise BadUserInput(f"the filter is nested more than {lang.MAX_DEPTH} levels deep")
+        if objects > lang.MAX_CONDITIONS:
+            raise BadUserInput(f"the filter has more than {lang.MAX_CONDITIONS} conditions; the limit is "
+                               f"{lang.MAX_CONDITIONS}")
+        stack.extend((child, depth + 1) for child in (*(current.and_ or ()), *(current.or_ or ()), current.not_))
+
+
+def _to_tree(given: Any) -> lang.Condition | None:
     if given is None:
         return None
     entity, extras = _CONVERTERS[type(given)]
     parts: list[lang.Condition] = []
     for children, combine in ((given.and_, lang.And), (given.or_, lang.Or)):
-        trees = [t for t in (to_tree(child) for child in children or ()) if t is not None]
+        trees = [t for t in (_to_tree(child) for child in children or ()) if t is not None]
         if trees:
             parts.append(trees[0] if len(trees) == 1 else combine(tuple(trees)))
-    if given.not_ is not None and (inner := to_tree(given.not_)) is not None:
+    if given.not_ is not None and (inner := _to_tree(given.not_)) is not None:
         parts.append(lang.Not(inner))
     for field_name in entity.fields:
         value = getattr(given, _snake(field_name))

@@ -6,14 +6,19 @@ missing or bad key answers 401; everything that executes answers 200 with `data`
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from inspect import isawaitable
 from typing import Any
 
 import orjson
 from graphql import (
     DocumentNode,
+    ExecutionResult,
+    FragmentDefinitionNode,
     GraphQLError,
     GraphQLSyntaxError,
     OperationDefinitionNode,
@@ -29,13 +34,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from replayql.api.context import Context, Services
+from replayql.api.ingest_http import internal_error
+from replayql.api.limits import check_limits, json_shape, literal_shape
 from replayql.api.schema import schema
+from replayql.config import QueryLimits
 from replayql.query.errors import UserError
 from replayql.store.registry import ApiKey
 
 log = logging.getLogger(__name__)
 _MAX_QUERY_CHARS = 100_000
-_MAX_TOKENS = 20_000  # bounds parser work for hostile documents
 _INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY", "TOO_MANY_CELLS"})  # invalid requests: answered with 400
 
 
@@ -55,13 +62,31 @@ def _fail(status: int, message: str, code: str, headers: dict[str, str] | None =
 
 
 @lru_cache(maxsize=512)
-def _prepare(query: str) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
+def _prepare(query: str, limits: QueryLimits) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
     """Parse and validate once per distinct document: dashboards send the same few queries over and over."""
     try:
-        document = parse(query, max_tokens=_MAX_TOKENS)
+        document = parse(query, max_tokens=limits.max_tokens)
+        depth, values = literal_shape(document)
+        if depth > limits.max_variables_depth:
+            return None, (GraphQLError(f"an argument value is nested {depth} levels deep; the limit is "
+                                       f"{limits.max_variables_depth}", extensions={"code": "INPUT_TOO_DEEP"}),)
+        if values > limits.max_variables_values:
+            return None, (GraphQLError(f"the argument values hold {values:,} values; the limit is "
+                                       f"{limits.max_variables_values:,}", extensions={"code": "INPUT_TOO_LARGE"}),)
+        return document, tuple(validate(schema._schema, document))
     except GraphQLError as exc:
+        if "tokens. Parsing aborted" in exc.message:  # graphql-core's max_tokens
+            exc.extensions = {"code": "TOO_MANY_TOKENS"}
         return None, (exc,)
-    return document, tuple(validate(schema._schema, document))
+    except RecursionError:  # the parser and some validation rules recurse once per nesting level
+        return None, (GraphQLError(f"the document is nested too deeply (fields are limited to "
+                                   f"{limits.max_depth} levels)", extensions={"code": "QUERY_TOO_DEEP"}),)
+
+
+def prepared_documents() -> tuple[int, int]:
+    """How many parsed documents are cached, and the most there will be."""
+    info = _prepare.cache_info()
+    return info.currsize, info.maxsize or 0
 
 
 def _authenticate(request: Request, services: Services) -> ApiKey | GraphQLResponse:
@@ -80,7 +105,22 @@ def _authenticate(request: Request, services: Services) -> ApiKey | GraphQLRespo
     return key
 
 
-async def _read_request(request: Request) -> dict[str, Any] | GraphQLResponse:
+async def _read_body(request: Request, limit: int) -> bytes | GraphQLResponse:
+    """The body, read no further than `limit` bytes (a larger one is refused with 413)."""
+    declared = request.headers.get("content-length", "")
+    chunks, size = [], 0
+    if not (declared.isdigit() and int(declared) > limit):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                break
+            chunks.append(chunk)
+        else:
+            return b"".join(chunks)
+    return _fail(413, f"request body is over the {limit:,}-byte limit", "BODY_TOO_LARGE")
+
+
+async def _read_request(request: Request, limits: QueryLimits) -> dict[str, Any] | GraphQLResponse:
     if request.method == "GET":
         params = request.query_params
         variables = params.get("variables")
@@ -89,7 +129,9 @@ async def _read_request(request: Request) -> dict[str, Any] | GraphQLResponse:
         except orjson.JSONDecodeError:
             return _fail(400, "`variables` is not valid JSON", "BAD_REQUEST")
         return {"query": params.get("query"), "variables": parsed_vars, "operationName": params.get("operationName")}
-    body = await request.body()
+    body = await _read_body(request, limits.max_body_bytes)
+    if isinstance(body, Response):
+        return body
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -99,7 +141,7 @@ async def _read_request(request: Request) -> dict[str, Any] | GraphQLResponse:
     return payload
 
 
-def _check_request(payload: dict[str, Any]) -> GraphQLResponse | None:
+def _check_request(payload: dict[str, Any], limits: QueryLimits) -> GraphQLResponse | None:
     query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
     if not isinstance(query, str) or not query.strip():
         return _fail(400, "`query` must be a non-empty string", "BAD_REQUEST")
@@ -107,6 +149,14 @@ def _check_request(payload: dict[str, Any]) -> GraphQLResponse | None:
         return _fail(400, f"`query` is {len(query)} characters; the limit is {_MAX_QUERY_CHARS}", "BAD_REQUEST")
     if variables is not None and not isinstance(variables, dict):
         return _fail(400, "`variables` must be a JSON object", "BAD_REQUEST")
+    depth, values = json_shape(variables) if variables else (0, 0)
+    if depth > limits.max_variables_depth:
+        return _fail(400, f"`variables` is nested {depth} levels deep; the limit is {limits.max_variables_depth}",
+                     "INPUT_TOO_DEEP")
+    if values > limits.max_variables_values:
+        # converting input objects costs time in proportion to their number, before any resolver can refuse them
+        return _fail(400, f"`variables` holds {values:,} values; the limit is {limits.max_variables_values:,}",
+                     "INPUT_TOO_LARGE")
     if name is not None and not isinstance(name, str):
         return _fail(400, "`operationName` must be a string", "BAD_REQUEST")
     return None
@@ -120,17 +170,19 @@ async def graphql_endpoint(request: Request) -> Response:
     key = await run_in_threadpool(_authenticate, request, services)
     if isinstance(key, Response):
         return key
-    payload = await _read_request(request)
+    limits = services.settings.query
+    payload = await _read_request(request, limits)
     if isinstance(payload, Response):
         return payload
-    bad = _check_request(payload)
+    bad = _check_request(payload, limits)
     if bad is not None:
         return bad
     return await _execute(request, services, key, payload)
 
 
 async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> Response:
-    document, errors = _prepare(payload["query"])
+    limits = services.settings.query
+    document, errors = _prepare(payload["query"], limits)
     if errors or document is None:
         return GraphQLResponse({"data": None, "errors": [_format(e, _document_code(e)) for e in errors]},
                                status_code=400)
@@ -144,12 +196,14 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     if isinstance(coerced, list):
         return GraphQLResponse({"data": None, "errors": [_format(e, "BAD_USER_INPUT") for e in coerced]},
                                status_code=400)
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    exceeded = check_limits(schema._schema, operation, fragments, payload.get("variables") or {}, limits)
+    if exceeded is not None:
+        return _fail(400, exceeded.message, exceeded.code)
     # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above)
-    result = execute(schema._schema, document, context_value=Context(services, key),
-                     variable_values=payload.get("variables") or {},
-                     operation_name=payload.get("operationName"))
-    if not isinstance(result, dict) and hasattr(result, "__await__"):
-        result = await result  # type: ignore[misc]
+    result = await asyncio.get_running_loop().run_in_executor(
+        _EXECUTION_THREADS, _run_operation, document, services, key, payload.get("variables") or {},
+        payload.get("operationName"))
     formatted = [_format(e) for e in result.errors or ()]
     status = 400 if any(e["extensions"]["code"] in _INPUT_CODES for e in formatted) else 200
     body: dict[str, Any] = {"data": result.data}
@@ -158,7 +212,34 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     return GraphQLResponse(body, status_code=status)
 
 
+# Execution (argument conversion, resolvers, result building) is CPU work proportional to the request: it runs
+# on these threads, each with an event loop of its own, so the server's loop only parses HTTP and routes. Store
+# reads inside still go to the worker threads of run_in_threadpool, a separate pool, so the two never wait on
+# each other's slots.
+_EXECUTION_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="graphql")
+_thread_state = threading.local()
+
+
+def _run_operation(document: DocumentNode, services: Services, key: ApiKey, variables: dict[str, Any],
+                   operation_name: str | None) -> ExecutionResult:
+    loop = getattr(_thread_state, "loop", None)
+    if loop is None:
+        loop = _thread_state.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(_execute_operation(document, services, key, variables, operation_name))
+
+
+async def _execute_operation(document: DocumentNode, services: Services, key: ApiKey, variables: dict[str, Any],
+                             operation_name: str | None) -> ExecutionResult:
+    result = execute(schema._schema, document, context_value=Context(services, key), variable_values=variables,
+                     operation_name=operation_name)
+    if isawaitable(result):
+        result = await result
+    return result  # type: ignore[return-value]
+
+
 def _document_code(error: GraphQLError) -> str:
+    if error.extensions and "code" in error.extensions:
+        return str(error.extensions["code"])
     return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
 
 
@@ -177,11 +258,12 @@ def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, A
     if isinstance(original, UserError):
         code = original.code
         out["extensions"] = {"code": code, **getattr(original, "extensions", {})}
+    elif isinstance(original, GraphQLError):  # an argument the executor could not coerce: the caller's input
+        out["extensions"] = {"code": "BAD_USER_INPUT"}
     elif original is not None and default_code is None:  # before execution it is the input's fault
-        request_id = uuid.uuid4().hex[:12]
-        log.error("request %s failed", request_id, exc_info=original)
-        out["message"] = f"internal server error (request id {request_id})"
-        out["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        failure = internal_error(log, "GraphQL", original)
+        out["message"] = failure["error"]
+        out["extensions"] = {"code": "INTERNAL_SERVER_ERROR", "requestId": failure["requestId"]}
     else:
         out["extensions"] = {"code": default_code or "BAD_USER_INPUT"}
     return out

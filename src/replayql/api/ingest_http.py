@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +54,10 @@ class IngestApp:
         if scope["method"] != "POST":
             answer: Answer = (405, {"error": "send batches with POST"}, [(b"allow", b"POST")])
         else:
-            answer = await ingest(self.services(), scope, receive)
+            try:
+                answer = await ingest(self.services(), scope, receive)
+            except Exception:
+                answer = (500, internal_error(log, "ingest"), [])
         status, body, headers = answer
         content = orjson.dumps(body) if body is not None else b""
         await send({"type": "http.response.start", "status": status, "headers": [
@@ -84,6 +88,14 @@ def _check_content_type(headers: dict[str, str]) -> None:
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in _JSON_TYPES:
         raise IngestRejected(415, f"Content-Type {media_type!r} is not JSON; send application/json")
+
+
+def internal_error(logger: logging.Logger, what: str, exc: BaseException | None = None) -> dict[str, str]:
+    """Log an unexpected failure (`exc`, else the one being handled) under a new request id, and the answer that
+    names the id and nothing else."""
+    request_id = uuid.uuid4().hex[:12]
+    logger.error("%s request %s failed", what, request_id, exc_info=exc or True)
+    return {"error": f"internal server error (request id {request_id})", "requestId": request_id}
 
 
 def clock_offset(sent_at: int, received_at: int) -> int:

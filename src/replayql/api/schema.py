@@ -35,11 +35,12 @@ from replayql.api.types import (
     connection,
     event_from_row,
 )
+from replayql.ingest.wire import json_problem
 from replayql.query import discovery, entities
 from replayql.query import language as lang
 from replayql.query.compile import applied_query
 from replayql.query.entities import ListArgs
-from replayql.query.errors import NotFound, UserError
+from replayql.query.errors import BadUserInput, NotFound, UserError
 from replayql.store import registry as reg
 
 QUERY_HELP = """The filter language as a string, ANDed with `filter`; `appliedQuery` returns what ran.
@@ -166,9 +167,15 @@ class Mutation:
     async def identify_user(self, info: Info, id: strawberry.ID, name: str | None = None, email: str | None = None,
                             traits: JSON | None = None) -> User:
         _require(info, reg.Scope.WRITE)
+        ctx = info.context
+        limits = ctx.services.settings.limits
         if traits is not None and not isinstance(traits, dict):
             raise UserError("`traits` must be a JSON object")
-        ctx = info.context
+        if traits and (problem := json_problem(traits, limits)):
+            raise BadUserInput(f"`traits` {problem}")
+        for field_name, value in (("id", str(id)), ("name", name), ("email", email)):
+            if value is not None and not 0 < len(value) <= limits.max_string_chars:
+                raise BadUserInput(f"`{field_name}` must be 1 to {limits.max_string_chars} characters")
         await ctx.services.writer.call(
             lambda store: store.identify_user(ctx.app_id, str(id), name, email, traits or {}))
         user = await ctx.read(entities.users_by_id, [str(id)])
@@ -199,6 +206,10 @@ class Mutation:
     @strawberry.mutation(description="Create an API key for this app (admin scope). The secret is returned once.")
     async def create_api_key(self, info: Info, scope: Scope, name: str | None = None) -> CreatedApiKey:
         _require(info, reg.Scope.ADMIN)
+        try:
+            reg.check_key_name(name)
+        except reg.RegistryError as exc:
+            raise BadUserInput(str(exc)) from None
         registry = info.context.services.registry
         key, secret = await run_in_threadpool(registry.create_key, info.context.app_id, reg.Scope(scope.value), name)
         return CreatedApiKey(key=_key_info(key), secret=secret)

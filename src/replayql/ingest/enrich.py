@@ -117,11 +117,11 @@ def parse_user_agent(user_agent: str | None) -> Device:
     user_agent = user_agent.strip()[:_MAX_UA_LEN]
     if not user_agent:
         return _UNKNOWN_DEVICE
-    return _parse_user_agent_cached(user_agent)
+    return parse_user_agent_cached(user_agent)
 
 
 @lru_cache(maxsize=_UA_CACHE_SIZE)
-def _parse_user_agent_cached(user_agent: str) -> Device:
+def parse_user_agent_cached(user_agent: str) -> Device:
     result = ua_parser.parse(user_agent)
     browser, os_ = result.user_agent, result.os
     os_name = _known(os_.family) if os_ else None
@@ -222,13 +222,13 @@ def url_parts(url: str | None) -> UrlParts:
     if not url:
         return _EMPTY_URL
     try:
-        return _url_parts(url)
+        return url_parts_cached(url)
     except ValueError:  # bad IPv6 literal, port out of range...
         return _EMPTY_URL
 
 
 @lru_cache(maxsize=_URL_CACHE_SIZE)  # every event carries its page's URL: the same few URLs, parsed once
-def _url_parts(url: str) -> UrlParts:
+def url_parts_cached(url: str) -> UrlParts:
     if not _HIERARCHICAL_RE.match(url):
         if _BARE_HOST_RE.match(url):
             url = "//" + url

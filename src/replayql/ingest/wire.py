@@ -20,6 +20,10 @@ _MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01: anything earlier is a broken cloc
 _MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 _FUTURE_TOLERANCE_MS = 60_000  # an event stamped after the batch was sent is only plausible within clock jitter
 _MAX_HEADERS = 100
+_MAX_INT32 = 2**31 - 1
+_MAX_BYTES = 2**53  # sizes stay exact as JSON numbers everywhere they go
+_MAX_JSON_INT = 2**63 - 1
+_MAX_VIEWPORT = 1_000_000
 _GZIP_MAGIC = b"\x1f\x8b"
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -218,7 +222,7 @@ def decode_batch(payload: bytes, limits: IngestLimits) -> Batch:
     names every bad event rather than the first."""
     try:
         envelope = _typed_decoder.decode(payload)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return _decode_each(payload, limits)
     if _check_envelope(envelope, limits) or not _events_pass(envelope.events, envelope.sent_at, len(payload), limits):
         return _decode_each(payload, limits)
@@ -261,6 +265,8 @@ def _decode_each(payload: bytes, limits: IngestLimits) -> Batch:
 def _decode_envelope(payload: bytes) -> Envelope:
     try:
         return _envelope_decoder.decode(payload)
+    except RecursionError:
+        raise IngestRejected(400, "batch rejected: JSON nested too deeply to decode") from None
     except msgspec.ValidationError as exc:
         raise IngestRejected(400, "batch rejected: invalid envelope", [_field_error(str(exc), None)]) from None
     except msgspec.DecodeError as exc:
@@ -275,6 +281,9 @@ def _check_envelope(envelope: Envelope, limits: IngestLimits) -> list[FieldError
         errors.append(FieldError("seq", "must be an integer from 0 to 2147483647"))
     if not _MIN_EPOCH_MS <= envelope.sent_at <= _MAX_EPOCH_MS:
         errors.append(FieldError("sentAt", "must be epoch milliseconds between 2000 and 2100"))
+    viewport = envelope.context.viewport if envelope.context else None
+    if viewport is not None and not (0 <= viewport.width <= _MAX_VIEWPORT and 0 <= viewport.height <= _MAX_VIEWPORT):
+        errors.append(FieldError("context.viewport", f"width and height must be from 0 to {_MAX_VIEWPORT}"))
     if envelope.seq == 0 and envelope.context is None:
         errors.append(FieldError("context", "is required on a session's first batch (seq 0)"))
     if not envelope.events:
@@ -291,6 +300,8 @@ def _decode_event(index: int, raw: msgspec.Raw, sent_at: int, limits: IngestLimi
         event = _event_decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return None, [_field_error(str(exc), index)]
+    except RecursionError:
+        return None, [FieldError("$", "is JSON nested too deeply to decode", index)]
     return event, [FieldError(name, message, index) for name, message in _check_event(event, sent_at, limits)]
 
 
@@ -352,8 +363,10 @@ def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
                  "must be an HTTP status code from 0 to 999"),
                 (event.duration_ms is not None and not 0 <= event.duration_ms <= 86_400_000, "durationMs",
                  "must be between 0 and 86400000"),
-                (event.request_bytes is not None and event.request_bytes < 0, "requestBytes", "must be >= 0"),
-                (event.response_bytes is not None and event.response_bytes < 0, "responseBytes", "must be >= 0"),
+                (event.request_bytes is not None and not 0 <= event.request_bytes <= _MAX_BYTES, "requestBytes",
+                 f"must be from 0 to {_MAX_BYTES}"),
+                (event.response_bytes is not None and not 0 <= event.response_bytes <= _MAX_BYTES, "responseBytes",
+                 f"must be from 0 to {_MAX_BYTES}"),
                 *((_oversize_headers(headers, limits), name, f"must have at most {_MAX_HEADERS} headers of at "
                                                               f"most {limits.max_string_chars} characters in all")
                   for name, headers in (("requestHeaders", event.request_headers),
@@ -366,10 +379,52 @@ def _check_kind(event: Event, limits: IngestLimits) -> list[tuple[str, str]]:
                        f"is {len(event.data)} bytes; the limit is {limits.max_recording_event_bytes}")]
         case PageEvent():
             checks = [(event.url == "", "url", "must not be empty")]
-        case ClickEvent() | InputEvent():
+        case ClickEvent():
+            checks = [(event.selector == "", "selector", "must not be empty"),
+                      *((value is not None and abs(value) > _MAX_INT32, name, f"must be within ±{_MAX_INT32}")
+                        for name, value in (("x", event.x), ("y", event.y)))]
+        case InputEvent():
             checks = [(event.selector == "", "selector", "must not be empty")]
         case CustomEvent():
-            checks = [(event.name == "", "name", "must not be empty")]
+            checks = [(event.name == "", "name", "must not be empty"),
+                      *_json_checks("properties", event.properties, limits)]
         case IdentifyEvent():
-            checks = [(event.user_id == "", "userId", "must not be empty")]
+            checks = [(event.user_id == "", "userId", "must not be empty"),
+                      *_json_checks("traits", event.traits, limits)]
+        case ErrorEvent():
+            checks = [*_json_checks("tags", event.tags, limits), *_json_checks("extra", event.extra, limits)]
     return [(name, message) for failed, name, message in checks if failed]
+
+
+def _json_checks(name: str, value: Any, limits: IngestLimits) -> list[tuple[bool, str, str]]:
+    problem = json_problem(value, limits) if value else None
+    return [(True, name, problem)] if problem else []
+
+
+def json_problem(value: Any, limits: IngestLimits) -> str | None:
+    """What makes free-form JSON (properties, traits, tags, extra) unfit to store and query, or None: every key
+    becomes a filter key and every value must fit the store's types, so both are bounded. Iterative."""
+    stack, keys = [(value, 1, "")], 0
+    while stack:
+        item, depth, path = stack.pop()
+        if isinstance(item, dict):
+            if depth > limits.max_json_depth:
+                return f"is nested more than {limits.max_json_depth} levels deep (at `{path or '.'}`)"
+            keys += len(item)
+            if keys > limits.max_json_keys:
+                return f"has more than {limits.max_json_keys} keys; the limit is {limits.max_json_keys}"
+            for key, child in item.items():
+                if not 0 < len(key) <= limits.max_key_chars:
+                    return f"has a key of {len(key)} characters at `{path or '.'}`; keys are 1 to " \
+                           f"{limits.max_key_chars} characters"
+                stack.append((child, depth + 1, f"{path}.{key}"))
+        elif isinstance(item, list):
+            if depth > limits.max_json_depth:
+                return f"is nested more than {limits.max_json_depth} levels deep (at `{path or '.'}`)"
+            stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > _MAX_JSON_INT:
+            return f"holds the number {item} at `{path or '.'}`, beyond ±2^63; send it as a string"
+        elif isinstance(item, str) and len(item) > limits.max_string_chars:
+            return f"holds a string of {len(item)} characters at `{path or '.'}`; the limit is " \
+                   f"{limits.max_string_chars}"
+    return None

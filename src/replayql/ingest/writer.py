@@ -66,16 +66,21 @@ class IngestWriter:
         # Batches not yet answered, oldest first (answers come in this order), and the bytes they hold.
         self._pending: deque[_Item] = deque()
         self._pending_bytes = 0
-        # Single writer: what it has checked once stays true unless it deletes it itself (forget_deleted). All
-        # three are bounded: memory does not grow with the sessions seen, and a forgotten entry is read again.
-        self._checked_sessions: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
-        self._checked_users: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
+        # Whether (app, session) and (app, user) are deleted (their data is dropped at the door), as last read
+        # from the store: a deletion is final, and a single writer's "not deleted" stays true unless it deletes
+        # itself (forget_deleted). Bounded, like the tails: memory does not grow with the sessions seen, and a
+        # forgotten entry is read again.
+        self._sessions_deleted: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
+        self._users_deleted: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
         self._tails: Lru[tuple[str, str], SessionTail] = Lru(_TAIL_CACHE_SIZE)
-        # (app, user) and (app, session) deleted in this group commit or earlier: their data is dropped
-        self._deleted_users: set[tuple[str, str]] = set()
-        self._deleted_sessions: set[tuple[str, str]] = set()
         self._thread = threading.Thread(target=self._run, name="replayql-writer", daemon=True)
         self._thread.start()
+
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        """The writer's in-memory state: (entries now, the most it will hold) of each structure."""
+        return {name: (len(cache), cache.size) for name, cache in (
+            ("writer.session_tails", self._tails), ("writer.sessions_deleted", self._sessions_deleted),
+            ("writer.users_deleted", self._users_deleted))}
 
     def close(self) -> None:
         """Finish what is queued, then stop."""
@@ -127,9 +132,9 @@ class IngestWriter:
 
     def forget_deleted(self, app_id: str, user_id: str, session_ids: list[str]) -> None:
         """From now on this user's data is dropped at the door (the store remembers it across restarts)."""
-        self._deleted_users.add((app_id, user_id))
+        self._users_deleted.put((app_id, user_id), True)
         for sid in session_ids:
-            self._deleted_sessions.add((app_id, sid))
+            self._sessions_deleted.put((app_id, sid), True)
             self._tails.pop((app_id, sid), None)
 
     # -- the writer thread -----------------------------------------------------------------------------------
@@ -253,30 +258,32 @@ class IngestWriter:
             named = {e.user_id for e in batch.events if isinstance(e, IdentifyEvent)}
             candidates = named | ({known} if known else set())
             sessions.setdefault(app, set()).update(
-                {batch.session_id} if (app, batch.session_id) not in self._checked_sessions else set())
-            users.setdefault(app, set()).update(u for u in candidates if (app, u) not in self._checked_users)
+                {batch.session_id} if (app, batch.session_id) not in self._sessions_deleted else set())
+            users.setdefault(app, set()).update(u for u in candidates if (app, u) not in self._users_deleted)
         for app, session_ids in sessions.items():
             if not session_ids and not users[app]:
                 continue
             gone_sessions, gone_users = self.store.deleted_among(app, sorted(session_ids), sorted(users[app]))
-            self._deleted_sessions.update((app, s) for s in gone_sessions)
-            self._deleted_users.update((app, u) for u in gone_users)
-            if self.store.single_writer:
-                for sid in session_ids:
-                    self._checked_sessions.put((app, sid), True)
-                for uid in users[app]:
-                    self._checked_users.put((app, uid), True)
+            self._remember_checks(self._sessions_deleted, app, session_ids, set(gone_sessions))
+            self._remember_checks(self._users_deleted, app, users[app], set(gone_users))
+
+    def _remember_checks(self, verdicts: Lru[tuple[str, str], bool], app: str, checked: set[str],
+                         deleted: set[str]) -> None:
+        """Deletions always; "not deleted" only for a single writer (writers that share a store ask again)."""
+        for name in checked:
+            if name in deleted or self.store.single_writer:
+                verdicts.put((app, name), name in deleted)
 
     def _sessionize(self, item: _Item) -> BatchWrite | None:
         batch = item.batch
         key = (batch.app_id, batch.session_id)
-        if key in self._deleted_sessions:
+        if self._sessions_deleted.get(key):
             return None
         tail = self._tails[key]
-        if tail.user_id is not None and (batch.app_id, tail.user_id) in self._deleted_users:
+        if tail.user_id is not None and self._users_deleted.get((batch.app_id, tail.user_id)):
             return None
         write, tail = sessionize(batch, tail, self.options, item.clock_offset_ms)
-        if tail.user_id is not None and (batch.app_id, tail.user_id) in self._deleted_users:
+        if tail.user_id is not None and self._users_deleted.get((batch.app_id, tail.user_id)):
             # identified as a deleted user only now: drop this batch and what the session stored before
             self.store.delete_sessions(batch.app_id, [batch.session_id])
             self.forget_deleted(batch.app_id, tail.user_id, [batch.session_id])

@@ -10,6 +10,7 @@ table is read through `Scope.select`, so the tenant guard is on every subquery.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 import time
@@ -52,6 +53,10 @@ _SESSION_COUNTERS = {"visited": "page_count", "clicked": "click_count", "error":
                      "errorClick": "error_click_count"}
 # RE2, which both stores use, has no look-around and no back-references; refuse them before the store does.
 _RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=|[*+?}][+]")
+_REPETITION = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
+RE2_MAX_REPEAT = 1000  # RE2 (DuckDB's and ClickHouse's engine) refuses larger counts in {n,m}
+# RE2 also refuses a program too large to compile; nested counts multiply its size, so bound their product.
+RE2_MAX_REPEAT_PRODUCT = 100_000
 
 
 @lru_cache(maxsize=512)
@@ -215,6 +220,12 @@ class Compiler:
         if _RE2_UNSUPPORTED.search(value.value):
             raise self.fail(value, "regular expressions here are RE2: no look-around, back-references or "
                                    "possessive quantifiers")
+        counts = [int(count) for match in _REPETITION.finditer(value.value) for count in match.groups() if count]
+        if any(count > RE2_MAX_REPEAT for count in counts) or math.prod(max(c, 1) for c in counts) > \
+                RE2_MAX_REPEAT_PRODUCT:
+            raise self.fail(value, f"the regular expression's repetition counts are too large for RE2 (each at "
+                                   f"most {RE2_MAX_REPEAT}, together at most {RE2_MAX_REPEAT_PRODUCT} when "
+                                   f"multiplied)")
         return self.scope.param(value.value)
 
     def _param(self, kind: str, value: lang.Value, node: lang.Compare) -> exp.Expression:

@@ -80,9 +80,10 @@ def _key_stats(scope: Scope, table: str, document: str, extra: list[str],
         keyed = keyed.where(condition)
     value = NumberOrNull(this=JsonText(this=col(document), expression=col("key")))
     numeric = exp.Min(this=exp.If(this=not_null(value), true=exp.Literal.number(1), false=exp.Literal.number(0)))
+    # an empty key (stored before ingest refused them) cannot be named in a filter: never offered
     return exp.select(*(col(c) for c in extra), col("key"), exp.alias_(exp.Count(this=exp.Star()), "seen"),
-                      exp.alias_(numeric, "numeric")).from_(exp.Subquery(this=keyed, alias="keyed")).group_by(
-        *(col(c) for c in extra), col("key"))
+                      exp.alias_(numeric, "numeric")).from_(exp.Subquery(this=keyed, alias="keyed")).where(
+        exp.NEQ(this=col("key"), expression=exp.Literal.string(""))).group_by(*(col(c) for c in extra), col("key"))
 
 
 def _json_keys(store: ReadStore, scope: Scope, table: str, document: str, prefix: str, kind: str) -> list[Key]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 from sqlglot import exp
 
@@ -63,7 +64,8 @@ def _sessions(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> ex
 
 
 def _keys(table: str, column: str, id_column: str, descending: bool, is_time: bool) -> list[SortKey]:
-    return [SortKey(col(column, table), descending, is_time), SortKey(col(id_column, table), descending)]
+    return [SortKey(col(column, table), descending, "time" if is_time else "number"),
+            SortKey(col(id_column, table), descending)]
 
 
 def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
@@ -171,8 +173,8 @@ def issue_stats(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str,
 
 # -- events ---------------------------------------------------------------------------------------------------
 
-_EVENT_KEYS_ASC = [SortKey(col("ts", "e"), False, True), SortKey(col("session_id", "e"), False),
-                   SortKey(col("seq", "e"), False), SortKey(col("idx", "e"), False)]
+_EVENT_KEYS_ASC = [SortKey(col("ts", "e"), False, "time"), SortKey(col("session_id", "e"), False),
+                   SortKey(col("seq", "e"), False, "number"), SortKey(col("idx", "e"), False, "number")]
 
 
 def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Select:
@@ -187,7 +189,7 @@ def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Sele
 
 
 def list_events(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
-    keys = [SortKey(k.expression, args.descending, k.is_time) for k in _EVENT_KEYS_ASC]
+    keys = [SortKey(k.expression, args.descending, k.kind) for k in _EVENT_KEYS_ASC]
     return fetch_page(store, scope, _events(scope, args), keys, args.first, args.after)
 
 
@@ -205,7 +207,7 @@ def events_of_sessions(store: ReadStore, scope: Scope, session_ids: Sequence[str
 
 def events_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], first: int, after: str | None,
                      descending: bool = True) -> dict[str, Page]:
-    keys = [SortKey(k.expression, descending, k.is_time) for k in _EVENT_KEYS_ASC]
+    keys = [SortKey(k.expression, descending, k.kind) for k in _EVENT_KEYS_ASC]
     query = _events(scope, ListArgs(), ("error",)).where(
         exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids]))
     return _pages_per_owner(store, scope, query, col("issue_id", "e"), keys, first, after)
@@ -248,6 +250,12 @@ def _pages_per_owner(store: ReadStore, scope: Scope, query: exp.Select, owner: e
 
 # -- recordings -----------------------------------------------------------------------------------------------
 
+# A stored chunk is a JSON array of rrweb events as received: each is handed on as its own bytes (an
+# orjson Fragment), never parsed and serialised again, so a snapshot costs a copy and no nesting depth
+# that ingest accepted can fail the answer.
+_RAW_EVENTS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
 def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int, after: str | None
                      ) -> tuple[list[Any], int, bool]:
     """The stored rrweb events of a session in time order, from `after` (an offset cursor)."""
@@ -259,9 +267,9 @@ def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int
     for chunk in run(store, scope, query):
         size = int(chunk["event_count"])
         if position + size > offset and len(events) <= first:
-            decoded = orjson.loads(store.recording_payload(chunk["data"]))
+            decoded = _RAW_EVENTS.decode(store.recording_payload(chunk["data"]))
             start = max(0, offset - position)
-            events.extend(decoded[start:])
+            events.extend(orjson.Fragment(bytes(raw)) for raw in decoded[start:])
         position += size
     return events[:first], offset, len(events) > first
 
@@ -276,7 +284,7 @@ def recording_size(store: ReadStore, scope: Scope, session_id: str) -> int:
 def _offset(after: str | None) -> int:
     if not after:
         return 0
-    values = decode_cursor(after, [SortKey(exp.Null(), False)])
+    values = decode_cursor(after, [SortKey(exp.Null(), False, "number")])
     if not isinstance(values[0], int) or values[0] < 0:
         raise BadUserInput("`after` is not a cursor for this recording")
     return values[0] + 1

@@ -64,7 +64,12 @@ __all__ = [
 ]
 
 MAX_QUERY_LENGTH = 10_000
+# Bounds the work of compiling and planning one filter, whichever face it comes from (a typed filter in
+# variables has no length limit of its own).
+MAX_CONDITIONS = 500
 MAX_DEPTH = 64
+MAX_DURATION_MS = 100 * 366 * 24 * 3600 * 1000  # durations and `now-…` offsets stay within calendar arithmetic
+_MAX_NUMBER_CHARS = 40  # longer digit strings than a double can tell apart; int() of a huge one is itself costly
 
 OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "~", "!~", "^=", "$=")
 KEYWORD_OPERATORS = ("IN", "NOT IN", "EXISTS", "NOT EXISTS", "BETWEEN", "MATCHES", "NOT MATCHES")
@@ -378,8 +383,10 @@ _Fail = Callable[[str], QueryError]
 def _classify_literal(word: str, fail: _Fail) -> tuple[str, object]:
     """NUMBER / DURATION / RELTIME / TIME / NAME / WORD for one bare word; `fail(msg)` builds the error to raise."""
     if _NUMBER_RE.fullmatch(word):
+        if len(word) > _MAX_NUMBER_CHARS:
+            raise fail(f"number `{word[:20]}...` is out of range")
         number = float(word) if any(c in word for c in ".eE") else int(word)
-        if isinstance(number, float) and not math.isfinite(number):
+        if not math.isfinite(number):
             raise fail(f"number `{word}` is out of range")
         return "NUMBER", number
     if match := _DURATION_RE.fullmatch(word):
@@ -391,9 +398,11 @@ def _classify_literal(word: str, fail: _Fail) -> tuple[str, object]:
         return "RELTIME", -ms if match.group(2) == "-" else ms
     if _TIME_RE.fullmatch(word):
         try:
-            datetime.fromisoformat(word)
+            moment = datetime.fromisoformat(word)
         except ValueError:
             raise fail(f"invalid date or time `{word}`") from None
+        if not 1900 <= moment.year < 2200:
+            raise fail(f"date `{word}` is out of range: use a time from 1900 to 2199")
         return "TIME", word
     return ("NAME" if _NAME_RE.fullmatch(word) else "WORD"), word
 
@@ -402,7 +411,11 @@ def _duration_ms(amount: str, unit: str, word: str, fail: _Fail) -> int:
     if unit not in DURATION_UNITS:
         units = ", ".join(DURATION_UNITS)
         raise fail(f"invalid duration `{word}`: unknown unit `{unit}` (use {units}; quote the value if it is text)")
+    if len(amount) > _MAX_NUMBER_CHARS:
+        raise fail(f"duration `{word[:20]}...` is out of range")
     ms = float(amount) * DURATION_UNITS[unit] if "." in amount else int(amount) * DURATION_UNITS[unit]
+    if abs(ms) > MAX_DURATION_MS:
+        raise fail(f"duration `{word}` is out of range (at most 100 years)")
     if ms != int(ms):
         raise fail(f"invalid duration `{word}`: not a whole number of milliseconds")
     return int(ms)
@@ -647,7 +660,7 @@ def parse(text: str) -> Condition:
     if not text.strip():
         raise error_at(text, 0, "empty query")
     try:
-        return _run_parser(text)
+        return check_size(_run_parser(text), text)
     except QueryError:
         raise
     except _PositionalName as exc:
@@ -673,6 +686,17 @@ def _run_parser(text: str) -> Condition:
     except UnexpectedToken as err:
         expected = set(parser.accepts())
         raise _syntax_error(text, err.token, expected, previous, tokenizer) from None
+
+
+def check_size(tree: Condition, text: str | None = None) -> Condition:
+    """The tree, if it has at most MAX_CONDITIONS comparisons; else a QueryError saying so."""
+    conditions = sum(1 for node in walk(tree) if isinstance(node, Compare | Had))
+    if conditions > MAX_CONDITIONS:
+        summary = f"the filter has {conditions} conditions; the limit is {MAX_CONDITIONS}"
+        if text is None:
+            raise QueryError(summary, 0, 1, 1)
+        raise error_at(text, 0, summary)
+    return tree
 
 
 def walk(node: Node) -> Iterator[Node]:

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlglot import exp
 
-from replayql.query.errors import BadUserInput
+from replayql.query.errors import BadUserInput, QueryTimeout
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sql import Scope, col
+from replayql.store.base import StoreTimeout
 from replayql.store.dialect import sql
 
 
 class ReadStore(Protocol):
     dialect: str
 
-    def fetch_dicts(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]: ...
+    def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
+                    ) -> list[dict[str, Any]]: ...
 
     def recording_payload(self, stored: Any) -> bytes: ...
 
@@ -29,7 +32,9 @@ class Page:
     has_next: bool
 
 
-def check_page_size(first: int, cap: int) -> None:
+def check_page_size(first: int | None, cap: int) -> None:
+    if first is None:  # GraphQL lets a client send null for an argument that has a default
+        raise BadUserInput("`first` must be a number; leave it out for the default page size")
     if first < 0:
         raise BadUserInput(f"`first` must be >= 0; got {first}")
     if first > cap:
@@ -37,8 +42,20 @@ def check_page_size(first: int, cap: int) -> None:
                            "Page through the rest with `after: pageInfo.endCursor`.")
 
 
-def run(store: ReadStore, scope: Scope, query: exp.Expression) -> list[dict[str, Any]]:
-    return store.fetch_dicts(sql(query, store.dialect), used_params(scope, query))
+def run(store: ReadStore, scope: Scope, query: exp.Expression, timeout_s: float | None = None
+        ) -> list[dict[str, Any]]:
+    """The query's rows, within `timeout_s` (else the scope's limit): a later answer is refused too, so the limit
+    means the same on every store."""
+    limit = timeout_s if timeout_s is not None else scope.timeout_s
+    started = time.monotonic()
+    try:
+        rows = store.fetch_dicts(sql(query, store.dialect), used_params(scope, query), limit)
+    except StoreTimeout:
+        rows = None
+    if limit is not None and (rows is None or time.monotonic() - started > limit):
+        raise QueryTimeout(f"the query took longer than the {limit:g} s limit; narrow the time range or the "
+                           "filter")
+    return rows or []
 
 
 def used_params(scope: Scope, query: exp.Expression) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from replayql.query.sql import Scope
 class SortKey:
     expression: exp.Expression
     descending: bool
-    is_time: bool = False
+    kind: str = "text"  # "time", "text" or "number": what a cursor's value for it must be
 
 
 def encode_cursor(values: tuple[Any, ...]) -> str:
@@ -40,9 +40,23 @@ def decode_cursor(cursor: str, keys: list[SortKey]) -> list[Any]:
     if not isinstance(values, list) or len(values) != len(keys):
         raise BadUserInput("`after` is not a cursor for this list and order")
     try:
-        return [datetime.fromisoformat(v) if k.is_time else v for v, k in zip(values, keys, strict=True)]
+        return [_value(v, k.kind) for v, k in zip(values, keys, strict=True)]
     except (TypeError, ValueError):
         raise BadUserInput("`after` is not a cursor for this list and order") from None
+
+
+def _value(value: Any, kind: str) -> Any:
+    """A cursor's value as its sort key's type; anything else was not made by this API (TypeError)."""
+    if value is None:  # a row whose sort value is NULL
+        return None
+    if kind == "time" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if kind == "text" and isinstance(value, str):
+        return value
+    if kind == "number" and isinstance(value, int | float) and not isinstance(value, bool) and \
+            abs(value) < 2**63:
+        return value
+    raise TypeError(kind)
 
 
 def after_condition(keys: list[SortKey], values: list[Any], scope: Scope) -> exp.Expression:

@@ -53,6 +53,7 @@ class Scope:
 
     app_id: str
     target: Target
+    timeout_s: float | None = None  # every store query under it stops after this long (QUERY_TIMEOUT)
     params: Params = field(init=False)
 
     def __post_init__(self) -> None:

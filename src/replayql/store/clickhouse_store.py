@@ -162,6 +162,9 @@ class ClickHouseStore:
             client.close()
             holder._shared_client = None
 
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        return {}  # every read goes to ClickHouse
+
     def ping(self) -> bool:
         """The database answers a read of its own schema (not just any query)."""
         return len(self._client().query("SELECT version FROM schema_version LIMIT 1").result_rows) == 1

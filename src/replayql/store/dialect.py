@@ -112,7 +112,9 @@ def _path_pattern(replace: str, flags: str) -> object:
 
 
 def _duckdb_json_text(self: DuckDB.Generator, e: JsonText) -> str:
-    quoted_key = self.func("replace", e.expression, "'\"'", "'\\\"'")
+    # inside $."…" a backslash and a quote are escaped; any key stored can then be addressed
+    escaped = self.func("replace", e.expression, "'\\'", "'\\\\'")
+    quoted_key = self.func("replace", escaped, "'\"'", "'\\\"'")
     return self.func("json_extract_string", e.this, f"'$.\"' || {quoted_key} || '\"'")
 
 

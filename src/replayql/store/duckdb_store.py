@@ -27,6 +27,7 @@ from replayql.store.base import DeletionCounts, Only, SessionState, StoreLocked,
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
+from replayql.store.watchdog import Watchdog
 
 _TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGINT", schema.FLOAT: "DOUBLE",
           schema.BOOL: "BOOLEAN", schema.TIME: "TIMESTAMP", schema.JSON: "JSON", schema.BLOB: "BLOB"}
@@ -239,18 +240,14 @@ class DuckDBStore:
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]:
         cursor = self._conn.cursor()
-        timer = threading.Timer(timeout_s, cursor.interrupt) if timeout_s is not None else None
         try:
-            if timer is not None:
-                timer.start()
-            cursor.execute(query, params)
-            names = [d[0] for d in cursor.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            with _WATCHDOG.watch(timeout_s, cursor.interrupt):
+                cursor.execute(query, params)
+                names = [d[0] for d in cursor.description or ()]
+                return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         except duckdb.InterruptException:
             raise StoreTimeout(f"the query ran longer than {timeout_s} s and was stopped") from None
         finally:
-            if timer is not None:
-                timer.cancel()
             cursor.close()
 
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
@@ -411,6 +408,11 @@ class DuckDBStore:
                                 {"app": app_id, "issue": issue_id, "status": status, "now": _now_ms()}).fetchall()
             return bool(rows)
 
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        statements = _session_update_sql.cache_info()
+        return {"store.session_summaries": (len(self._summaries), self._summaries.size),
+                "store.update_statements": (statements.currsize, statements.maxsize or 0)}
+
     def ping(self) -> bool:
         """The store answers a read of its own schema (not just any query)."""
         return len(self.fetch("SELECT version FROM schema_version LIMIT 1")) == 1
@@ -425,6 +427,9 @@ def _registered(conn: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> I
     finally:
         with suppress(duckdb.Error):  # an aborted transaction refuses even this; the error that matters is raised
             conn.unregister(name)
+
+
+_WATCHDOG = Watchdog()
 
 
 def _now_ms() -> int:

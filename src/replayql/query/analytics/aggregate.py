@@ -21,10 +21,10 @@ from sqlglot import exp
 from replayql.config import AnalyticsLimits
 from replayql.query import language as lang
 from replayql.query.analytics import buckets
-from replayql.query.analytics.sources import SOURCES, Rows, as_number, execute
+from replayql.query.analytics.sources import SOURCES, Rows, as_number
 from replayql.query.compile import parse
 from replayql.query.errors import BadUserInput, TooManyCells
-from replayql.query.lists import ReadStore
+from replayql.query.lists import ReadStore, run
 from replayql.query.sql import Scope, col, is_null
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import ExactPercentile, TimeBucket
@@ -259,7 +259,7 @@ class _Aggregation:
     # -- values ---------------------------------------------------------------------------------------------
 
     def _run(self, query: exp.Expression) -> list[dict[str, Any]]:
-        return execute(self.store, self.scope, query, self.limits.timeout_s)
+        return run(self.store, self.scope, query, self.limits.timeout_s)
 
     def _measure_values(self, row: dict[str, Any]) -> list[Any]:
         return [_number(row[f"m{i}"]) for i in range(len(self.measures))]

@@ -40,10 +40,10 @@ from replayql.config import AnalyticsLimits
 from replayql.query import language as lang
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
-from replayql.query.analytics.sources import SOURCES, Rows, execute
+from replayql.query.analytics.sources import SOURCES, Rows
 from replayql.query.compile import Compiler, parse
 from replayql.query.errors import BadUserInput, TooManyCells
-from replayql.query.lists import ReadStore
+from replayql.query.lists import ReadStore, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sequences import MAX_STEPS
 from replayql.query.sql import Scope, col, is_null, not_null
@@ -265,7 +265,7 @@ class _Plan:
 def funnel(store: ReadStore, scope: Scope, request: FunnelRequest, limits: AnalyticsLimits) -> FunnelAnswer:
     plan = _Plan(scope, request)
     starts = _bucket_starts(request, limits)
-    answer = FunnelAnswer(_steps(execute(store, plan.scope, plan.over_entities(*plan.stats()), limits.timeout_s)[0],
+    answer = FunnelAnswer(_steps(run(store, plan.scope, plan.over_entities(*plan.stats()), limits.timeout_s)[0],
                                  plan.n))
     if plan.dimension is not None:
         answer.groups, answer.group_count = _groups(store, plan, limits)
@@ -299,7 +299,7 @@ def _groups(store: ReadStore, plan: _Plan, limits: AnalyticsLimits) -> tuple[lis
                                exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), "_groups"))
     query = query.group_by(col("dim")).order_by(
         exp.Ordered(this=col("c1"), desc=True), exp.Ordered(this=col("dim"), nulls_first=False)).limit(wanted + 1)
-    found = execute(store, plan.scope, query, limits.timeout_s)
+    found = run(store, plan.scope, query, limits.timeout_s)
     assert plan.dimension is not None
     flag = plan.dimension[1] == FLAG  # DuckDB reads a flag back as a boolean, ClickHouse as 0/1
     groups = [Group(bool(r["dim"]) if flag and r["dim"] is not None else value_of(r["dim"]), _steps(r, plan.n))
@@ -328,7 +328,7 @@ def _series(store: ReadStore, plan: _Plan, starts: list[int], limits: AnalyticsL
     bucket = TimeBucket(this=col("at"), unit=exp.var(request.interval), zone=exp.Literal.string(request.time_zone))
     query = plan.over_entities(exp.alias_(bucket, "b"), exp.alias_(exp.Count(this=exp.Star()), "entered"),
                                exp.alias_(exp.Count(this=col(f"t{plan.n}")), "completed")).group_by(col("b"))
-    found = {int(r["b"]): r for r in execute(store, plan.scope, query, limits.timeout_s)}
+    found = {int(r["b"]): r for r in run(store, plan.scope, query, limits.timeout_s)}
     zone = buckets.zone(request.time_zone)
     out = []
     for start in starts:
@@ -338,7 +338,7 @@ def _series(store: ReadStore, plan: _Plan, starts: list[int], limits: AnalyticsL
     return out
 
 
-_DROPPED_KEYS = [SortKey(col("t1"), True), SortKey(col("entity"), True)]
+_DROPPED_KEYS = [SortKey(col("t1"), True, "number"), SortKey(col("entity"), True)]
 
 
 def dropped(store: ReadStore, scope: Scope, request: FunnelRequest, step: int, group: tuple[Any] | None, first: int,
@@ -357,7 +357,7 @@ def dropped(store: ReadStore, scope: Scope, request: FunnelRequest, step: int, g
         query = query.where(plan.group(group[0]))
     if after:
         query = query.where(after_condition(_DROPPED_KEYS, decode_cursor(after, _DROPPED_KEYS), plan.scope))
-    rows = execute(store, plan.scope, order_by(query, _DROPPED_KEYS).limit(first + 1), limits.timeout_s)
+    rows = run(store, plan.scope, order_by(query, _DROPPED_KEYS).limit(first + 1), limits.timeout_s)
     page = rows[:first]
     cursors = [encode_cursor((int(r["_k0"]), r["_k1"])) for r in page]
     return [Dropped(r["entity"], r["uid"], r["sid"]) for r in page], cursors, len(rows) > first

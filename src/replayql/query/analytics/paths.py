@@ -28,9 +28,8 @@ from sqlglot import exp
 from replayql.config import AnalyticsLimits
 from replayql.query import language as lang
 from replayql.query.analytics.occurrences import event_condition, sessions_in
-from replayql.query.analytics.sources import execute
 from replayql.query.errors import BadUserInput
-from replayql.query.lists import ReadStore
+from replayql.query.lists import ReadStore, run
 from replayql.query.sql import Scope, col
 from replayql.store.dialect import PathPattern
 
@@ -84,7 +83,7 @@ def paths(store: ReadStore, scope: Scope, request: PathsRequest, limits: Analyti
     backward = request.end_event is not None
     chain = _chain(scope, request, backward)
     counted = exp.select("step", exp.alias_(exp.Count(this=exp.Star()), "n")).from_("path").group_by(col("step"))
-    reached = {int(r["step"]): int(r["n"]) for r in execute(store, scope, _with(counted, chain), limits.timeout_s)}
+    reached = {int(r["step"]): int(r["n"]) for r in run(store, scope, _with(counted, chain), limits.timeout_s)}
     source, target = ("node", "other") if backward else ("other", "node")
     n = exp.Count(this=exp.Star())
     edges = exp.select("step", exp.alias_(col(source), "source"), exp.alias_(col(target), "target"),
@@ -92,7 +91,7 @@ def paths(store: ReadStore, scope: Scope, request: PathsRequest, limits: Analyti
         exp.Between(this=col("step"), low=exp.Literal.number(1), high=exp.Literal.number(request.steps))).group_by(
         col("step"), col(source), col(target)).order_by(
         exp.Ordered(this=col("n"), desc=True), col("step"), col("source"), col("target")).limit(request.limit)
-    found = execute(store, scope, _with(edges, chain), limits.timeout_s)
+    found = run(store, scope, _with(edges, chain), limits.timeout_s)
     total = int(found[0]["edges"]) if found else 0
     steps = [Step(k, reached.get(k, 0), reached.get(k, 0) - reached.get(k + 1, 0)) for k in range(request.steps + 1)]
     return Paths("TO_END" if backward else "FROM_START", steps,

@@ -33,9 +33,9 @@ from replayql.query import language as lang
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.occurrences import event_condition, session_conditions
-from replayql.query.analytics.sources import ANONYMOUS, SOURCES, Resolved, execute, resolve_field
+from replayql.query.analytics.sources import ANONYMOUS, SOURCES, Resolved, resolve_field
 from replayql.query.errors import BadUserInput, TooManyCells
-from replayql.query.lists import ReadStore
+from replayql.query.lists import ReadStore, run
 from replayql.query.sql import Scope, col
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import TimeBucket
@@ -130,7 +130,7 @@ class _Retention:
         for _ in range(request.periods):
             calendar.append(buckets.next_start(calendar[-1], unit, self.zone))
         cohort_ms = [buckets.epoch_ms(s) for s in starts]
-        rows = execute(self.store, self.scope, self._query(calendar[-1]), self.limits.timeout_s)
+        rows = run(self.store, self.scope, self._query(calendar[-1]), self.limits.timeout_s)
         if len(rows) > self.limits.max_cells:
             raise TooManyCells(f"the answer would exceed the cap of {self.limits.max_cells} cells; break down by a "
                                "field with fewer values")

@@ -8,21 +8,17 @@ of the row's session (`session.browser`, for events), of its user (`user.trait.p
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlglot import exp
 
 from replayql.query import language as lang
 from replayql.query.compile import Compiler, flag_value, parse
-from replayql.query.errors import BadUserInput, QueryTimeout
-from replayql.query.lists import ReadStore, used_params
+from replayql.query.errors import BadUserInput
 from replayql.query.sql import Scope, col, time_range
 from replayql.query.vocabulary import EVENTS, FLAG, ISSUES, NUMBER, SESSIONS, TEXT, TIME, USERS, Entity
-from replayql.store.base import StoreTimeout
-from replayql.store.dialect import JsonText, NumberOrNull, PathPattern, sql
+from replayql.store.dialect import JsonText, NumberOrNull, PathPattern
 
 ANONYMOUS = "anonymous:"  # an anonymous session counts as a user of its own
 
@@ -167,17 +163,4 @@ def _unknown(source: Source, name: str) -> str:
     return f"unknown field `{name}` on {source.name}; fields: {', '.join(known + extra)}"
 
 
-def execute(store: ReadStore, scope: Scope, query: exp.Expression, timeout_s: float) -> list[dict[str, Any]]:
-    """Run one analytics query under the time limit; an answer that comes later than the limit is refused too,
-    so the limit means the same on every store."""
-    started = time.monotonic()
-    try:
-        rows = store.fetch_dicts(sql(query, store.dialect), used_params(scope, query), timeout_s)
-    except StoreTimeout:
-        raise QueryTimeout(f"the query took longer than the {timeout_s:g} s limit; narrow the time range or the "
-                           "filter") from None
-    if time.monotonic() - started > timeout_s:
-        raise QueryTimeout(f"the query took longer than the {timeout_s:g} s limit; narrow the time range or the "
-                           "filter")
-    return rows
 
