@@ -216,11 +216,12 @@ def free_port() -> int:
 
 
 class Server:
-    """`replayql serve` on one port and data dir, started again after each kill; output appends to one log."""
+    """`replayql serve` on one port and data dir, started again after each kill; output appends to one log.
+    `serve_args` come after the defaults (the last --log-level given wins)."""
 
-    def __init__(self, store: str, data_dir: Path, port: int) -> None:
+    def __init__(self, store: str, data_dir: Path, port: int, *serve_args: str) -> None:
         self.command = [replayql_exe(), "serve", *store_args(store, data_dir), "--port", str(port),
-                        "--log-level", "warning"]
+                        "--log-level", "warning", *serve_args]
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = data_dir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -250,14 +251,18 @@ class Server:
 
     def interrupt(self, timeout_s: float = 60.0) -> int:
         """Ctrl-C (SIGINT): a clean stop; its exit code."""
+        return self.stop(signal.SIGINT, timeout_s)
+
+    def stop(self, sig: signal.Signals, timeout_s: float = 60.0) -> int:
+        """A clean stop by `sig` (SIGINT, SIGTERM); the exit code."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(sig)
         try:
             return self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(30)
-            raise ScenarioError(f"the server did not exit within {timeout_s:.0f} s of SIGINT:\n"
+            raise ScenarioError(f"the server did not exit within {timeout_s:.0f} s of {sig.name}:\n"
                                 f"{self.log_tail()}") from None
 
     def state(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import T0, Location, Server, drop_location, make_batch, new_location, served
+from conftest import T0, Server, make_batch, new_location, served
 from replayql.store.registry import Scope
 from test_graphql_queries import build_dataset
 
@@ -258,16 +258,6 @@ def test_browser_get_shows_graphiql(server: Server) -> None:
 def test_healthz(server: Server) -> None:
     response = server.client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
-
-
-def test_healthz_is_503_when_the_store_does_not_answer(server: Server) -> None:
-    location = Location(server.settings.data_dir, server.settings.clickhouse)
-    if location.clickhouse is None:
-        server.services.store.close()  # type: ignore[attr-defined]
-    else:
-        drop_location(location)
-    response = server.client.get("/healthz")
-    assert response.status_code == 503 and response.json() == {"status": "unavailable"}
 
 
 # -- viewer and scopes -----------------------------------------------------------------------------------------------

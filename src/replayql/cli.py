@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import logging.config
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -16,9 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from replayql.config import ClickHouseConfig, FrustrationThresholds, Settings, default_data_dir, with_limits
+from replayql.logs import LogFormat
 from replayql.store.registry import RegistryError, Scope
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
     from replayql.api.context import Services
 
 app = typer.Typer(help="replayql: session replay and product analytics behind a GraphQL API.",
@@ -28,6 +33,7 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: no wrapping at 80 columns in pipes
+log = logging.getLogger(__name__)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
                                        help="Directory of the embedded store.", default_factory=default_data_dir)]
@@ -202,28 +208,63 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
               help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
           limit: Annotated[list[str] | None, typer.Option(
               help="Change a limit: graphql.NAME=VALUE or ingest.NAME=VALUE (repeatable; see the README).")] = None,
-          log_level: str = "info") -> None:
+          log_level: str = "info",
+          log_format: Annotated[LogFormat, typer.Option(
+              envvar="REPLAYQL_LOG_FORMAT", help="text: for a terminal; json: one object per line.")] = LogFormat.TEXT,
+          metrics_token: Annotated[str | None, typer.Option(
+              envvar="REPLAYQL_METRICS_TOKEN", show_default=False,
+              help="Serve /metrics only for `Authorization: Bearer <token>` (default: open).")] = None) -> None:
     """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
-    import uvicorn
-
     from replayql.api.app import close_services, create_app
     from replayql.demo import load_demo
+    from replayql.logs import log_config
 
     frustration = FrustrationThresholds(rage_clicks, rage_window_ms, dead_click_window_ms, error_click_window_ms)
     settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip, store_client_ip=store_client_ip,
-                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit)
+                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit, metrics_token=metrics_token)
     if limit:
         try:
             settings = with_limits(settings, limit)
         except ValueError as exc:
             raise fail(str(exc)) from None
+    logging_config = log_config(log_format, log_level)
+    logging.config.dictConfig(logging_config)  # before the store opens: its messages come in the same format
+    logging.captureWarnings(True)
     services = _open(settings)
+    log.info("serving on %s:%d with %r", host, port, settings)  # the reprs leave passwords and tokens out
     try:
         if demo:
             load_demo(services, demo_sessions, host, port, err)
-        uvicorn.run(create_app(settings, services), host=host, port=port, log_level=log_level)
+        _serve_until_stopped(create_app(settings, services), host, port, logging_config, log_level)
     finally:
-        close_services(services)
+        close_services(services)  # the writer's queue is written, then the store closes
+
+
+def _serve_until_stopped(app: ASGIApp, host: str, port: int, logging_config: dict[str, Any], log_level: str
+                         ) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully: no new connections, in-flight requests finish (an
+    ingest request waits for its commit). Returns then, so the caller can drain the writer and close the store;
+    a second SIGINT stops at once."""
+    import uvicorn
+    from uvicorn.main import STARTUP_FAILURE
+
+    class Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn's own raises the signal again once it has stopped, which would end the process before the
+            # writer is drained; a stop signal here means: stop cleanly and exit 0.
+            stop_signals = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in stop_signals}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    server = Server(uvicorn.Config(app, host=host, port=port, log_config=logging_config, log_level=log_level))
+    server.run()
+    if not server.started:  # it could not listen (uvicorn logged why)
+        raise typer.Exit(code=STARTUP_FAILURE)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlparse
 
 MIB = 1024 * 1024
 
@@ -47,8 +48,16 @@ class ClickHouseConfig:
     cluster: str | None = None  # with a cluster: Replicated + Distributed tables, sharded by session
     retention_days: int | None = None  # TTL on events, sessions and recordings
 
-    def __repr__(self) -> str:  # never print the password
-        return f"ClickHouseConfig(url={self.url!r}, user={self.user!r}, cluster={self.cluster!r})"
+    def __repr__(self) -> str:  # never print the password, neither the field nor one inside the url
+        return f"ClickHouseConfig(url={redact_url(self.url)!r}, user={self.user!r}, cluster={self.cluster!r})"
+
+
+def redact_url(url: str) -> str:
+    """The url without its password (`user:***@host`), for messages, logs and reprs."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class Settings:
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
+    # With a token, GET /metrics wants `Authorization: Bearer <token>`; without, it is open (a private port).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def duckdb_path(self) -> Path:

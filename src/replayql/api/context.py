@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
+from replayql.api.metrics import Metrics
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
 from replayql.ingest import enrich
@@ -34,6 +35,7 @@ class Services:
     store: Store
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
+    metrics: Metrics = field(default_factory=Metrics)
     _known_apps: set[str] = field(default_factory=set)
     _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
 

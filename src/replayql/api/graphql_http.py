@@ -7,8 +7,10 @@ missing or bad key answers 401; everything that executes answers 200 with `data`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from inspect import isawaitable
@@ -48,8 +50,10 @@ _INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY", "TOO_MANY_CELLS"})  # i
 
 class GraphQLResponse(Response):
     media_type = "application/json"
+    error_codes: tuple[str, ...] = ()  # of the errors it answers with: every answer is rendered here, once
 
     def render(self, content: Any) -> bytes:
+        self.error_codes = tuple(e["extensions"]["code"] for e in content.get("errors") or ())
         return orjson.dumps(content)
 
 
@@ -167,6 +171,14 @@ async def graphql_endpoint(request: Request) -> Response:
             "accept", ""):
         return HTMLResponse(GRAPHIQL_PAGE)
     services: Services = request.app.state.services
+    started = time.perf_counter()
+    response = await _answer(request, services)
+    services.metrics.graphql_request(getattr(request.state, "operation", None), time.perf_counter() - started,
+                                     getattr(response, "error_codes", ()))
+    return response
+
+
+async def _answer(request: Request, services: Services) -> Response:
     key = await run_in_threadpool(_authenticate, request, services)
     if isinstance(key, Response):
         return key
@@ -190,6 +202,7 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     if operation is None:
         return _fail(400, "no operation to run: give `operationName` matching one operation in the document",
                      "BAD_REQUEST")
+    request.state.operation = operation.name.value if operation.name else "anonymous"  # the metrics' label
     if request.method == "GET" and operation.operation != OperationType.QUERY:
         return _fail(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
     coerced = _coerce_variables(operation, payload.get("variables") or {})
@@ -200,10 +213,11 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     exceeded = check_limits(schema._schema, operation, fragments, payload.get("variables") or {}, limits)
     if exceeded is not None:
         return _fail(400, exceeded.message, exceeded.code)
-    # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above)
+    # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above).
+    # The executor does not carry the request's context over by itself: its log lines need the request id.
     result = await asyncio.get_running_loop().run_in_executor(
-        _EXECUTION_THREADS, _run_operation, document, services, key, payload.get("variables") or {},
-        payload.get("operationName"))
+        _EXECUTION_THREADS, contextvars.copy_context().run, _run_operation, document, services, key,
+        payload.get("variables") or {}, payload.get("operationName"))
     formatted = [_format(e) for e in result.errors or ()]
     status = 400 if any(e["extensions"]["code"] in _INPUT_CODES for e in formatted) else 200
     body: dict[str, Any] = {"data": result.data}

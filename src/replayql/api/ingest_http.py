@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replayql.api.context import Services
+from replayql.api.metrics import DISCONNECTED, OTHER, REJECTION_REASONS
 from replayql.config import IngestLimits
 from replayql.ingest.wire import Batch, IngestRejected, decode_batch, decompress_body
+from replayql.logs import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,15 @@ class IngestApp:
         if scope["type"] != "http" or scope["path"] != INGEST_PATH or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
+        services = self.services()
         if scope["method"] != "POST":
+            services.metrics.ingest_rejected(REJECTION_REASONS[405])
             answer: Answer = (405, {"error": "send batches with POST"}, [(b"allow", b"POST")])
         else:
             try:
-                answer = await ingest(self.services(), scope, receive)
+                answer = await ingest(services, scope, receive)
             except Exception:
+                services.metrics.ingest_batch("error")
                 answer = (500, internal_error(log, "ingest"), [])
         status, body, headers = answer
         content = orjson.dumps(body) if body is not None else b""
@@ -91,9 +95,9 @@ def _check_content_type(headers: dict[str, str]) -> None:
 
 
 def internal_error(logger: logging.Logger, what: str, exc: BaseException | None = None) -> dict[str, str]:
-    """Log an unexpected failure (`exc`, else the one being handled) under a new request id, and the answer that
-    names the id and nothing else."""
-    request_id = uuid.uuid4().hex[:12]
+    """Log an unexpected failure (`exc`, else the one being handled); the answer names the request's id (the
+    log line carries it too) and nothing else."""
+    request_id = current_request_id()
     logger.error("%s request %s failed", what, request_id, exc_info=exc or True)
     return {"error": f"internal server error (request id {request_id})", "requestId": request_id}
 
@@ -105,23 +109,29 @@ def clock_offset(sent_at: int, received_at: int) -> int:
 
 async def ingest(services: Services, scope: Scope, receive: Receive) -> Answer:
     received_at = int(time.time() * 1000)
+    metrics = services.metrics
     busy = services.writer.overloaded()
     if busy is not None:
+        metrics.ingest_batch("overloaded")
         return 503, {"error": f"the server is busy: {busy}; nothing of this batch was kept, send it again after "
                               f"Retry-After"}, _RETRY_LATER
     with services.writer.announce():
         try:
             batch, size = await _accept(scope, receive, services)
         except IngestRejected as exc:
+            metrics.ingest_rejected(REJECTION_REASONS.get(exc.status, OTHER))
             return exc.status, exc.as_json(), []
         except _Disconnected:
+            metrics.ingest_rejected(DISCONNECTED)
             return 400, None, []
         future = services.writer.submit(batch, clock_offset(batch.sent_at, received_at), size)
     try:
         outcome = await asyncio.wrap_future(future)
     except Exception:
         log.exception("storing batch %s/%s failed", batch.session_id, batch.seq)
+        metrics.ingest_batch("failed", len(batch.events))
         return 503, {"error": "the batch could not be stored; nothing of it was kept, retry later"}, _RETRY_LATER
+    metrics.ingest_batch(outcome.value, len(batch.events))
     return 200, {"ok": True, "sessionId": batch.session_id, "seq": batch.seq, "outcome": outcome.value,
                  "events": len(batch.events)}, []
 

@@ -30,6 +30,9 @@ from replayql.store.records import BatchWrite
 log = logging.getLogger(__name__)
 _MAX_GROUP = 2_000
 _TAIL_CACHE_SIZE = 50_000
+# A failed write makes the writer unhealthy until a write succeeds, or for this long: readiness must recover by
+# itself, since a server that is not ready gets no traffic to prove it can write again.
+_FAILURE_MEMORY_S = 10.0
 
 
 class Outcome(Enum):
@@ -47,6 +50,19 @@ class _Item:
     queued_at: float = field(default_factory=time.monotonic)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """Batches accepted and not yet answered (queued or being written), and the bytes of JSON they hold."""
+
+    batches: int
+    bytes: int
+    oldest_wait_s: float  # how long the oldest of them has waited
+
+
+def _ignore_commit(seconds: float) -> None:
+    """The default commit observer: nobody measures."""
+
+
 @dataclass
 class _Job:
     fn: Callable[[Store], Any]
@@ -55,10 +71,12 @@ class _Job:
 
 class IngestWriter:
     def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 20.0,
-                 limits: IngestLimits | None = None) -> None:
+                 limits: IngestLimits | None = None, on_commit: Callable[[float], None] = _ignore_commit) -> None:
         self.store = store
         self.options = options
         self.limits = limits or IngestLimits()
+        self._on_commit = on_commit  # told the seconds of each group commit that succeeded
+        self._last_failure: tuple[float, str] | None = None  # (monotonic time, exception type) of a failed write
         self._group_wait = group_commit_ms / 1000
         self._queue: queue.Queue[_Item | _Job | None] = queue.Queue()
         self._announced = 0
@@ -97,18 +115,30 @@ class IngestWriter:
         self._queue.put(item)
         return future
 
+    def backlog(self) -> Backlog:
+        with self._lock:
+            self._forget_answered()
+            waited_s = time.monotonic() - self._pending[0].queued_at if self._pending else 0.0
+            return Backlog(len(self._pending), self._pending_bytes, waited_s)
+
     def overloaded(self) -> str | None:
         """Why a new batch should be refused for now (the store is not keeping up), or None. Checked before a
         request's body is read, so a busy server spends nothing on what it would refuse."""
-        with self._lock:
-            self._forget_answered()
-            waited_ms = (time.monotonic() - self._pending[0].queued_at) * 1000 if self._pending else 0.0
-            queued = self._pending_bytes
-        if queued > self.limits.max_queued_bytes:
-            return f"{queued:,} bytes of batches are waiting to be written"
-        if waited_ms > self.limits.max_queue_wait_ms:
-            return f"the oldest waiting batch has waited {waited_ms / 1000:.1f} s"
+        backlog = self.backlog()
+        if backlog.bytes > self.limits.max_queued_bytes:
+            return f"{backlog.bytes:,} bytes of batches are waiting to be written"
+        if backlog.oldest_wait_s * 1000 > self.limits.max_queue_wait_ms:
+            return f"the oldest waiting batch has waited {backlog.oldest_wait_s:.1f} s"
         return None
+
+    def health(self) -> str | None:
+        """Why the writer cannot take batches now (stopped, failing to write, or behind), or None."""
+        if not self._thread.is_alive():
+            return "the writer thread has stopped"
+        failure = self._last_failure
+        if failure is not None and time.monotonic() - failure[0] < _FAILURE_MEMORY_S:
+            return f"writing failed {time.monotonic() - failure[0]:.1f} s ago ({failure[1]})"
+        return self.overloaded()
 
     def _forget_answered(self) -> None:
         while self._pending and self._pending[0].future.done():
@@ -199,9 +229,11 @@ class IngestWriter:
     def _commit(self, group: list[_Item]) -> None:
         if not group:
             return
+        started = time.perf_counter()
         try:
             self._commit_group(group)
         except Exception as exc:
+            self._last_failure = (time.monotonic(), type(exc).__name__)  # the type: a message may name secrets
             self._invalidate(group)
             if len(group) == 1:
                 log.exception("writing batch %s/%s failed", group[0].batch.session_id, group[0].batch.seq)
@@ -209,6 +241,9 @@ class IngestWriter:
                 return
             for item in group:  # isolate the failing batch; the others still land
                 self._commit([item])
+            return
+        self._last_failure = None
+        self._on_commit(time.perf_counter() - started)
 
     def _commit_group(self, group: list[_Item]) -> None:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]

@@ -32,6 +32,14 @@ class SessionState:
     tail: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class StorageSize:
+    """What a store holds, for monitoring: bytes on disk and rows per table (the store's own table names)."""
+
+    bytes: int
+    rows: dict[str, int]
+
+
 @dataclass(slots=True)
 class DeletionCounts:
     sessions: int = 0
@@ -92,6 +100,11 @@ class Store(Protocol):
     def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool: ...
 
     def ping(self) -> bool: ...
+
+    def storage_size(self, timeout_s: float) -> StorageSize:
+        """Bytes on disk and rows per table, from the store's own bookkeeping (no table scans); a read still
+        running after `timeout_s` is stopped (StoreTimeout)."""
+        ...
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         """Each in-memory structure the store keeps: (entries now, the most it will hold)."""

@@ -19,9 +19,18 @@ import orjson
 import sqlglot
 from sqlglot import exp
 
+from replayql.config import redact_url
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StoreTimeout, StoreUnavailable
+from replayql.store.base import (
+    BatchKey,
+    DeletionCounts,
+    Only,
+    SessionState,
+    StorageSize,
+    StoreTimeout,
+    StoreUnavailable,
+)
 from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
@@ -75,14 +84,6 @@ class Connection:
             secure=parsed.scheme == "https", settings=settings, autogenerate_session_id=False)
 
 
-def _redacted(url: str) -> str:
-    """The url without its password, for messages and logs."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()
-
-
 def _placeholder_type(value: Any) -> str:
     match value:
         case bool():
@@ -120,7 +121,7 @@ class ClickHouseStore:
             self._migrate()
         except Exception as exc:
             if isinstance(exc, ValueError) or exc.__class__.__module__.startswith("clickhouse_connect"):
-                raise StoreUnavailable(f"cannot use ClickHouse at {_redacted(connection.url)}: {exc}") from exc
+                raise StoreUnavailable(f"cannot use ClickHouse at {redact_url(connection.url)}: {exc}") from exc
             raise
 
     # -- connections ---------------------------------------------------------------------------------------
@@ -168,6 +169,14 @@ class ClickHouseStore:
     def ping(self) -> bool:
         """The database answers a read of its own schema (not just any query)."""
         return len(self._client().query("SELECT version FROM schema_version LIMIT 1").result_rows) == 1
+
+    def storage_size(self, timeout_s: float) -> StorageSize:
+        """The active parts of this node's tables (on a cluster, the `_local` ones): compressed bytes on disk,
+        and rows as written (rows that replace others count until a merge folds them)."""
+        rows = self.fetch_dicts("SELECT table, sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts "
+                                "WHERE database = {db:String} AND active GROUP BY table",
+                                {"db": self.connection.database}, timeout_s)
+        return StorageSize(sum(int(r["bytes"]) for r in rows), {r["table"]: int(r["rows"]) for r in rows})
 
     # -- query support -------------------------------------------------------------------------------------
 

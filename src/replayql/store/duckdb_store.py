@@ -23,7 +23,7 @@ from sqlglot import exp
 from replayql.lru import Lru
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import DeletionCounts, Only, SessionState, StoreLocked, StoreTimeout
+from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
@@ -416,6 +416,15 @@ class DuckDBStore:
     def ping(self) -> bool:
         """The store answers a read of its own schema (not just any query)."""
         return len(self.fetch("SELECT version FROM schema_version LIMIT 1")) == 1
+
+    def storage_size(self, timeout_s: float) -> StorageSize:
+        """The file and its write-ahead log; rows as DuckDB's catalog counts them (exact until rows are deleted,
+        an estimate after)."""
+        files = (self.path, self.path.with_name(f"{self.path.name}.wal"))
+        rows = self.fetch_dicts("SELECT table_name, estimated_size FROM duckdb_tables() "
+                                "WHERE database_name = current_database()", {}, timeout_s)
+        return StorageSize(sum(f.stat().st_size for f in files if f.exists()),
+                           {r["table_name"]: int(r["estimated_size"]) for r in rows})
 
 
 @contextmanager
