@@ -201,7 +201,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
               envvar="REPLAYQL_DUCKDB_MEMORY_LIMIT",
               help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
           limit: Annotated[list[str] | None, typer.Option(
-              help="Change a limit: graphql.NAME=VALUE or ingest.NAME=VALUE (repeatable; see the README).")] = None,
+              help="Change a limit: graphql.NAME=VALUE, ingest.NAME=VALUE or rate.NAME=VALUE (repeatable; see "
+                   "the README).")] = None,
           log_level: str = "info") -> None:
     """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
     import uvicorn

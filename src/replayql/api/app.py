@@ -82,9 +82,11 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/sdk/replayql.js", sdk_script, methods=["GET", "HEAD"]),
     ]
-    # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies.
+    # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies. A 429's
+    # Retry-After is exposed, or a page's script could not read it.
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
-                             allow_headers=["authorization", "content-type", "content-encoding"], max_age=3600)]
+                             allow_headers=["authorization", "content-type", "content-encoding"],
+                             expose_headers=["retry-after"], max_age=3600)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={Exception: _internal_error})
     if services is not None:

@@ -105,6 +105,20 @@ def _authenticate(request: Request, services: Services) -> ApiKey | GraphQLRespo
     return key
 
 
+def _over_rate(services: Services, key: ApiKey) -> GraphQLResponse | None:
+    """429 once the key has spent its requests. The bucket is the key's id: the secret is never kept."""
+    buckets = services.graphql_rate
+    if buckets is None:
+        return None
+    retry_after_s = buckets.take(key.id)
+    if retry_after_s == 0:
+        return None
+    error = {"message": buckets.refusal("this API key", retry_after_s),
+             "extensions": {"code": "RATE_LIMITED", "retryAfter": retry_after_s}}
+    return GraphQLResponse({"data": None, "errors": [error]}, status_code=429,
+                           headers={"Retry-After": str(retry_after_s)})
+
+
 async def _read_body(request: Request, limit: int) -> bytes | GraphQLResponse:
     """The body, read no further than `limit` bytes (a larger one is refused with 413)."""
     declared = request.headers.get("content-length", "")
@@ -170,6 +184,9 @@ async def graphql_endpoint(request: Request) -> Response:
     key = await run_in_threadpool(_authenticate, request, services)
     if isinstance(key, Response):
         return key
+    limited = _over_rate(services, key)
+    if limited is not None:
+        return limited
     limits = services.settings.query
     payload = await _read_request(request, limits)
     if isinstance(payload, Response):
