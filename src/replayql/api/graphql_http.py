@@ -1,4 +1,4 @@
-"""POST/GET /graphql: the GraphQL-over-HTTP contract.
+"""POST/GET /graphql: the GraphQL-over-HTTP contract, and the GraphiQL page for browsers.
 
 Parsing, validation and variable coercion happen here, before execution, so their failures answer 400; a
 missing or bad key answers 401; everything that executes answers 200 with `data` and `errors`.
@@ -31,7 +31,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from replayql.api.context import Context, Services
 from replayql.api.ingest_http import internal_error
@@ -165,7 +165,7 @@ def _check_request(payload: dict[str, Any], limits: QueryLimits) -> GraphQLRespo
 async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get(
             "accept", ""):
-        return HTMLResponse(GRAPHIQL_PAGE)
+        return Response(_GRAPHIQL_PAGE, media_type="text/html; charset=utf-8", headers=_GRAPHIQL_HEADERS)
     services: Services = request.app.state.services
     key = await run_in_threadpool(_authenticate, request, services)
     if isinstance(key, Response):
@@ -269,16 +269,16 @@ def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, A
     return out
 
 
-GRAPHIQL_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>replayql GraphiQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
-ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, {
-  fetcher, defaultHeaders: '{"Authorization": "token <your-api-key>"}', shouldPersistHeaders: true}));
-</script></body></html>
+# The page only loads the bundle built from graphiql/ and shipped in the package (static.py serves it): no CDN,
+# and no inline script, so the policy can forbid any script but the server's own.
+_GRAPHIQL_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>replayql GraphiQL</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="graphiql/graphiql.css"></head>
+<body><div id="graphiql"></div><script src="graphiql/graphiql.js"></script></body></html>
 """
+_GRAPHIQL_HEADERS = {
+    "content-security-policy": "; ".join((
+        "default-src 'none'", "script-src 'self'", "style-src 'self'", "font-src data:", "img-src 'self' data:",
+        "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'")),
+    "vary": "Accept",
+}
