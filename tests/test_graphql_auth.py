@@ -174,6 +174,7 @@ def test_bad_datetime_literal_is_400(server: Server) -> None:
     ({"variables": {}}, "`query` must be a non-empty string"),
     ({"query": VIEWER, "variables": [1]}, "`variables` must be a JSON object"),
     ({"query": VIEWER, "operationName": 1}, "`operationName` must be a string"),
+    *[({"query": VIEWER, "extensions": bad}, "`extensions` must be a JSON object") for bad in ("x", 1, True, [])],
 ])
 def test_bad_request_bodies_are_400(server: Server, body: Any, message: str) -> None:
     error = only_error(post(server, body, f"token {server.keys['read']}"), 400, "BAD_REQUEST")
