@@ -19,7 +19,7 @@ from replayql.api import graphql_http
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
 from replayql.api.ingest_http import IngestApp, internal_error
-from replayql.api.static import sdk_script
+from replayql.api.static import asset_routes
 from replayql.config import Settings
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
@@ -80,7 +80,7 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/sdk/replayql.js", sdk_script, methods=["GET", "HEAD"]),
+        *asset_routes(),
     ]
     # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies. A 429's
     # Retry-After is exposed, or a page's script could not read it.
