@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
 from replayql.ingest import enrich
+from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
 from replayql.query import compile as compiler
@@ -34,6 +35,7 @@ class Services:
     store: Store
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
+    retention: RetentionSchedule | None = None  # with Settings.retention_days
     _known_apps: set[str] = field(default_factory=set)
     _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
 
