@@ -25,12 +25,16 @@ app = typer.Typer(help="replayql: session replay and product analytics behind a 
                   no_args_is_help=True, add_completion=False)
 apps_app = typer.Typer(help="Manage apps (each app's data is isolated).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+retention_app = typer.Typer(help="Delete old sessions (see serve --retention-days).", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
+app.add_typer(retention_app, name="retention")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: no wrapping at 80 columns in pipes
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
                                        help="Directory of the embedded store.", default_factory=default_data_dir)]
+RETENTION_HELP = ("Delete sessions last active more than this many days ago, with their events and recordings, "
+                  "and users left without sessions.")
 
 
 class StoreKind(enum.Enum):
@@ -49,9 +53,6 @@ _STORE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "clickhouse_cluster": (Annotated[str | None, typer.Option(
         envvar="REPLAYQL_CLICKHOUSE_CLUSTER", help="Create Replicated + Distributed tables on this cluster.")],
         None),
-    "clickhouse_retention_days": (Annotated[int | None, typer.Option(
-        envvar="REPLAYQL_CLICKHOUSE_RETENTION_DAYS", min=1,
-        help="When the tables are created: drop events, sessions and recordings older than this (TTL).")], None),
 }
 
 
@@ -73,15 +74,13 @@ def with_store(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _clickhouse_config(store: StoreKind, clickhouse_url: str | None, clickhouse_user: str | None,
-                       clickhouse_password: str | None, clickhouse_cluster: str | None,
-                       clickhouse_retention_days: int | None) -> ClickHouseConfig | None:
+                       clickhouse_password: str | None, clickhouse_cluster: str | None) -> ClickHouseConfig | None:
     if store is StoreKind.DUCKDB:
         return None
     if not clickhouse_url:
         raise fail("--store clickhouse needs --clickhouse-url (or REPLAYQL_CLICKHOUSE_URL), "
                    "e.g. http://localhost:8123/replayql or chdb:///var/lib/replayql/chdb")
-    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster,
-                            clickhouse_retention_days)
+    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster)
 
 
 def fail(message: str) -> typer.Exit:
@@ -203,6 +202,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
           limit: Annotated[list[str] | None, typer.Option(
               help="Change a limit: graphql.NAME=VALUE, ingest.NAME=VALUE or rate.NAME=VALUE (repeatable; see "
                    "the README).")] = None,
+          retention_days: Annotated[int | None, typer.Option(
+              envvar="REPLAYQL_RETENTION_DAYS", min=1, help=RETENTION_HELP + " At start, then hourly.")] = None,
           log_level: str = "info") -> None:
     """Run the HTTP server (GraphQL API and ingestion) on the configured store."""
     import uvicorn
@@ -212,7 +213,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
 
     frustration = FrustrationThresholds(rage_clicks, rage_window_ms, dead_click_window_ms, error_click_window_ms)
     settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip, store_client_ip=store_client_ip,
-                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit)
+                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit,
+                        retention_days=retention_days)
     if limit:
         try:
             settings = with_limits(settings, limit)
@@ -225,6 +227,23 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
         uvicorn.run(create_app(settings, services), host=host, port=port, log_level=log_level)
     finally:
         close_services(services)
+
+
+@retention_app.command("apply")
+@with_store
+def retention_apply(days: Annotated[int, typer.Option(min=1, help=RETENTION_HELP)], data_dir: DataDir,
+                    clickhouse: ClickHouseConfig | None) -> None:
+    """Delete expired sessions once, now (the store must not be held by a running server on DuckDB)."""
+    from replayql.api.app import close_services
+    from replayql.ingest.retention import apply_retention
+
+    settings = Settings(data_dir=data_dir, clickhouse=clickhouse)
+    services = _open(settings)
+    try:
+        run = apply_retention(services.writer, days, settings.retention_chunk_sessions)
+    finally:
+        close_services(services)
+    print(run.summary())
 
 
 @app.command()

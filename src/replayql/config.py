@@ -45,7 +45,6 @@ class ClickHouseConfig:
     user: str | None = None
     password: str | None = None
     cluster: str | None = None  # with a cluster: Replicated + Distributed tables, sharded by session
-    retention_days: int | None = None  # TTL on events, sessions and recordings
 
     def __repr__(self) -> str:  # never print the password
         return f"ClickHouseConfig(url={self.url!r}, user={self.user!r}, cluster={self.cluster!r})"
@@ -106,6 +105,12 @@ class Settings:
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
+    # Sessions whose last activity is older than this many days are deleted with what derives from them, on
+    # either store (ingest.retention); None keeps everything.
+    retention_days: int | None = None
+    retention_interval_s: float = 3600.0  # the job runs at start, then this often
+    # Sessions deleted per writer job: ingestion waits at most one chunk's deletion (see bench/retention_cost.py).
+    retention_chunk_sessions: int = 500
 
     @property
     def duckdb_path(self) -> Path:

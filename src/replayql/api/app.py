@@ -21,6 +21,7 @@ from replayql.api.graphql_http import graphql_endpoint
 from replayql.api.ingest_http import IngestApp, internal_error
 from replayql.api.static import asset_routes
 from replayql.config import Settings
+from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
 from replayql.store.backends import open_backend
@@ -33,7 +34,9 @@ def open_services(settings: Settings) -> Services:
     options = SessionizeOptions(settings.frustration, settings.idle_threshold_ms, settings.geoip,
                                 settings.store_client_ip)
     writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits)
-    return Services(settings, backend.store, backend.registry, writer)
+    retention = None if settings.retention_days is None else RetentionSchedule(
+        writer, settings.retention_days, settings.retention_interval_s, settings.retention_chunk_sessions)
+    return Services(settings, backend.store, backend.registry, writer, retention)
 
 
 def cache_sizes(services: Services) -> dict[str, tuple[int, int]]:
@@ -43,6 +46,8 @@ def cache_sizes(services: Services) -> dict[str, tuple[int, int]]:
 
 
 def close_services(services: Services) -> None:
+    if services.retention is not None:
+        services.retention.close()  # its chunks are writer jobs: stop it while the writer still runs them
     services.writer.close()  # flush what is queued before the store closes
     services.store.close()
     services.registry.close()

@@ -14,6 +14,7 @@ from replayql.api.rate_limits import TokenBuckets, token_buckets
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
 from replayql.ingest import enrich
+from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
 from replayql.query import compile as compiler
@@ -35,6 +36,7 @@ class Services:
     store: Store
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
+    retention: RetentionSchedule | None = None  # with Settings.retention_days
     _known_apps: set[str] = field(default_factory=set)
     _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
     graphql_rate: TokenBuckets | None = field(init=False)  # per API key id; None: no limit
