@@ -5,7 +5,7 @@ import { navigate, onLinkClick, type Place, usePlace } from './router';
 import { SessionPage } from './session';
 import { SessionsPage } from './sessions';
 import { fetchViewer, SignIn, type Viewer } from './signin';
-import { Loading, Problem } from './status';
+import { Problem } from './status';
 
 type Check = { state: 'checking' } | { state: 'signed-out'; problem?: string } | { state: 'in'; viewer: Viewer };
 
@@ -29,7 +29,6 @@ function useViewer(): [Check, (check: Check) => void] {
 export function App() {
   const [check, setCheck] = useViewer();
   const place = usePlace();
-  if (check.state === 'checking') return <Loading />;
   if (check.state === 'signed-out') {
     // the URL is left alone, so signing in lands on the view it names
     return (
@@ -45,7 +44,8 @@ export function App() {
   };
   return (
     <div class="layout">
-      <Header viewer={check.viewer} path={place.path} onSignOut={signOut} />
+      {/* the page loads while a kept key is checked: one round trip less before the data shows */}
+      <Header viewer={check.state === 'in' ? check.viewer : null} path={place.path} onSignOut={signOut} />
       <main class="page">
         <Page place={place} />
       </main>
@@ -60,7 +60,7 @@ const NAV = [
   { path: '/dashboards', label: 'Dashboards', coming: true },
 ];
 
-function Header({ viewer, path, onSignOut }: { viewer: Viewer; path: string; onSignOut: () => void }) {
+function Header({ viewer, path, onSignOut }: { viewer: Viewer | null; path: string; onSignOut: () => void }) {
   return (
     <header class="top">
       <a class="brand" href="/sessions" onClick={onLinkClick}>
@@ -81,9 +81,11 @@ function Header({ viewer, path, onSignOut }: { viewer: Viewer; path: string; onS
         {/* GraphiQL's page reads the signed-in key from this tab's sessionStorage */}
         <a href="/graphql">GraphiQL</a>
       </nav>
-      <span class="viewer" title={`key ${viewer.keyId}`}>
-        <b>{viewer.appId}</b> · <span class="scopes">{viewer.scopes.join(', ').toLowerCase()}</span>
-      </span>
+      {viewer && (
+        <span class="viewer" title={`key ${viewer.keyId}`}>
+          <b>{viewer.appId}</b> · <span class="scopes">{viewer.scopes.join(', ').toLowerCase()}</span>
+        </span>
+      )}
       <button type="button" class="signout" onClick={onSignOut}>
         Sign out
       </button>

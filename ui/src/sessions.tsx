@@ -76,7 +76,7 @@ function stateOf(params: URLSearchParams): Record<string, string | undefined> {
 }
 
 /** The API's variables for a state: the query string as `query`, quick filters as the typed `filter`. */
-export function variablesOf(state: Record<string, string | undefined>): Record<string, unknown> {
+function variablesOf(state: Record<string, string | undefined>): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   if (state.browser) filter.browser = { eq: state.browser };
   if (state.errors) filter.hasErrors = state.errors === 'yes';
