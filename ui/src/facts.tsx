@@ -91,7 +91,7 @@ const joined = (...parts: (string | null)[]) => parts.filter(Boolean).join(' ') 
 
 export function FactsPanel({ facts }: { facts: Facts }) {
   const { user } = facts;
-  const traits = Object.entries(user.traits ?? {}).map(([k, v]): Row => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
+  const traits = Object.entries(user.traits ?? {}).map(([k, v]): Row => [`trait.${k}`, typeof v === 'string' ? v : JSON.stringify(v)]);
   return (
     <aside class="facts">
       <Section title="User" rows={[['id', user.identified ? user.id : 'anonymous'], ['name', user.name], ['email', user.email], ...traits]} />
