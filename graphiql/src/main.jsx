@@ -23,12 +23,17 @@ function memoryStorage() {
 
 const fetcher = createGraphiQLFetcher({ url: location.pathname });
 
+// The web UI (same origin) keeps its signed-in key in the tab's sessionStorage; its GraphiQL link lands here with
+// that key in the headers. This page only reads it: what GraphiQL keeps still lives in memory only.
+const uiKey = sessionStorage.getItem('replayql.key');
+const headers = `{"Authorization": ${JSON.stringify(`token ${uiKey ?? '<your key>'}`)}}`;
+
 createRoot(document.getElementById('graphiql')).render(
   <GraphiQL
     fetcher={fetcher}
     storage={memoryStorage()}
     shouldPersistHeaders={false}
-    defaultHeaders={'{"Authorization": "token <your key>"}'}
+    defaultHeaders={headers}
     defaultQuery={'{\n  viewer {\n    appId\n    scopes\n  }\n}\n'}
   />,
 );
