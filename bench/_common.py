@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import subprocess
@@ -24,11 +25,12 @@ from typing import Any
 import httpx2 as httpx
 
 BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 APP_ID = "demo"
 
 # The test suite's crash scenario holds the server-process helpers the benchmarks share with it.
-sys.path.insert(0, str(BENCH_DIR.parent / "tests"))
+sys.path.insert(0, str(REPO_DIR / "tests"))
 from crash_scenario import free_port, store_args  # noqa: E402
 
 
@@ -74,10 +76,32 @@ def query_pairs(results: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str, 
             yield name, first, other, mine, by_store[other].get(name)
 
 
-def display_command(command: list[str], data_dir: Path) -> list[str]:
-    """A command as it is shown in results: the temporary directory as `<tmp>`, the executable as `replayql`."""
-    shown = ["replayql" if part == replayql_exe() else part for part in command]
-    return [part.replace(str(data_dir), "<tmp>") for part in shown]
+def display_command(command: list[str], data_dir: Path | None = None) -> list[str]:
+    """A command as results show it, naming no path of this machine (results are committed): the executables as
+    `replayql` and `python`, the temporary `data_dir` as `<tmp>`, files of the repository relative to its root,
+    and any other absolute path as `<data-dir>` after `--data-dir`, else `<path>`."""
+    return [_display_part(part, option, data_dir) for option, part in zip(["", *command], command, strict=False)]
+
+
+def _display_part(part: str, option: str, data_dir: Path | None) -> str:
+    if part == replayql_exe():
+        return "replayql"
+    if part == sys.executable:
+        return "python"
+    if data_dir is not None:
+        part = part.replace(str(data_dir), "<tmp>")
+    path = Path(part)
+    if not path.is_absolute():
+        return part
+    if path.is_relative_to(REPO_DIR):
+        return str(path.relative_to(REPO_DIR))
+    return "<data-dir>" if option == "--data-dir" else "<path>"
+
+
+def invocation() -> str:
+    """How this benchmark was run, as typed from the repository root: what its results record."""
+    script = Path(sys.argv[0]).resolve().relative_to(REPO_DIR)
+    return shlex.join(display_command(["python", str(script), *sys.argv[1:]]))
 
 
 def cli_run(*args: str, data_dir: Path, store: str = "duckdb") -> subprocess.CompletedProcess[str]:

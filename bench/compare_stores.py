@@ -20,12 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import NAMES, RESULTS_DIR, STORES, fmt, machine_info, markdown_table, replace_section, write_json
+from _common import (
+    NAMES,
+    RESULTS_DIR,
+    STORES,
+    fmt,
+    invocation,
+    machine_info,
+    markdown_table,
+    replace_section,
+    write_json,
+)
 from run import REPO, bench
 
 HEADING = "## DuckDB vs ClickHouse"
@@ -95,7 +104,7 @@ def query_table(query: dict[str, dict[str, Any]]) -> str:
                            "answer (DuckDB / ClickHouse if they differ)"], rows)
 
 
-def section(started: datetime, argv: list[str], commands: list[str], query: dict[str, dict[str, Any]],
+def section(started: datetime, commands: list[str], query: dict[str, dict[str, Any]],
             ingest: dict[str, dict[str, Any]]) -> str:
     info = machine_info()
     packages = info["packages"]
@@ -113,7 +122,7 @@ def section(started: datetime, argv: list[str], commands: list[str], query: dict
         f"{packages['clickhouse-connect']}. ClickHouse is in-process chDB (`--store clickhouse --clickhouse-url "
         "chdb://<tmp>/chdb`), a fresh database per run; DuckDB is the default store in `--data-dir <tmp>`. "
         "Other processes shared the machine; their CPU seconds are recorded per step.", "",
-        "```sh", shlex.join(["python", "bench/compare_stores.py", *argv]) + "   # all of the below, then this section",
+        "```sh", invocation() + "   # all of the below, then this section",
         *commands, "```", "",
         "### Loading and ingestion", "",
         "Ratio ClickHouse/DuckDB: above 1 means more events/s (faster) or more ms / CPU s (slower) on ClickHouse.",
@@ -168,9 +177,10 @@ def main() -> None:
                                        "concurrency": args.concurrency, "gzip": False})
         commands.append(command)
 
-    text = section(started, sys.argv[1:], commands, query, ingest)
-    write_json(RESULTS_DIR / "compare.json", {"benchmark": "compare_stores", "argv": sys.argv[1:],
-                                              "commands": commands, "query": query, "ingest": ingest})
+    text = section(started, commands, query, ingest)
+    write_json(RESULTS_DIR / "compare.json", {"benchmark": "compare_stores", "command": invocation(),
+                                              "machine": machine_info(), "commands": commands, "query": query,
+                                              "ingest": ingest})
     replace_section(args.output, HEADING, text)
     print(text)
     print(f"wrote the section {HEADING[3:]!r} of {args.output}")

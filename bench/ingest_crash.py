@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, STORES, load_average, machine_info, markdown_table, write_json
+from _common import RESULTS_DIR, STORES, invocation, load_average, machine_info, markdown_table, write_json
 from crash_scenario import Config, Report, run_scenario  # tests/ is on the path through _common
 
 
@@ -31,7 +31,8 @@ def run(config: Config) -> tuple[Report, dict[str, Any]]:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="replayql-crash-") as tmp:
         report = run_scenario(config, Path(tmp) / "data")
-    return report, {"benchmark": "ingest_crash", **report.as_json(), "exactly_once": not report.problems,
+    return report, {"benchmark": "ingest_crash", "command": invocation(), **report.as_json(),
+                    "exactly_once": not report.problems,
                     "load_average_before": load_before, "load_average_after": load_average(),
                     "machine": machine_info()}
 

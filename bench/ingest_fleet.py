@@ -37,6 +37,7 @@ from _common import (
     cli,
     display_command,
     fmt,
+    invocation,
     load_average,
     machine_info,
     markdown_table,
@@ -231,6 +232,7 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     rss = [p["rss_mib"] for p in trace]
     return {
         "benchmark": "ingest_fleet",
+        "command": invocation(),
         "config": {"store": args.store, "tabs": args.tabs, "rate_per_tab": args.rate, "duration_s": args.duration,
                    "warmup_s": args.warmup, "page_every_s": args.page_every, "seed": args.seed,
                    "server_command": display_command(command, data_dir)},

@@ -41,6 +41,7 @@ from _common import (
     cli,
     display_command,
     fmt,
+    invocation,
     load_average,
     machine_cpu_seconds,
     machine_info,
@@ -157,6 +158,7 @@ def run(sessions: int, seed: int, concurrency: int, compress: bool, data_dir: Pa
     lat = outcome.latencies_ms
     return {
         "benchmark": "ingest_http",
+        "command": invocation(),
         "config": {"store": store, "sessions": sessions, "seed": seed, "concurrency": concurrency,
                    "gzip": compress, "server_command": display_command(command, data_dir)},
         "data": {"batches": batches, "events": events, "json_bytes": raw_bytes, "wire_bytes": wire_bytes,

@@ -56,6 +56,7 @@ from _common import (
     cli_run,
     display_command,
     fmt,
+    invocation,
     load_average,
     machine_info,
     markdown_table,
@@ -396,6 +397,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     costs = check_costs(timed)
     return {
         "benchmark": "limits_cost",
+        "command": invocation(),
         "date": datetime.now(UTC).date().isoformat(),
         "config": {"sessions": args.sessions, "seed": args.seed, "runs": args.runs, "warmup": args.warmup,
                    "before_commit": commit, "after": "working tree", "store": "duckdb"},

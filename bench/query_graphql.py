@@ -36,6 +36,7 @@ from _common import (
     cli_run,
     display_command,
     fmt,
+    invocation,
     load_average,
     machine_cpu_seconds,
     machine_info,
@@ -268,6 +269,7 @@ def run(data_dir: Path, sessions: int | None, seed: int, warmup: int, runs: int,
         other_cpu = round(max(0.0, machine - server_cpu - client_cpu), 2)
     return {
         "benchmark": "query_graphql",
+        "command": invocation(),
         "config": {"store": store, "sessions": sessions, "seed": seed, "warmup": warmup, "runs": runs,
                    "server_command": display_command(command, data_dir)},
         "load": loaded,

@@ -21,7 +21,7 @@ from typing import Any
 
 import ingest_http
 import query_graphql
-from _common import BENCH_DIR, RESULTS_DIR, cpu_busy, fmt, machine_info, markdown_table
+from _common import BENCH_DIR, RESULTS_DIR, cpu_busy, fmt, invocation, machine_info, markdown_table
 
 REPO = BENCH_DIR.parent
 
@@ -143,7 +143,7 @@ def main() -> None:
         "read these figures.", "",
         *machine_section(machine_info()),
         "## Commands", "", "From the repository root, in the project's virtualenv:", "", "```sh",
-        shlex.join(["python", "bench/run.py", *sys.argv[1:]]) + "   # all of the below, then this file",
+        invocation() + "   # all of the below, then this file",
         *(command for command, _ in ingest_runs), query_command, "```", "",
         "Each benchmark starts the server as `replayql serve --data-dir <tmp> --port <free port> --log-level "
         "warning` in a subprocess (access logging off) and stops it with SIGINT.", "",

@@ -47,6 +47,7 @@ from _common import (
     cli,
     fmt,
     free_port,
+    invocation,
     load_average,
     machine_info,
     markdown_table,
@@ -638,8 +639,7 @@ def write_result(args: argparse.Namespace, rows: list[dict[str, Any]], load_befo
     payload = {
         "benchmark": "sdk_compare",
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "command": f"python bench/sdk_compare.py --minutes {args.minutes:g}"
-                   + (f" --baseline-minutes {args.baseline_minutes:g}" if args.baseline_minutes != 0.5 else ""),
+        "command": invocation(),
         "config": {"minutes": args.minutes, "baseline_minutes": args.baseline_minutes,
                    "profile_interval_us": PROFILE_INTERVAL_US, "browser": CHROMIUM, "chromium": browsers,
                    "bundling": "esbuild bundle, minify, iife, es2019, browser (bench/sdk_peers/build.mjs)",

@@ -37,8 +37,8 @@ EXPECTED_TABLES = {
     "api_keys": ("ReplacingMergeTree(version) ORDER BY", "", "id"),
     "schema_version": ("ReplacingMergeTree ORDER BY", "", "version"),
 }
-# Tables whose rows expire with the retention setting, and the time column that decides.
-TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
+# Schema version 1 could give these tables a per-row TTL on this column (--clickhouse-retention-days).
+V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
                "issue_batches": "last_seen"}
 # How cluster mode spreads each table: every row that may replace or join another lands on the same shard.
 SHARD_KEYS = {
@@ -156,21 +156,22 @@ def test_low_cardinality_strings_and_zstd_on_long_text(engine: Any, location: Lo
     assert types["recordings", "data"] == "String"
 
 
-@pytest.mark.parametrize("days", [30, 400])
-def test_retention_adds_a_ttl_to_the_expiring_tables_only(engine: Any, location: Location, days: int) -> None:
+def test_opening_a_version_1_database_removes_its_ttl(engine: Any, location: Location) -> None:
+    """Retention is a job with one rule for both stores now: the per-row TTL of version 1, which expired the old
+    rows of a session still active, goes (the tables without one are left alone)."""
     database = _database(location)
-    _run(engine, Layout(database, retention_days=days))
+    _run(engine, Layout(database))
+    for name, column in V1_TTL_COLUMNS.items():
+        engine.command(f"ALTER TABLE `{database}`.`{name}` MODIFY TTL toDateTime({column}) + toIntervalDay(30)")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (1, now())")
+    assert {n for n, (full, _, _) in _tables(engine, database).items() if " TTL " in full} == set(V1_TTL_COLUMNS)
 
-    tables = _tables(engine, database)
-    for name, (full, _, _) in tables.items():
-        if name in TTL_COLUMNS:
-            assert f"TTL toDateTime({TTL_COLUMNS[name]}) + toIntervalDay({days})" in full, (name, full)
-        else:
-            # Deletions, apps, keys, users and issues outlive the retention window.
-            assert "TTL" not in full, (name, full)
-    created = engine.query("SELECT create_table_query FROM system.tables WHERE database = {db:String} "
-                           "AND name = 'events'", parameters={"db": database}).result_rows[0][0]
-    assert f"TTL toDateTime(ts) + toIntervalDay({days})" in created
+    store = _open(location)
+    try:
+        assert all(" TTL " not in full for full, _, _ in _tables(engine, database).values())
+        assert store.fetch_rows("SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    finally:
+        store.close()
 
 
 def test_the_store_creates_the_schema_and_records_its_version(engine: Any, location: Location) -> None:
@@ -190,7 +191,7 @@ def test_the_store_creates_the_schema_and_records_its_version(engine: Any, locat
 def test_cluster_ddl_is_valid_clickhouse_sql(engine: Any) -> None:
     """chDB has no cluster and no Keeper to run this DDL, but its parser is ClickHouse's: every statement must
     parse (EXPLAIN AST takes ON CLUSTER statements without running them)."""
-    statements = Layout("replayql", cluster="prod", retention_days=90).statements()
+    statements = Layout("replayql", cluster="prod").statements()
     assert len(statements) == 1 + 2 * len(EXPECTED_TABLES)
     for statement in statements:
         ast = [row[0] for row in engine.query(f"EXPLAIN AST {statement}").result_rows]
@@ -233,12 +234,11 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
         assert distributed[name].endswith(f"{name}_local, cityHash64(session_id))")
 
 
-def test_cluster_ddl_with_retention_puts_the_ttl_on_the_local_tables(engine: Any) -> None:
-    formatted = [_one_line(engine, s) for s in Layout("replayql", cluster="prod", retention_days=14).statements()]
-    with_ttl = {s.split()[5] for s in formatted if "TTL" in s}  # CREATE TABLE IF NOT EXISTS <db.name> ...
-    assert with_ttl == {f"replayql.{name}_local" for name in TTL_COLUMNS}
-    events = next(s for s in formatted if s.startswith("CREATE TABLE IF NOT EXISTS replayql.events_local "))
-    assert events.endswith("ORDER BY (app_id, toDate(ts), session_id, seq, idx) TTL toDateTime(ts) + toIntervalDay(14)")
+def test_cluster_ttl_removal_runs_on_the_local_tables(engine: Any) -> None:
+    statements = Layout("replayql", cluster="prod").ttl_removals(["events", "recordings"])
+    assert [_one_line(engine, s) for s in statements] == [
+        "ALTER TABLE replayql.events_local ON CLUSTER prod (REMOVE TTL)",
+        "ALTER TABLE replayql.recordings_local ON CLUSTER prod (REMOVE TTL)"]
 
 
 def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:

@@ -24,8 +24,8 @@ import pytest
 from playwright.sync_api import Page, Request, sync_playwright
 
 from crash_scenario import Server, cli, free_port
+from live_server import CHROMIUM, live_server
 
-CHROMIUM = "/usr/bin/chromium"
 SHOP_FILES = Path(__file__).parent / "browser_shop"
 TYPED_SECRETS = ("secret-search-text", "hunter2-password")
 
@@ -98,16 +98,8 @@ class SentBatches:
 
 @pytest.fixture
 def replayql(tmp_path: Path) -> Iterator[tuple[Server, str]]:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    cli("duckdb", data_dir, "apps", "create", "shop")
-    key = cli("duckdb", data_dir, "keys", "create", "--app", "shop", "--scope", "read")
-    server = Server("duckdb", data_dir, free_port())
-    server.start()
-    try:
-        yield server, key
-    finally:
-        server.interrupt()
+    with live_server(tmp_path / "data", "shop", "read") as running:
+        yield running
 
 
 def browse(page: Page, shop: Shop) -> None:

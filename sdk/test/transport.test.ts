@@ -54,8 +54,8 @@ describe('Transport', () => {
       headers: { 'Content-Type': 'text/plain;charset=UTF-8' } });
   });
 
-  it('resends the same seq and body after Retry-After on 503', async () => {
-    const http = fakeFetch(status(503, { 'Retry-After': '3' }), ok);
+  it.each([503, 429])('resends the same seq and body after Retry-After on %i', async (code) => {
+    const http = fakeFetch(status(code, { 'Retry-After': '3' }), ok);
     const { transport, health } = makeTransport(http);
     transport.enqueue([batch(4)]);
     await settle();

@@ -30,13 +30,17 @@ app = typer.Typer(help="replayql: session replay and product analytics behind a 
                   no_args_is_help=True, add_completion=False)
 apps_app = typer.Typer(help="Manage apps (each app's data is isolated).", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+retention_app = typer.Typer(help="Delete old sessions (see serve --retention-days).", no_args_is_help=True)
 app.add_typer(apps_app, name="apps")
 app.add_typer(keys_app, name="keys")
+app.add_typer(retention_app, name="retention")
 err = Console(stderr=True, soft_wrap=True)  # one message, one line: no wrapping at 80 columns in pipes
 log = logging.getLogger(__name__)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="REPLAYQL_DATA_DIR",
                                        help="Directory of the embedded store.", default_factory=default_data_dir)]
+RETENTION_HELP = ("Delete sessions last active more than this many days ago, with their events and recordings, "
+                  "and users left without sessions.")
 
 
 class StoreKind(enum.Enum):
@@ -55,9 +59,6 @@ _STORE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "clickhouse_cluster": (Annotated[str | None, typer.Option(
         envvar="REPLAYQL_CLICKHOUSE_CLUSTER", help="Create Replicated + Distributed tables on this cluster.")],
         None),
-    "clickhouse_retention_days": (Annotated[int | None, typer.Option(
-        envvar="REPLAYQL_CLICKHOUSE_RETENTION_DAYS", min=1,
-        help="When the tables are created: drop events, sessions and recordings older than this (TTL).")], None),
 }
 
 
@@ -79,15 +80,13 @@ def with_store(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _clickhouse_config(store: StoreKind, clickhouse_url: str | None, clickhouse_user: str | None,
-                       clickhouse_password: str | None, clickhouse_cluster: str | None,
-                       clickhouse_retention_days: int | None) -> ClickHouseConfig | None:
+                       clickhouse_password: str | None, clickhouse_cluster: str | None) -> ClickHouseConfig | None:
     if store is StoreKind.DUCKDB:
         return None
     if not clickhouse_url:
         raise fail("--store clickhouse needs --clickhouse-url (or REPLAYQL_CLICKHOUSE_URL), "
                    "e.g. http://localhost:8123/replayql or chdb:///var/lib/replayql/chdb")
-    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster,
-                            clickhouse_retention_days)
+    return ClickHouseConfig(clickhouse_url, clickhouse_user, clickhouse_password, clickhouse_cluster)
 
 
 def fail(message: str) -> typer.Exit:
@@ -207,7 +206,10 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
               envvar="REPLAYQL_DUCKDB_MEMORY_LIMIT",
               help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
           limit: Annotated[list[str] | None, typer.Option(
-              help="Change a limit: graphql.NAME=VALUE or ingest.NAME=VALUE (repeatable; see the README).")] = None,
+              help="Change a limit: graphql.NAME=VALUE, ingest.NAME=VALUE or rate.NAME=VALUE (repeatable; see "
+                   "the README).")] = None,
+          retention_days: Annotated[int | None, typer.Option(
+              envvar="REPLAYQL_RETENTION_DAYS", min=1, help=RETENTION_HELP + " At start, then hourly.")] = None,
           log_level: str = "info",
           log_format: Annotated[LogFormat, typer.Option(
               envvar="REPLAYQL_LOG_FORMAT", help="text: for a terminal; json: one object per line.")] = LogFormat.TEXT,
@@ -221,7 +223,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
 
     frustration = FrustrationThresholds(rage_clicks, rage_window_ms, dead_click_window_ms, error_click_window_ms)
     settings = Settings(data_dir=data_dir, clickhouse=clickhouse, geoip=geoip, store_client_ip=store_client_ip,
-                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit, metrics_token=metrics_token)
+                        frustration=frustration, duckdb_memory_limit=duckdb_memory_limit,
+                        retention_days=retention_days, metrics_token=metrics_token)
     if limit:
         try:
             settings = with_limits(settings, limit)
@@ -265,6 +268,23 @@ def _serve_until_stopped(app: ASGIApp, host: str, port: int, logging_config: dic
     server.run()
     if not server.started:  # it could not listen (uvicorn logged why)
         raise typer.Exit(code=STARTUP_FAILURE)
+
+
+@retention_app.command("apply")
+@with_store
+def retention_apply(days: Annotated[int, typer.Option(min=1, help=RETENTION_HELP)], data_dir: DataDir,
+                    clickhouse: ClickHouseConfig | None) -> None:
+    """Delete expired sessions once, now (the store must not be held by a running server on DuckDB)."""
+    from replayql.api.app import close_services
+    from replayql.ingest.retention import apply_retention
+
+    settings = Settings(data_dir=data_dir, clickhouse=clickhouse)
+    services = _open(settings)
+    try:
+        run = apply_retention(services.writer, days, settings.retention_chunk_sessions)
+    finally:
+        close_services(services)
+    print(run.summary())
 
 
 @app.command()

@@ -46,7 +46,6 @@ class ClickHouseConfig:
     user: str | None = None
     password: str | None = None
     cluster: str | None = None  # with a cluster: Replicated + Distributed tables, sharded by session
-    retention_days: int | None = None  # TTL on events, sessions and recordings
 
     def __repr__(self) -> str:  # never print the password, neither the field nor one inside the url
         return f"ClickHouseConfig(url={redact_url(self.url)!r}, user={self.user!r}, cluster={self.cluster!r})"
@@ -84,6 +83,18 @@ class QueryLimits:
 
 
 @dataclass(frozen=True)
+class RateLimits:
+    """Requests a caller may make, as token buckets in memory: per API key on /graphql, per app on /v1/ingest
+    (each batch counts one). A rate of None turns that limit off; past a limit the answer is 429 RATE_LIMITED
+    with Retry-After."""
+
+    graphql_per_key_per_s: float | None = None  # off
+    graphql_burst: int = 50  # requests at once (a dashboard loading sends a few dozen)
+    ingest_per_app_per_s: float | None = None  # off
+    ingest_burst: int = 1_000  # batches at once (a deploy reloads every open tab, each sending its buffer)
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("replayql-data")
     clickhouse: ClickHouseConfig | None = None  # None: the embedded DuckDB store in data_dir
@@ -99,11 +110,18 @@ class Settings:
     group_commit_ms: float = 20.0
     analytics: AnalyticsLimits = field(default_factory=lambda: AnalyticsLimits())
     query: QueryLimits = field(default_factory=QueryLimits)
+    rate: RateLimits = field(default_factory=RateLimits)
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
     # With a token, GET /metrics wants `Authorization: Bearer <token>`; without, it is open (a private port).
     metrics_token: str | None = field(default=None, repr=False)
+    # Sessions whose last activity is older than this many days are deleted with what derives from them, on
+    # either store (ingest.retention); None keeps everything.
+    retention_days: int | None = None
+    retention_interval_s: float = 3600.0  # the job runs at start, then this often
+    # Sessions deleted per writer job: ingestion waits at most one chunk's deletion (see bench/retention_cost.py).
+    retention_chunk_sessions: int = 500
 
     @property
     def duckdb_path(self) -> Path:
@@ -118,7 +136,8 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("REPLAYQL_DATA_DIR", "replayql-data"))
 
 
-_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits"}  # --limit prefix -> the Settings field it changes
+# --limit prefix -> the Settings field it changes
+_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits", "rate": "rate"}
 
 
 def with_limits(settings: Settings, assignments: list[str]) -> Settings:
@@ -132,7 +151,7 @@ def with_limits(settings: Settings, assignments: list[str]) -> Settings:
         if name not in known:
             choices = ", ".join(f"{g}.{f.name}" for g, a in _LIMIT_GROUPS.items() for f in fields(getattr(settings, a)))
             raise ValueError(f"unknown limit {target!r}; one of: {choices}")
-        kind = float if known[name].type in ("float", float) else int
+        kind = float if "float" in str(known[name].type) else int  # "float", "float | None" or the class
         try:
             value = kind(text)
         except ValueError:

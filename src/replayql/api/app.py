@@ -20,8 +20,9 @@ from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
 from replayql.api.ingest_http import IngestApp, internal_error
 from replayql.api.metrics import Metrics, ServerState
-from replayql.api.static import sdk_script
+from replayql.api.static import asset_routes
 from replayql.config import Settings
+from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
 from replayql.logs import REQUEST_ID, new_request_id
@@ -36,7 +37,9 @@ def open_services(settings: Settings) -> Services:
                                 settings.store_client_ip)
     metrics = Metrics()
     writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits, metrics.observe_commit)
-    services = Services(settings, backend.store, backend.registry, writer, metrics)
+    retention = None if settings.retention_days is None else RetentionSchedule(
+        writer, settings.retention_days, settings.retention_interval_s, settings.retention_chunk_sessions)
+    services = Services(settings, backend.store, backend.registry, writer, metrics, retention)
     metrics.watch(ServerState(writer.backlog, backend.store.storage_size, lambda: cache_sizes(services)))
     return services
 
@@ -48,6 +51,8 @@ def cache_sizes(services: Services) -> dict[str, tuple[int, int]]:
 
 
 def close_services(services: Services) -> None:
+    if services.retention is not None:
+        services.retention.close()  # its chunks are writer jobs: stop it while the writer still runs them
     services.writer.close()  # flush what is queued before the store closes
     services.store.close()
     services.registry.close()
@@ -114,12 +119,13 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
-        Route("/sdk/replayql.js", sdk_script, methods=["GET", "HEAD"]),
+        *asset_routes(),
     ]
-    # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies.
+    # Browsers post batches and dashboards query from other origins; keys travel in a header, not cookies. A 429's
+    # Retry-After is exposed, or a page's script could not read it.
     middleware = [Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
                              allow_headers=["authorization", "content-type", "content-encoding", "x-request-id"],
-                             expose_headers=["x-request-id"], max_age=3600)]
+                             expose_headers=["x-request-id", "retry-after"], max_age=3600)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={Exception: _internal_error})
     if services is not None:

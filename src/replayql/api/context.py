@@ -11,9 +11,11 @@ from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
 from replayql.api.metrics import Metrics
+from replayql.api.rate_limits import TokenBuckets, token_buckets
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
 from replayql.ingest import enrich
+from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
 from replayql.query import compile as compiler
@@ -36,8 +38,16 @@ class Services:
     registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
     writer: IngestWriter
     metrics: Metrics = field(default_factory=Metrics)
+    retention: RetentionSchedule | None = None  # with Settings.retention_days
     _known_apps: set[str] = field(default_factory=set)
     _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
+    graphql_rate: TokenBuckets | None = field(init=False)  # per API key id; None: no limit
+    ingest_rate: TokenBuckets | None = field(init=False)  # per app id; None: no limit
+
+    def __post_init__(self) -> None:
+        rate = self.settings.rate
+        self.graphql_rate = token_buckets(rate.graphql_per_key_per_s, rate.graphql_burst)
+        self.ingest_rate = token_buckets(rate.ingest_per_app_per_s, rate.ingest_burst)
 
     def knows_app(self, app_id: str) -> bool:
         """Known to exist without a registry read (safe on the event loop)."""
@@ -65,6 +75,9 @@ class Services:
         """The structures the services keep in memory that could grow with traffic: (entries, bound)."""
         cached = {"api.allowed_origins": (len(self._origins), self._origins.size),
                   "api.known_apps": (len(self._known_apps), MAX_KNOWN_APPS)}
+        for name, buckets in (("api.rate_graphql_keys", self.graphql_rate), ("api.rate_ingest_apps", self.ingest_rate)):
+            if buckets is not None:
+                cached[name] = buckets.cache_size()
         for name, function in (("ingest.user_agents", enrich.parse_user_agent_cached), ("ingest.urls",
                                enrich.url_parts_cached), ("query.parsed_strings", compiler.parse)):
             info = function.cache_info()

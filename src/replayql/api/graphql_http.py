@@ -1,7 +1,9 @@
-"""POST/GET /graphql: the GraphQL-over-HTTP contract.
+"""POST/GET /graphql: the GraphQL-over-HTTP contract, and the GraphiQL page for browsers.
 
 Parsing, validation and variable coercion happen here, before execution, so their failures answer 400; a
-missing or bad key answers 401; everything that executes answers 200 with `data` and `errors`.
+missing or bad key answers 401; everything that executes answers 200 with `data` and `errors` (400 under
+application/json when an argument was invalid). The answer is application/graphql-response+json when the
+client prefers it, else application/json; under the former a request refused before execution has no `data`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +36,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from replayql.api.context import Context, Services
 from replayql.api.ingest_http import internal_error
@@ -46,10 +49,12 @@ from replayql.store.registry import ApiKey
 log = logging.getLogger(__name__)
 _MAX_QUERY_CHARS = 100_000
 _INPUT_CODES = frozenset({"BAD_USER_INPUT", "BAD_QUERY", "TOO_MANY_CELLS"})  # invalid requests: answered with 400
+_JSON = "application/json"
+_GRAPHQL_RESPONSE = "application/graphql-response+json"
+_QVALUE = re.compile(r"0(\.\d{0,3})?|1(\.0{0,3})?")  # RFC 9110's weight syntax
 
 
 class GraphQLResponse(Response):
-    media_type = "application/json"
     error_codes: tuple[str, ...] = ()  # of the errors it answers with: every answer is rendered here, once
 
     def render(self, content: Any) -> bytes:
@@ -57,12 +62,56 @@ class GraphQLResponse(Response):
         return orjson.dumps(content)
 
 
+class RequestError(Exception):
+    """A request refused before execution, with its status and errors."""
+
+    def __init__(self, status: int, errors: list[dict[str, Any]], headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.errors, self.headers = status, errors, headers or {}
+
+
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"message": message, **extra, "extensions": {"code": code}}
 
 
-def _fail(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> GraphQLResponse:
-    return GraphQLResponse({"data": None, "errors": [_error(message, code)]}, status_code=status, headers=headers)
+def _refusal(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> RequestError:
+    return RequestError(status, [_error(message, code)], headers)
+
+
+def _bare_media_type(value: str) -> str:
+    return value.split(";")[0].strip().lower()
+
+
+def _response_media_type(accept: str) -> str:
+    """application/graphql-response+json when the Accept header weighs it at least as high as application/json;
+    else application/json, which is also what a client without Accept, or with only wildcards, gets (as it
+    always has)."""
+    weights: dict[str, float] = {}
+    for entry in accept.split(","):
+        media, *params = entry.split(";")
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                weight = float(value) if _QVALUE.fullmatch(value.strip()) else 0.0
+        weights[_bare_media_type(media)] = weight
+    as_json = max(weights.get(_JSON, 0.0), weights.get("application/*", 0.0), weights.get("*/*", 0.0))
+    preferred = weights.get(_GRAPHQL_RESPONSE, 0.0)
+    return _GRAPHQL_RESPONSE if preferred > 0 and preferred >= as_json else _JSON
+
+
+def _answer(body: dict[str, Any], status: int, media_type: str, headers: dict[str, str] | None = None
+            ) -> GraphQLResponse:
+    content_type = f"{_GRAPHQL_RESPONSE}; charset=utf-8" if media_type == _GRAPHQL_RESPONSE else _JSON
+    return GraphQLResponse(body, status_code=status, headers={**(headers or {}), "vary": "Accept"},
+                           media_type=content_type)
+
+
+def _refused(error: RequestError, media_type: str) -> GraphQLResponse:
+    """Nothing was executed: graphql-response+json says so by leaving `data` out; application/json clients have
+    always had `"data": null`."""
+    body = {"errors": error.errors} if media_type == _GRAPHQL_RESPONSE else {"data": None, "errors": error.errors}
+    return _answer(body, error.status, media_type, error.headers)
 
 
 @lru_cache(maxsize=512)
@@ -93,23 +142,36 @@ def prepared_documents() -> tuple[int, int]:
     return info.currsize, info.maxsize or 0
 
 
-def _authenticate(request: Request, services: Services) -> ApiKey | GraphQLResponse:
+def _authenticate(request: Request, services: Services) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.strip().partition(" ")
     challenge = {"WWW-Authenticate": 'token realm="replayql"'}
     if not header:
-        return _fail(401, "missing API key: send the header `Authorization: token <api-key>`", "UNAUTHENTICATED",
-                     challenge)
+        raise _refusal(401, "missing API key: send the header `Authorization: token <api-key>`",
+                       "UNAUTHENTICATED", challenge)
     if scheme.lower() not in ("token", "bearer") or not token.strip():
-        return _fail(401, "malformed Authorization header: use `Authorization: token <api-key>`",
-                     "UNAUTHENTICATED", challenge)
+        raise _refusal(401, "malformed Authorization header: use `Authorization: token <api-key>`",
+                       "UNAUTHENTICATED", challenge)
     key = services.registry.authenticate(token.strip())
     if key is None:
-        return _fail(401, "invalid or revoked API key", "UNAUTHENTICATED", challenge)
+        raise _refusal(401, "invalid or revoked API key", "UNAUTHENTICATED", challenge)
     return key
 
 
-async def _read_body(request: Request, limit: int) -> bytes | GraphQLResponse:
+def _check_rate(services: Services, key: ApiKey) -> None:
+    """429 once the key has spent its requests. The bucket is the key's id: the secret is never kept."""
+    buckets = services.graphql_rate
+    if buckets is None:
+        return
+    retry_after_s = buckets.take(key.id)
+    if retry_after_s == 0:
+        return
+    raise RequestError(429, [{"message": buckets.refusal("this API key", retry_after_s),
+                              "extensions": {"code": "RATE_LIMITED", "retryAfter": retry_after_s}}],
+                       {"Retry-After": str(retry_after_s)})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     """The body, read no further than `limit` bytes (a larger one is refused with 413)."""
     declared = request.headers.get("content-length", "")
     chunks, size = [], 0
@@ -121,109 +183,120 @@ async def _read_body(request: Request, limit: int) -> bytes | GraphQLResponse:
             chunks.append(chunk)
         else:
             return b"".join(chunks)
-    return _fail(413, f"request body is over the {limit:,}-byte limit", "BODY_TOO_LARGE")
+    raise _refusal(413, f"request body is over the {limit:,}-byte limit", "BODY_TOO_LARGE")
 
 
-async def _read_request(request: Request, limits: QueryLimits) -> dict[str, Any] | GraphQLResponse:
+def _check_content_type(request: Request) -> None:
+    content_type = _bare_media_type(request.headers.get("content-type", ""))
+    if content_type != _JSON:
+        sent = f"Content-Type {content_type!r} is not JSON" if content_type else "the request has no Content-Type"
+        raise _refusal(415, f"{sent}; send the body as application/json", "UNSUPPORTED_MEDIA_TYPE")
+
+
+async def _read_request(request: Request, limits: QueryLimits) -> dict[str, Any]:
     if request.method == "GET":
         params = request.query_params
         variables = params.get("variables")
         try:
             parsed_vars = orjson.loads(variables) if variables else None
         except orjson.JSONDecodeError:
-            return _fail(400, "`variables` is not valid JSON", "BAD_REQUEST")
+            raise _refusal(400, "`variables` is not valid JSON", "BAD_REQUEST") from None
         return {"query": params.get("query"), "variables": parsed_vars, "operationName": params.get("operationName")}
+    _check_content_type(request)
     body = await _read_body(request, limits.max_body_bytes)
-    if isinstance(body, Response):
-        return body
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return _fail(400, f"request body is not valid JSON: {exc}", "BAD_REQUEST")
+        raise _refusal(400, f"request body is not valid JSON: {exc}", "BAD_REQUEST") from None
     if not isinstance(payload, dict):
-        return _fail(400, "request body must be a JSON object {query, variables, operationName}", "BAD_REQUEST")
+        raise _refusal(400, "request body must be a JSON object {query, variables, operationName}", "BAD_REQUEST")
     return payload
 
 
-def _check_request(payload: dict[str, Any], limits: QueryLimits) -> GraphQLResponse | None:
+def _check_request(payload: dict[str, Any], limits: QueryLimits) -> None:
     query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
     if not isinstance(query, str) or not query.strip():
-        return _fail(400, "`query` must be a non-empty string", "BAD_REQUEST")
+        raise _refusal(400, "`query` must be a non-empty string", "BAD_REQUEST")
     if len(query) > _MAX_QUERY_CHARS:
-        return _fail(400, f"`query` is {len(query)} characters; the limit is {_MAX_QUERY_CHARS}", "BAD_REQUEST")
+        raise _refusal(400, f"`query` is {len(query)} characters; the limit is {_MAX_QUERY_CHARS}", "BAD_REQUEST")
     if variables is not None and not isinstance(variables, dict):
-        return _fail(400, "`variables` must be a JSON object", "BAD_REQUEST")
+        raise _refusal(400, "`variables` must be a JSON object", "BAD_REQUEST")
     depth, values = json_shape(variables) if variables else (0, 0)
     if depth > limits.max_variables_depth:
-        return _fail(400, f"`variables` is nested {depth} levels deep; the limit is {limits.max_variables_depth}",
-                     "INPUT_TOO_DEEP")
+        raise _refusal(400, f"`variables` is nested {depth} levels deep; the limit is {limits.max_variables_depth}",
+                       "INPUT_TOO_DEEP")
     if values > limits.max_variables_values:
         # converting input objects costs time in proportion to their number, before any resolver can refuse them
-        return _fail(400, f"`variables` holds {values:,} values; the limit is {limits.max_variables_values:,}",
-                     "INPUT_TOO_LARGE")
+        raise _refusal(400, f"`variables` holds {values:,} values; the limit is {limits.max_variables_values:,}",
+                       "INPUT_TOO_LARGE")
     if name is not None and not isinstance(name, str):
-        return _fail(400, "`operationName` must be a string", "BAD_REQUEST")
-    return None
+        raise _refusal(400, "`operationName` must be a string", "BAD_REQUEST")
+    if payload.get("extensions") is not None and not isinstance(payload["extensions"], dict):
+        raise _refusal(400, "`extensions` must be a JSON object", "BAD_REQUEST")
 
 
 async def graphql_endpoint(request: Request) -> Response:
     if request.method == "GET" and "query" not in request.query_params and "text/html" in request.headers.get(
             "accept", ""):
-        return HTMLResponse(GRAPHIQL_PAGE)
+        return Response(_GRAPHIQL_PAGE, media_type="text/html; charset=utf-8", headers=_GRAPHIQL_HEADERS)
     services: Services = request.app.state.services
+    media_type = _response_media_type(request.headers.get("accept", ""))
     started = time.perf_counter()
-    response = await _answer(request, services)
+    try:
+        body = await _run_request(request, services)
+        response = _answer(body, _executed_status(body, media_type), media_type)
+    except RequestError as refused:
+        response = _refused(refused, media_type)
     services.metrics.graphql_request(getattr(request.state, "operation", None), time.perf_counter() - started,
-                                     getattr(response, "error_codes", ()))
+                                     response.error_codes)
     return response
 
 
-async def _answer(request: Request, services: Services) -> Response:
+async def _run_request(request: Request, services: Services) -> dict[str, Any]:
     key = await run_in_threadpool(_authenticate, request, services)
-    if isinstance(key, Response):
-        return key
+    _check_rate(services, key)
     limits = services.settings.query
     payload = await _read_request(request, limits)
-    if isinstance(payload, Response):
-        return payload
-    bad = _check_request(payload, limits)
-    if bad is not None:
-        return bad
+    _check_request(payload, limits)
     return await _execute(request, services, key, payload)
 
 
-async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> Response:
+def _executed_status(body: dict[str, Any], media_type: str) -> int:
+    """Under application/json an invalid argument answers 400, as the API always has; graphql-response+json
+    requires a 2xx for any response that has `data`."""
+    invalid = any(e["extensions"]["code"] in _INPUT_CODES for e in body.get("errors", ()))
+    return 400 if invalid and media_type == _JSON else 200
+
+
+async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> dict[str, Any]:
+    """The execution result (`data`, and `errors` if any); a request that cannot execute raises RequestError."""
     limits = services.settings.query
     document, errors = _prepare(payload["query"], limits)
     if errors or document is None:
-        return GraphQLResponse({"data": None, "errors": [_format(e, _document_code(e)) for e in errors]},
-                               status_code=400)
+        raise RequestError(400, [_format(e, _document_code(e)) for e in errors])
     operation = get_operation_ast(document, payload.get("operationName"))
     if operation is None:
-        return _fail(400, "no operation to run: give `operationName` matching one operation in the document",
-                     "BAD_REQUEST")
+        raise _refusal(400, "no operation to run: give `operationName` matching one operation in the document",
+                       "BAD_REQUEST")
     request.state.operation = operation.name.value if operation.name else "anonymous"  # the metrics' label
     if request.method == "GET" and operation.operation != OperationType.QUERY:
-        return _fail(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
+        raise _refusal(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
     coerced = _coerce_variables(operation, payload.get("variables") or {})
     if isinstance(coerced, list):
-        return GraphQLResponse({"data": None, "errors": [_format(e, "BAD_USER_INPUT") for e in coerced]},
-                               status_code=400)
+        raise RequestError(400, [_format(e, "BAD_USER_INPUT") for e in coerced])
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     exceeded = check_limits(schema._schema, operation, fragments, payload.get("variables") or {}, limits)
     if exceeded is not None:
-        return _fail(400, exceeded.message, exceeded.code)
+        raise _refusal(400, exceeded.message, exceeded.code)
     # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above).
     # The executor does not carry the request's context over by itself: its log lines need the request id.
     result = await asyncio.get_running_loop().run_in_executor(
         _EXECUTION_THREADS, contextvars.copy_context().run, _run_operation, document, services, key,
         payload.get("variables") or {}, payload.get("operationName"))
-    formatted = [_format(e) for e in result.errors or ()]
-    status = 400 if any(e["extensions"]["code"] in _INPUT_CODES for e in formatted) else 200
     body: dict[str, Any] = {"data": result.data}
-    if formatted:
-        body["errors"] = formatted
-    return GraphQLResponse(body, status_code=status)
+    if result.errors:
+        body["errors"] = [_format(e) for e in result.errors]
+    return body
 
 
 # Execution (argument conversion, resolvers, result building) is CPU work proportional to the request: it runs
@@ -283,16 +356,16 @@ def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, A
     return out
 
 
-GRAPHIQL_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>replayql GraphiQL</title>
-<link rel="stylesheet" href="https://unpkg.com/graphiql@3/graphiql.min.css"></head>
-<body style="margin:0"><div id="graphiql" style="height:100vh"></div>
-<script src="https://unpkg.com/react@18/umd/react.production.min.js"></script>
-<script src="https://unpkg.com/react-dom@18/umd/react-dom.production.min.js"></script>
-<script src="https://unpkg.com/graphiql@3/graphiql.min.js"></script>
-<script>
-const fetcher = GraphiQL.createFetcher({url: window.location.pathname});
-ReactDOM.createRoot(document.getElementById('graphiql')).render(React.createElement(GraphiQL, {
-  fetcher, defaultHeaders: '{"Authorization": "token <your-api-key>"}', shouldPersistHeaders: true}));
-</script></body></html>
+# The page only loads the bundle built from graphiql/ and shipped in the package (static.py serves it): no CDN,
+# and no inline script, so the policy can forbid any script but the server's own.
+_GRAPHIQL_PAGE = b"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>replayql GraphiQL</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="graphiql/graphiql.css"></head>
+<body><div id="graphiql"></div><script src="graphiql/graphiql.js"></script></body></html>
 """
+_GRAPHIQL_HEADERS = {
+    "content-security-policy": "; ".join((
+        "default-src 'none'", "script-src 'self'", "style-src 'self'", "font-src data:", "img-src 'self' data:",
+        "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'")),
+    "vary": "Accept",
+}

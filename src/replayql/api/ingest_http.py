@@ -32,7 +32,9 @@ _JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
 _INLINE_DECODE_BYTES = 128 * 1024
 _RETRY_LATER = [(b"retry-after", b"1")]
 # Browsers post from any origin; keys are not involved (the app id names the app), so no credentials either.
-_RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"access-control-allow-origin", b"*")]
+# Retry-After is not a CORS-safelisted header: unless exposed, a page's script reads null and cannot wait as told.
+_RESPONSE_HEADERS = [(b"content-type", b"application/json"), (b"access-control-allow-origin", b"*"),
+                     (b"access-control-expose-headers", b"retry-after")]
 Answer = tuple[int, dict[str, Any] | None, list[tuple[bytes, bytes]]]
 
 
@@ -124,6 +126,10 @@ async def ingest(services: Services, scope: Scope, receive: Receive) -> Answer:
         except _Disconnected:
             metrics.ingest_rejected(DISCONNECTED)
             return 400, None, []
+        limited = _over_rate(services, batch.app_id)
+        if limited is not None:
+            metrics.ingest_batch("rate_limited")
+            return limited
         future = services.writer.submit(batch, clock_offset(batch.sent_at, received_at), size)
     try:
         outcome = await asyncio.wrap_future(future)
@@ -134,6 +140,20 @@ async def ingest(services: Services, scope: Scope, receive: Receive) -> Answer:
     metrics.ingest_batch(outcome.value, len(batch.events))
     return 200, {"ok": True, "sessionId": batch.session_id, "seq": batch.seq, "outcome": outcome.value,
                  "events": len(batch.events)}, []
+
+
+def _over_rate(services: Services, app_id: str) -> Answer | None:
+    """429 once the app has spent its batches. The app id is only known from the body, so this comes after the
+    decoding; it comes before the writer, so a refused batch costs no write."""
+    buckets = services.ingest_rate
+    if buckets is None:
+        return None
+    retry_after_s = buckets.take(app_id)
+    if retry_after_s == 0:
+        return None
+    body = {"error": f"{buckets.refusal(f'app {app_id!r}', retry_after_s)}; nothing of this batch was kept",
+            "code": "RATE_LIMITED", "retryAfter": retry_after_s}
+    return 429, body, [(b"retry-after", str(retry_after_s).encode())]
 
 
 async def _accept(scope: Scope, receive: Receive, services: Services) -> tuple[Batch, int]:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # outcome label of replayql_ingest_batches_total: the writer's outcomes, then what the HTTP layer decides
 WRITTEN_OUTCOMES = ("stored", "duplicate", "dropped", "failed")  # the batch reached the writer: its events count
-BATCH_OUTCOMES = (*WRITTEN_OUTCOMES, "rejected", "overloaded", "error")
+BATCH_OUTCOMES = (*WRITTEN_OUTCOMES, "rejected", "overloaded", "rate_limited", "error")
 # reason label of replayql_ingest_rejected_batches_total, by the status of the refusal
 REJECTION_REASONS = {400: "invalid", 403: "origin_not_allowed", 404: "unknown_app", 405: "method_not_allowed",
                      413: "too_large", 415: "unsupported_media_type"}
@@ -38,7 +38,7 @@ GRAPHQL_ERROR_CODES = frozenset({
     "BAD_REQUEST", "BAD_USER_INPUT", "BAD_QUERY", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED", "METHOD_NOT_ALLOWED",
     "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "INTERNAL_SERVER_ERROR", "BODY_TOO_LARGE", "TOO_MANY_TOKENS",
     "QUERY_TOO_DEEP", "TOO_MANY_ALIASES", "QUERY_TOO_COMPLEX", "INPUT_TOO_DEEP", "INPUT_TOO_LARGE", "QUERY_TIMEOUT",
-    "TOO_MANY_CELLS"})
+    "TOO_MANY_CELLS", "RATE_LIMITED", "UNSUPPORTED_MEDIA_TYPE"})
 OTHER = "other"  # a label value past the bound, or a code outside the set
 NO_OPERATION = "none"  # a GraphQL request refused before an operation was chosen (auth, body, parse, validation)
 MAX_OPERATION_NAMES = 100

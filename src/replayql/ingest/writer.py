@@ -165,6 +165,12 @@ class IngestWriter:
         self._users_deleted.put((app_id, user_id), True)
         for sid in session_ids:
             self._sessions_deleted.put((app_id, sid), True)
+        self.forget_sessions(app_id, session_ids)
+
+    def forget_sessions(self, app_id: str, session_ids: list[str]) -> None:
+        """Drop the cached tails of sessions deleted from the store (on the writer thread, in the deleting job):
+        a later batch of one starts from an empty tail, as a new session, not from the deleted totals."""
+        for sid in session_ids:
             self._tails.pop((app_id, sid), None)
 
     # -- the writer thread -----------------------------------------------------------------------------------

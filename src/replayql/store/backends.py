@@ -46,6 +46,5 @@ def _clickhouse(config: ClickHouseConfig, registry_owns_store: bool = False) -> 
         from replayql.store.clickhouse_store import ClickHouseStore, Connection
     except ImportError as exc:  # clickhouse-connect is an optional dependency
         raise RuntimeError("the ClickHouse store needs `pip install 'replayql[clickhouse]'`") from exc
-    store = ClickHouseStore(Connection(config.url, config.user, config.password), config.cluster,
-                            config.retention_days)
+    store = ClickHouseStore(Connection(config.url, config.user, config.password), config.cluster)
     return store, ClickHouseRegistry(store, owns_store=registry_owns_store)

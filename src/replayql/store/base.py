@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlglot import exp
@@ -93,6 +94,17 @@ class Store(Protocol):
     def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts: ...
 
     def delete_user(self, app_id: str, user_id: str) -> DeletionCounts: ...
+
+    # -- retention (store.retention) -----------------------------------------------------------------------
+    def expired_sessions(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+        """Up to `limit` (app id, session id) of sessions expired at `cutoff`, the least recently active first."""
+        ...
+
+    def purge_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
+        """Delete these sessions and what derives from them: their events, recordings and ledger; the users left
+        without a session (`users` counts them); issue counts. Unlike `delete_sessions`, later batches of these
+        sessions are taken, as a new session."""
+        ...
 
     def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
                       traits: dict[str, Any]) -> None: ...

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from replayql.store import schema
 
-SCHEMA_VERSION = 1
+# 2: no TTL. Version 1 could create tables with a per-row TTL (`--clickhouse-retention-days`), which expired the
+# old rows of a session still active; retention is now a job with one rule for both stores (store.retention).
+SCHEMA_VERSION = 2
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -38,7 +40,6 @@ class Table:
     required: tuple[str, ...]  # NOT NULL columns; the rest are Nullable
     version: str | None = None  # ReplacingMergeTree version column: the highest wins
     partition_by: str | None = None
-    ttl_column: str | None = None
     shard_by: str = "session_id"
     replacing: bool = True
 
@@ -54,11 +55,11 @@ TABLES: tuple[Table, ...] = (
     # The day leads the key so time ranges skip granules; a retried batch keeps its day (skew correction moves
     # it by the network delay at most), so its rows still replace each other.
     Table("events", tuple(schema.EVENT_TYPES.items()), ("app_id", "toDate(ts)", "session_id", "seq", "idx"),
-          ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)", ttl_column="ts"),
+          ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)"),
     Table("session_batches", _SESSION_BATCH_COLUMNS, ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "started_at", "ended_at", "active_ms", "page_count", "click_count",
            "error_count", "event_count", "rage_click_count", "dead_click_count", "error_click_count",
-           "has_recording"), ttl_column="ended_at"),
+           "has_recording")),
     Table("user_batches", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING),
                            ("seq", schema.INT), ("version", schema.BIGINT), ("name", schema.STRING),
                            ("email", schema.STRING), ("seen_from", schema.TIME), ("seen_to", schema.TIME),
@@ -76,16 +77,15 @@ TABLES: tuple[Table, ...] = (
                             ("last_seen", schema.TIME), ("count", schema.BIGINT), ("received_at", schema.TIME)),
           ("app_id", "issue_id", "session_id", "seq"),
           ("app_id", "issue_id", "session_id", "seq", "title", "error_type", "message", "first_seen", "last_seen",
-           "count", "received_at"), shard_by="issue_id", ttl_column="last_seen"),
+           "count", "received_at"), shard_by="issue_id"),
     Table("issue_status", (("app_id", schema.STRING), ("issue_id", schema.STRING), ("status", schema.STRING),
                            ("changed_at", schema.TIME)),
           ("app_id", "issue_id"), ("app_id", "issue_id", "status", "changed_at"), version="changed_at",
           shard_by="issue_id"),
     Table("recordings", schema.RECORDING_COLUMNS, ("app_id", "session_id", "seq"),
-          tuple(name for name, _ in schema.RECORDING_COLUMNS), partition_by="toYYYYMM(first_ts)",
-          ttl_column="first_ts"),
+          tuple(name for name, _ in schema.RECORDING_COLUMNS), partition_by="toYYYYMM(first_ts)"),
     Table("batches", _ledger(("received_at", schema.TIME)), ("app_id", "session_id", "seq"),
-          ("app_id", "session_id", "seq", "received_at"), ttl_column="received_at"),
+          ("app_id", "session_id", "seq", "received_at")),
     Table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("deleted_at", schema.TIME)),
           ("app_id", "user_id"), ("app_id", "user_id", "deleted_at"), shard_by="user_id"),
     Table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING),
@@ -122,7 +122,6 @@ class Layout:
 
     database: str
     cluster: str | None = None
-    retention_days: int | None = None
 
     def statements(self) -> list[str]:
         out = [f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}{self._on_cluster()}"]
@@ -140,8 +139,6 @@ class Layout:
         if table.partition_by:
             clauses.append(f"PARTITION BY {table.partition_by}")
         clauses.append(f"ORDER BY ({', '.join(table.order_by)})")
-        if self.retention_days and table.ttl_column:
-            clauses.append(f"TTL toDateTime({table.ttl_column}) + toIntervalDay({int(self.retention_days)})")
         ddl = [f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
                + "\n".join(clauses)]
         if self.cluster:
@@ -160,6 +157,10 @@ class Layout:
         if table.version:
             args.append(table.version)
         return f"{kind}({', '.join(args)})"
+
+    def ttl_removals(self, names: Sequence[str]) -> list[str]:
+        """Migration 1 -> 2: drop the table TTL of these tables (those that have one)."""
+        return [f"ALTER TABLE {self.local_table(name)}{self._on_cluster()} REMOVE TTL" for name in names]
 
     def local_table(self, name: str) -> str:
         """The table on each shard that holds `name`'s rows (the table itself on one node)."""

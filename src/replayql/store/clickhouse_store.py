@@ -31,10 +31,11 @@ from replayql.store.base import (
     StoreTimeout,
     StoreUnavailable,
 )
-from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout, columns_of
+from replayql.store.clickhouse_schema import SCHEMA_VERSION, TABLE_NAMES, Layout, columns_of
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, session_aggregates
 from replayql.store.records import BatchWrite
+from replayql.store.retention import is_expired
 
 DEFAULT_DATABASE = "replayql"
 # Aliases in ClickHouse shadow columns everywhere in a query; summaries alias aggregates to column names.
@@ -110,10 +111,9 @@ class ClickHouseStore:
     single_writer = False  # other processes may write the same sessions: session tails are read fresh
     narrow_pages = True  # summaries fold on read: find a page by its sort keys first, then read those rows
 
-    def __init__(self, connection: Connection, cluster: str | None = None, retention_days: int | None = None
-                 ) -> None:
+    def __init__(self, connection: Connection, cluster: str | None = None) -> None:
         self.connection = connection
-        self.layout = Layout(connection.database, cluster, retention_days)
+        self.layout = Layout(connection.database, cluster)
         self._local = threading.local()
         self._connect_lock = threading.Lock()
         try:
@@ -151,10 +151,20 @@ class ClickHouseStore:
         if current and current > SCHEMA_VERSION:
             raise StoreUnavailable(f"the ClickHouse database {self.connection.database} has schema version "
                                    f"{current}, newer than this replayql ({SCHEMA_VERSION}); upgrade replayql")
-        if not current:
-            for statement in self.layout.statements()[1:]:
-                client.command(statement)
-            client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
+        if current == SCHEMA_VERSION:
+            return
+        statements = self.layout.statements()[1:] if not current else self.layout.ttl_removals(self._with_ttl())
+        for statement in statements:
+            client.command(statement)
+        client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
+
+    def _with_ttl(self) -> list[str]:
+        """The tables (by logical name) whose local table has a table TTL."""
+        rows = self._client().query(
+            "SELECT name FROM system.tables WHERE database = {db:String} AND engine_full LIKE '% TTL %'",
+            parameters={"db": self.connection.database}).result_rows
+        local = {r[0].removesuffix("_local") if self.layout.cluster else r[0] for r in rows}
+        return [name for name in TABLE_NAMES if name in local]
 
     def close(self) -> None:
         holder = self if self.connection.is_chdb else self._local
@@ -287,17 +297,57 @@ class ClickHouseStore:
 
     def delete_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
         ids = list(session_ids)
-        counts = DeletionCounts(
+        counts = self._counts(app_id, ids)
+        now = _now_ms()
+        self._client().insert_arrow("deleted_sessions", rows_to_table([(app_id, s, now) for s in ids],
+                                                                      columns_of("deleted_sessions")))
+        for table in _SESSION_TABLES:
+            self._delete(table, "session_id", app_id, ids)
+        return counts
+
+    def _counts(self, app_id: str, ids: list[str]) -> DeletionCounts:
+        return DeletionCounts(
             sessions=self._count("session_batches", exp.Count(this=exp.Distinct(
                 expressions=[exp.column("session_id")])), app_id, ids),
             events=self._count("events", exp.Count(this=exp.Star()), app_id, ids),
             recordings=self._count("recordings", exp.Count(this=exp.Star()), app_id, ids), session_ids=ids)
-        now = _now_ms()
-        self._client().insert_arrow("deleted_sessions", rows_to_table([(app_id, s, now) for s in ids],
-                                                                      columns_of("deleted_sessions")))
-        for table in ("events", "recordings", "session_batches", "issue_batches", "user_batches"):
+
+    def expired_sessions(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+        last_activity = exp.Max(this=exp.column("ended_at"))
+        query = exp.select("app_id", "session_id").from_(_final("session_batches")).group_by(
+            "app_id", "session_id").having(is_expired(last_activity, self.placeholder("cutoff", cutoff))).order_by(
+            last_activity.copy()).limit(limit)
+        return [(app, sid) for app, sid in self._rows(sql(query, "clickhouse"), cutoff=cutoff)]
+
+    def purge_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
+        """Also the ledger rows (a later batch starts the session anew, as on DuckDB, whose ledger is in the
+        session row); users and issues fold from what remains, and those with nothing left lose their traits
+        and status too."""
+        ids = list(session_ids)
+        counts = self._counts(app_id, ids)
+        users = self._of("user_batches", "user_id", app_id, ids)
+        issues = self._of("issue_batches", "issue_id", app_id, ids)
+        for table in (*_SESSION_TABLES, "batches"):
             self._delete(table, "session_id", app_id, ids)
+        with_sessions = exp.GTE(this=exp.column("seq"), expression=exp.Literal.number(0))  # not the API's rows
+        gone_users = sorted(set(users) - set(self._of("user_batches", "user_id", app_id, users, "user_id",
+                                                      with_sessions)))
+        for table in ("user_batches", "user_traits"):
+            self._delete(table, "user_id", app_id, gone_users)
+        gone_issues = sorted(set(issues) - set(self._of("issue_batches", "issue_id", app_id, issues, "issue_id")))
+        self._delete("issue_status", "issue_id", app_id, gone_issues)
+        counts.users = len(gone_users)
         return counts
+
+    def _of(self, table: str, column: str, app_id: str, values: list[str], key: str = "session_id",
+            also: exp.Expression | None = None) -> list[str]:
+        """Distinct `column` of the rows of `table` whose `key` is one of `values` (and `also` holds)."""
+        if not values:
+            return []
+        where = self._of_sessions(key, app_id, values)
+        query = exp.select(exp.Distinct(expressions=[exp.column(column)])).from_(_final(table)).where(
+            where if also is None else exp.and_(where, also))
+        return [r[0] for r in self._rows(sql(query, "clickhouse"), app=app_id, ids=values)]
 
     def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
         self._client().insert_arrow("deleted_users", rows_to_table([(app_id, user_id, _now_ms())],
@@ -367,6 +417,8 @@ class ClickHouseStore:
         return True
 
 
+# The tables whose rows belong to one session (a deletion removes its rows from each).
+_SESSION_TABLES = ("events", "recordings", "session_batches", "issue_batches", "user_batches")
 _SESSION_DELTA_COLUMNS = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize,
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
+from replayql.store.retention import is_expired
 from replayql.store.watchdog import Watchdog
 
 _TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGINT", schema.FLOAT: "DOUBLE",
@@ -366,20 +368,44 @@ class DuckDBStore:
             counts.session_ids = [r[0] for r in rows]
             return counts
 
-    def _delete_sessions(self, conn: duckdb.DuckDBPyConnection, app_id: str, session_ids: list[str]
-                         ) -> DeletionCounts:
+    def _delete_sessions(self, conn: duckdb.DuckDBPyConnection, app_id: str, session_ids: list[str],
+                         refuse_later: bool = True) -> DeletionCounts:
+        """Delete the sessions' rows and recount their issues; `refuse_later` records them as deleted."""
         for session_id in session_ids:
             self._summaries.pop((app_id, session_id), None)
         params = {"app": app_id, "ids": session_ids}
         scope = "app_id = $app AND session_id IN (SELECT unnest($ids))"
+        # No row of a session is later than its end: the bound lets DuckDB skip the row groups of newer data
+        # (rows are appended in about time order), so a deletion of old sessions reads little of the table.
+        through = _scalar(conn, f"SELECT max(ended_at) FROM sessions WHERE {scope}", params)
+        bounded = params if through is None else {**params, "through": through}
+        events, recordings = (scope, scope) if through is None else (
+            f"{scope} AND ts <= $through", f"{scope} AND first_ts <= $through")
         issue_ids = [r[0] for r in conn.execute(
-            f"SELECT DISTINCT issue_id FROM events WHERE {scope} AND issue_id IS NOT NULL", params).fetchall()]
+            f"SELECT DISTINCT issue_id FROM events WHERE {events} AND issue_id IS NOT NULL", bounded).fetchall()]
         counts = DeletionCounts(
             sessions=_deleted(conn, f"DELETE FROM sessions WHERE {scope}", params),
-            events=_deleted(conn, f"DELETE FROM events WHERE {scope}", params),
-            recordings=_deleted(conn, f"DELETE FROM recordings WHERE {scope}", params))
-        conn.execute("INSERT INTO deleted_sessions SELECT $app, unnest($ids) ON CONFLICT DO NOTHING", params)
+            events=_deleted(conn, f"DELETE FROM events WHERE {events}", bounded),
+            recordings=_deleted(conn, f"DELETE FROM recordings WHERE {recordings}", bounded))
+        if refuse_later:
+            conn.execute("INSERT INTO deleted_sessions SELECT $app, unnest($ids) ON CONFLICT DO NOTHING", params)
         _recount_issues(conn, app_id, issue_ids)
+        return counts
+
+    def expired_sessions(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+        query = exp.select("app_id", "session_id").from_("sessions").where(
+            is_expired(exp.column("ended_at"), exp.Placeholder(this="cutoff"))).order_by("ended_at").limit(limit)
+        return [(app, sid) for app, sid in self.fetch(query, {"cutoff": cutoff})]
+
+    def purge_sessions(self, app_id: str, session_ids: Sequence[str]) -> DeletionCounts:
+        ids = list(session_ids)
+        with self.transaction() as conn:
+            users = [r[0] for r in conn.execute(
+                "SELECT DISTINCT user_id FROM sessions WHERE app_id = $app AND session_id IN (SELECT unnest($ids)) "
+                "AND user_id IS NOT NULL", {"app": app_id, "ids": ids}).fetchall()]
+            counts = self._delete_sessions(conn, app_id, ids, refuse_later=False)
+            counts.users = _recount_users(conn, app_id, users)
+        counts.session_ids = ids
         return counts
 
     def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
@@ -445,9 +471,29 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _deleted(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:
+def _scalar(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> Any:
     row = conn.execute(statement, params).fetchone()
-    return int(row[0]) if row else 0
+    return row[0] if row else None
+
+
+def _deleted(conn: duckdb.DuckDBPyConnection, statement: str, params: dict[str, Any]) -> int:
+    return int(_scalar(conn, statement, params) or 0)
+
+
+def _recount_users(conn: duckdb.DuckDBPyConnection, app_id: str, user_ids: list[str]) -> int:
+    """Users follow the sessions that remain: first and last seen, and the session count, are taken again from
+    them, and a user with none left is deleted (its profile and traits with it). Returns how many were deleted."""
+    if not user_ids:
+        return 0
+    params = {"app": app_id, "ids": user_ids}
+    remaining = ("SELECT user_id, count(*) AS n, min(started_at) AS f, max(ended_at) AS l FROM sessions "
+                 "WHERE app_id = $app AND user_id IN (SELECT unnest($ids)) GROUP BY user_id")
+    conn.execute(f"UPDATE users SET session_count = remaining.n, first_seen = remaining.f, last_seen = remaining.l "
+                 f"FROM ({remaining}) AS remaining WHERE users.app_id = $app AND users.user_id = remaining.user_id",
+                 params)
+    gone = conn.execute(f"DELETE FROM users WHERE app_id = $app AND user_id IN (SELECT unnest($ids)) "
+                        f"AND user_id NOT IN (SELECT user_id FROM ({remaining})) RETURNING user_id", params).fetchall()
+    return len(gone)
 
 
 def _recount_issues(conn: duckdb.DuckDBPyConnection, app_id: str, issue_ids: list[str]) -> None:

@@ -1,0 +1,331 @@
+"""The web UI at / in a real headless Chromium against a real `replayql serve` loaded with generated shop data:
+sign-in, the sessions list and its filter box against the GraphQL API's answers for the same questions, the
+replay of a session and its timeline, the GraphiQL link, and the headers the pages and files are served with.
+
+What a page shows is compared with what the API answers for the same query, asked by the test itself. Screenshots
+of every page go to the test's temporary directory. Chromium is Debian's, driven by playwright; nothing is
+downloaded, and a page that breaks the Content-Security-Policy or throws fails the test through its console.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from crash_scenario import Server, cli, free_port
+from live_server import CHROMIUM
+
+APP = "demo"
+SESSION_FIELDS = "id pageCount errorCount"
+TIMELINE_TYPES = {"PageEvent", "ClickEvent", "RageClickEvent", "DeadClickEvent", "ErrorClickEvent", "NetworkEvent",
+                  "ConsoleEvent", "ErrorEvent"}
+
+
+@dataclass
+class Replayql:
+    server: Server
+    key: str
+    screenshots: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
+
+    def answer(self, query: str, variables: dict[str, Any] | None = None, key: str | None = None) -> Any:
+        response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                              headers={"authorization": f"token {key or self.key}"}, trust_env=False)
+        return response.json()
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.answer(query, variables)
+        assert "errors" not in body, body
+        return body["data"]
+
+    def refusal(self, query: str, key: str | None = None) -> str:
+        """The message of the API's error for a query it refuses."""
+        return self.answer(query, key=key)["errors"][0]["message"]
+
+    def sessions(self, **arguments: Any) -> dict[str, Any]:
+        """The first page the UI asks for (25 rows), for the same arguments."""
+        answer = self.data(
+            "query($query: String, $filter: SessionFilter, $orderBy: SessionOrder, $after: String) {"
+            " sessions(first: 25, query: $query, filter: $filter, orderBy: $orderBy, after: $after) {"
+            f" appliedQuery totalCount pageInfo {{ endCursor }} nodes {{ {SESSION_FIELDS} }} }} }}", arguments)
+        return answer["sessions"]
+
+
+@pytest.fixture(scope="module")
+def replayql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayql]:
+    data_dir = tmp_path_factory.mktemp("ui-data")
+    cli("duckdb", data_dir, "generate", "--sessions", "120", "--app", APP)
+    key = cli("duckdb", data_dir, "keys", "create", "--app", APP, "--scope", "write")
+    server = Server("duckdb", data_dir, free_port())
+    server.start()
+    try:
+        yield Replayql(server, key, tmp_path_factory.mktemp("ui-screenshots"))
+    finally:
+        server.interrupt()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Tab:
+    page: Page
+    problems: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
+
+    def unexpected_problems(self) -> list[str]:
+        """Problems other than the API refusing a request the test made on purpose (a wrong key, a bad query)."""
+        return [p for p in self.problems if not re.search(r"status of 40[01]", p)]
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    opened = Tab(page)
+    page.on("console", lambda message: message.type == "error" and opened.problems.append(message.text))
+    page.on("pageerror", lambda error: opened.problems.append(f"pageerror: {error}"))
+    yield opened
+    context.close()
+    assert opened.unexpected_problems() == []
+
+
+def sign_in(tab: Tab, replayql: Replayql, path: str) -> Page:
+    page = tab.page
+    page.goto(replayql.url + path)
+    page.fill("#api-key", replayql.key)
+    page.click("button[type=submit]")
+    page.wait_for_selector("header.top")
+    return page
+
+
+def shown_rows(page: Page) -> list[dict[str, Any]]:
+    """The table's rows once loaded: id, pages and errors as the page shows them."""
+    page.wait_for_selector("table.sessions-table tbody tr")
+    return page.evaluate("""() => [...document.querySelectorAll('table.sessions-table tbody tr')].map(row => ({
+        id: row.dataset.sessionId, pageCount: Number(row.cells[3].textContent),
+        errorCount: Number(row.cells[4].textContent)}))""")
+
+
+def wait_for_list(page: Page, applied: str | None) -> None:
+    """The list has reloaded for `applied` (the query the API says it ran)."""
+    if applied is None:
+        page.wait_for_selector("p.applied:not(:has(code))")
+    else:
+        page.wait_for_selector(f"code.applied-query:text-is({json.dumps(applied)})")
+
+
+def test_signing_in_lands_on_the_linked_view_and_shows_the_keys_scopes(tab: Tab, replayql: Replayql) -> None:
+    page = tab.page
+    linked = "/sessions?q=pageCount+%3E%3D+3"
+    page.goto(replayql.url + linked)
+    page.fill("#api-key", "rq_wrong_key")
+    page.click("button[type=submit]")
+    shown_refusal = page.locator(".problem").inner_text()
+    page.screenshot(path=replayql.screenshots / "sign-in.png")
+
+    sign_in(tab, replayql, linked)
+    viewer = replayql.data("{ viewer { appId scopes } }")["viewer"]
+    expected = replayql.sessions(query="pageCount >= 3")
+    wait_for_list(page, expected["appliedQuery"])
+    assert [row["id"] for row in shown_rows(page)] == [node["id"] for node in expected["nodes"]]
+    assert page.url == replayql.url + linked
+    assert page.locator(".viewer b").inner_text() == viewer["appId"]
+    assert page.locator(".scopes").inner_text() == ", ".join(viewer["scopes"]).lower()
+    assert page.evaluate("() => sessionStorage.getItem('replayql.key')") == replayql.key
+
+    page.click("button.signout")
+    page.wait_for_selector("#api-key")
+    assert page.evaluate("() => sessionStorage.length") == 0
+    assert shown_refusal == replayql.refusal("{ viewer { appId } }", key="rq_wrong_key")
+
+
+def test_the_sessions_list_is_the_apis_first_page_and_pages_and_sorts_like_it(tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/")
+    first = replayql.sessions()
+    page.wait_for_url(f"{replayql.url}/sessions")
+    assert shown_rows(page) == first["nodes"]
+    assert page.locator("p.applied").inner_text() == f"{first['totalCount']} sessions"
+    page.screenshot(path=replayql.screenshots / "sessions.png")
+
+    page.click("text=Next page →")
+    second = replayql.sessions(after=first["pageInfo"]["endCursor"])
+    page.wait_for_url(re.compile(r"after="))
+    assert shown_rows(page) == second["nodes"] and second["nodes"] != first["nodes"]
+
+    page.click("th button:has-text('Errors')")  # sorting starts again at the first page
+    by_errors = replayql.sessions(orderBy={"field": "ERROR_COUNT", "direction": "DESC"})
+    page.wait_for_selector("th[aria-sort=descending]:has-text('Errors')")
+    assert shown_rows(page) == by_errors["nodes"]
+    assert "after=" not in page.url and "sort=ERROR_COUNT" in page.url
+
+
+def test_the_filter_box_and_quick_filters_ask_the_api_and_show_what_it_applied(tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/sessions")
+    box = page.locator(".filterbox input")
+    box.fill("browser = Chrome AND pageCount >= 3")
+    box.press("Escape")
+    box.press("Enter")
+    filtered = replayql.sessions(query="browser = Chrome AND pageCount >= 3")
+    wait_for_list(page, filtered["appliedQuery"])
+    assert shown_rows(page) == filtered["nodes"] and 0 < filtered["totalCount"] < replayql.sessions()["totalCount"]
+    assert "q=browser" in page.url
+
+    page.select_option(".quick label:has-text('Errors') select", "yes")
+    with_errors = replayql.sessions(query="browser = Chrome AND pageCount >= 3", filter={"hasErrors": True})
+    wait_for_list(page, with_errors["appliedQuery"])
+    assert shown_rows(page) == with_errors["nodes"] and "errors=yes" in page.url
+    page.screenshot(path=replayql.screenshots / "sessions-filtered.png")
+
+    box.fill("browser =")
+    box.press("Escape")
+    box.press("Enter")
+    refusal = replayql.refusal('{ sessions(query: "browser =") { totalCount } }')
+    assert page.locator(".problem").inner_text() == refusal
+
+
+def suggestions(page: Page) -> list[str]:
+    page.wait_for_selector(".suggestions li")
+    return page.locator(".suggestions li > span").all_inner_texts()
+
+
+def wait_for_suggestions(page: Page, expected: list[str]) -> None:
+    page.wait_for_function("labels => [...document.querySelectorAll('.suggestions li > span')]"
+                           ".map(s => s.textContent).join('\\n') === labels", arg="\n".join(expected))
+
+
+def offered(candidates: list[str], typed: str) -> list[str]:
+    """What the box should offer for `typed`: candidates starting with it, then those containing it; ten."""
+    starts = [c for c in candidates if c.lower().startswith(typed.lower())]
+    return (starts + [c for c in candidates if typed.lower() in c.lower() and c not in starts])[:10]
+
+
+def test_autocomplete_offers_the_apis_keys_and_values(tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/sessions")
+    keys = [k["name"] for k in replayql.data("{ filterKeys(entity: SESSIONS) { name } }")["filterKeys"]]
+    browsers = [v["value"] for v in replayql.data(
+        '{ topValues(entity: SESSIONS, key: "browser", limit: 20) { values { value } } }')["topValues"]["values"]]
+    box = page.locator(".filterbox input")
+    box.click()
+    box.press_sequentially("brow")
+    wait_for_suggestions(page, offered(keys, "brow"))
+    assert suggestions(page)[0] == "browser"
+
+    box.press("Enter")  # takes the first: `browser `
+    box.press_sequentially("= ")
+    wait_for_suggestions(page, offered(browsers, ""))
+    page.screenshot(path=replayql.screenshots / "autocomplete.png")
+    assert len(suggestions(page)) > 1
+
+    typed = browsers[1][:3]
+    box.press_sequentially(typed)
+    wait_for_suggestions(page, offered(browsers, typed))
+    taken = offered(browsers, typed)[0]
+    page.keyboard.press("Enter")
+    quoted = taken if re.fullmatch(r"[\w.-]+", taken) else json.dumps(taken)
+    assert box.input_value() == f"browser = {quoted} "
+
+
+def recorded_session(replayql: Replayql) -> dict[str, Any]:
+    """A session with a recording and several pages, its timeline events and its recording's first timestamp."""
+    session = replayql.sessions(query="hasRecording = true AND pageCount >= 3")["nodes"][0]
+    answer = replayql.data(
+        "query($id: ID!) { session(id: $id) { events(first: 500) { nodes { __typename timestamp"
+        " ... on PageEvent { title } } } recording(first: 1) { nodes } } }", {"id": session["id"]})["session"]
+    return {"id": session["id"], "events": [e for e in answer["events"]["nodes"] if e["__typename"] in TIMELINE_TYPES],
+            "start": answer["recording"]["nodes"][0]["timestamp"]}
+
+
+def player_time(page: Page) -> str:
+    return page.locator(".rr-timeline__time").first.inner_text()
+
+
+def clock(ms: int) -> str:
+    """rrweb-player's mm:ss."""
+    seconds = ms // 1000
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def iso_ms(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
+
+
+def test_the_session_page_replays_the_recording_and_its_timeline_seeks_the_player(tab: Tab,
+                                                                                  replayql: Replayql) -> None:
+    session = recorded_session(replayql)
+    page = sign_in(tab, replayql, f"/sessions/{session['id']}")
+    page.wait_for_selector(".rr-player iframe")
+    page.wait_for_selector(".timeline .entry")
+    pages = [e for e in session["events"] if e["__typename"] == "PageEvent"]
+    frame = page.frame_locator(".rr-player iframe")
+    # the iframe holds the recorded DOM: the first page's document, rebuilt by rrweb
+    frame.locator("body *").first.wait_for(state="attached")
+    assert page.evaluate("() => document.querySelector('.rr-player iframe').contentDocument.title") == \
+        pages[0]["title"]
+    assert page.locator(".timeline .entry").count() == len(session["events"])
+    page.screenshot(path=replayql.screenshots / "session.png")
+
+    last_page = page.locator(".timeline .kind-page button").last
+    offset = iso_ms(pages[-1]["timestamp"]) - session["start"]
+    assert last_page.get_attribute("data-offset") == str(offset)
+    last_page.click()
+    page.wait_for_function("t => document.querySelector('.rr-timeline__time').textContent === t", arg=clock(offset))
+    assert page.url.endswith(f"?t={offset}")
+
+    page.reload()  # the URL holds the position: a shared link opens there
+    page.wait_for_selector(".rr-player iframe")
+    page.wait_for_function("t => document.querySelector('.rr-timeline__time')?.textContent === t", arg=clock(offset))
+
+    page.locator(".timeline .kind-page button").first.click()
+    page.wait_for_function("() => document.querySelector('.rr-timeline__time').textContent === '00:00'")
+    page.click(".rr-controller__btns button")  # play: the clock moves
+    page.wait_for_function("() => document.querySelector('.rr-timeline__time').textContent !== '00:00'")
+    assert player_time(page) != "00:00"
+
+
+def test_graphiql_opens_from_the_nav_with_the_signed_in_key(tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/sessions")
+    page.click("nav >> text=GraphiQL")
+    editor = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+    page.wait_for_selector(editor, state="attached")
+    headers = page.evaluate(f"() => document.querySelector('{editor}').CodeMirror.getValue()")
+    assert json.loads(headers) == {"Authorization": f"token {replayql.key}"}
+    page.screenshot(path=replayql.screenshots / "graphiql.png")
+
+
+@pytest.mark.parametrize("path", ["/", "/sessions", "/sessions/s-0001", "/issues", "/dashboards"])
+def test_every_view_answers_the_page_under_a_policy_that_runs_only_the_servers_scripts(replayql: Replayql,
+                                                                                      path: str) -> None:
+    response = httpx.get(replayql.url + path, trust_env=False)
+    assert response.status_code == 200 and response.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<script type="module" src="/ui/app.js"></script>' in response.text
+    assert response.text.count("<script") == 1
+    policy = dict(d.split(" ", 1) for d in response.headers["content-security-policy"].split("; "))
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+
+
+@pytest.mark.parametrize(("url", "content_type"), [
+    ("/ui/app.js", "text/javascript; charset=utf-8"), ("/ui/app.css", "text/css; charset=utf-8")])
+def test_the_ui_files_revalidate_with_their_etag(replayql: Replayql, url: str, content_type: str) -> None:
+    response = httpx.get(replayql.url + url, trust_env=False)
+    assert response.status_code == 200 and response.headers["content-type"] == content_type
+    assert response.headers["cache-control"] == "no-cache"
+    again = httpx.get(replayql.url + url, headers={"if-none-match": response.headers["etag"]}, trust_env=False)
+    assert again.status_code == 304 and again.content == b""

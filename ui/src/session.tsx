@@ -1,0 +1,152 @@
+// One session: the replay, its timeline (a click seeks the player) and its facts. `?t=` is the player's position.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { gql } from './api';
+import { FACT_FIELDS, type Facts, FactsPanel } from './facts';
+import { clock } from './format';
+import type { Replay } from './player';
+import { useQuery } from './query';
+import { onLinkClick } from './router';
+import { Loading, Problem, Show } from './status';
+import { type Entry, entriesOf, EVENT_FIELDS, type SessionEvent } from './timeline';
+
+const FACTS_QUERY = `query Session($id: ID!) { session(id: $id) { ${FACT_FIELDS} } }`;
+const EVENTS_QUERY = `query Events($id: ID!, $after: String) { session(id: $id) {
+  list: events(first: 500, after: $after) { pageInfo { hasNextPage endCursor } nodes { ${EVENT_FIELDS} } } } }`;
+const RECORDING_QUERY = `query Recording($id: ID!, $after: String) { session(id: $id) {
+  list: recording(first: 500, after: $after) { pageInfo { hasNextPage endCursor } nodes } } }`;
+
+interface Page<T> {
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  nodes: T[];
+}
+
+/** Every page of one of the session's lists, in order, each handed to `onPage` as it arrives. */
+async function everyPage<T>(query: string, id: string, onPage: (nodes: T[]) => boolean | void): Promise<void> {
+  let after: string | null = null;
+  do {
+    const answer: { session: { list: Page<T> } | null } = await gql(query, { id, after });
+    if (!answer.session) throw new Error(`There is no session ${id}.`);
+    if (onPage(answer.session.list.nodes) === false) return;
+    after = answer.session.list.pageInfo.hasNextPage ? answer.session.list.pageInfo.endCursor : null;
+  } while (after);
+}
+
+/** The position in the URL, replaced without a navigation (nothing else depends on it once the page is open). */
+function rememberPosition(ms: number): void {
+  const url = new URL(location.href);
+  url.searchParams.set('t', String(Math.round(ms)));
+  history.replaceState(null, '', url);
+}
+
+type ReplayState = { state: 'loading' } | { state: 'error'; message: string } | { state: 'none' } | { state: 'ready'; start: number; complete: boolean };
+
+/** The player in `host`: the first page of the recording starts it, later pages are added while it plays. */
+function useReplay(id: string, startAt: number) {
+  const host = useRef<HTMLDivElement>(null);
+  const replay = useRef<Replay | null>(null);
+  const [status, setStatus] = useState<ReplayState>({ state: 'loading' });
+  useEffect(() => {
+    let open = true;
+    let start = 0;
+    const loading = import('./player');
+    let lastSecond = -1;
+    const onTime = (ms: number) => {
+      if (Math.floor(ms / 1000) !== lastSecond) rememberPosition(ms);
+      lastSecond = Math.floor(ms / 1000);
+    };
+    everyPage<{ timestamp: number }>(RECORDING_QUERY, id, (nodes) => {
+      if (!open) return false;
+      if (replay.current) {
+        replay.current.add(nodes);
+        return;
+      }
+      if (nodes.length === 0) return setStatus({ state: 'none' });
+      start = nodes[0].timestamp;
+      loading.then(({ createReplay }) => open && (replay.current = createReplay(host.current!, nodes, onTime)));
+      setStatus({ state: 'ready', start, complete: false });
+    })
+      .then(() => loading)
+      .then(() => {
+        if (!open || !replay.current) return;
+        if (startAt > 0) replay.current.goto(startAt); // a shared position, once the recording is whole
+        setStatus({ state: 'ready', start, complete: true });
+      })
+      .catch((error: Error) => open && setStatus({ state: 'error', message: error.message }));
+    return () => {
+      open = false;
+      replay.current?.destroy();
+      replay.current = null;
+    };
+  }, [id]);
+  return { host, replay, status };
+}
+
+function useEntries(id: string): Entry[] | string | null {
+  const [entries, setEntries] = useState<Entry[] | string | null>(null);
+  useEffect(() => {
+    let open = true;
+    const events: SessionEvent[] = [];
+    everyPage<SessionEvent>(EVENTS_QUERY, id, (nodes) => void events.push(...nodes)).then(
+      () => open && setEntries(entriesOf(events)),
+      (error: Error) => open && setEntries(error.message),
+    );
+    return () => {
+      open = false;
+    };
+  }, [id]);
+  return entries;
+}
+
+export function SessionPage({ id, params }: { id: string; params: URLSearchParams }) {
+  const facts = useQuery<{ session: Facts | null }>(FACTS_QUERY, { id });
+  const [startAt] = useState(() => Number(params.get('t')) || 0);
+  const { host, replay, status } = useReplay(id, startAt);
+  const entries = useEntries(id);
+  const seek = (ms: number) => {
+    replay.current?.goto(ms);
+    rememberPosition(ms);
+  };
+  return (
+    <section class="session">
+      <p class="crumbs">
+        <a href="/sessions" onClick={onLinkClick}>Sessions</a> / <code>{id}</code>
+      </p>
+      <div class="session-grid">
+        <div class="replay">
+          <div ref={host} class="player" />
+          <ReplayStatus status={status} />
+        </div>
+        <Timeline entries={entries} start={status.state === 'ready' ? status.start : null} seek={seek} />
+        <Show loaded={facts} render={({ session }) => (session ? <FactsPanel facts={session} /> : <Problem message={`There is no session ${id}.`} />)} />
+      </div>
+    </section>
+  );
+}
+
+function ReplayStatus({ status }: { status: ReplayState }) {
+  if (status.state === 'loading') return <Loading />;
+  if (status.state === 'error') return <Problem message={status.message} />;
+  if (status.state === 'none') return <p class="empty">This session has no recording.</p>;
+  return status.complete ? null : <p class="loading">Loading the rest of the recording…</p>;
+}
+
+function Timeline({ entries, start, seek }: { entries: Entry[] | string | null; start: number | null; seek: (ms: number) => void }) {
+  if (entries === null) return <Loading />;
+  if (typeof entries === 'string') return <Problem message={entries} />;
+  return (
+    <ol class="timeline">
+      {entries.map((entry, i) => {
+        const offset = start === null ? null : Math.max(0, entry.at - start);
+        return (
+          <li key={i} class={`entry kind-${entry.kind}${entry.failed ? ' failed' : ''}`}>
+            <button type="button" disabled={offset === null} onClick={() => offset !== null && seek(offset)} data-offset={offset ?? undefined}>
+              <time>{offset === null ? '' : clock(offset)}</time>
+              <b>{entry.label}</b>
+              <span>{entry.detail}</span>
+            </button>
+          </li>
+        );
+      })}
+    </ol>
+  );
+}
