@@ -20,6 +20,7 @@ from typing import Any
 import httpx2 as httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from replayql.api.app import close_services, create_app, open_services
@@ -171,3 +172,18 @@ def server(where: Callable[[str], Location]) -> Iterator[Server]:
         yield running
     finally:
         close_services(running.services)
+
+
+# -- Prometheus samples ------------------------------------------------------------------------------------------
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse_samples(text: str) -> Samples:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
+    """The samples of one metric by the value of its one label."""
+    return {dict(labels)[label]: value for (found, labels), value in samples.items() if found == name}

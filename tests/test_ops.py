@@ -18,10 +18,9 @@ from typing import Any
 
 import orjson
 from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from conftest import T0, Location, Server, drop_location, make_batch, start_server
+from conftest import T0, Location, Samples, Server, drop_location, labelled, make_batch, parse_samples, start_server
 from replayql.api.app import cache_sizes, close_services, create_app
 from replayql.api.metrics import Metrics
 from replayql.api.ops import StorePing
@@ -31,7 +30,6 @@ from replayql.ingest.writer import Outcome
 from replayql.logs import JsonFormatter
 
 READY = {"status": "ready", "checks": {"store": "ok", "writer": "ok"}}
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def scrape(client: TestClient) -> Samples:
@@ -40,16 +38,6 @@ def scrape(client: TestClient) -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
     return parse_samples(response.text)
-
-
-def parse_samples(text: str) -> Samples:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
-    """The samples of one metric by the value of its one label."""
-    return {dict(labels)[label]: value for (found, labels), value in samples.items() if found == name}
 
 
 def plain_events(n: int, start: int = T0) -> list[dict[str, Any]]:
@@ -194,7 +182,8 @@ def test_metrics_count_known_traffic_exactly(server: Server) -> None:
 
     samples = scrape(server.client)
     assert labelled(samples, "replayql_ingest_batches_total", "outcome") == {
-        "stored": 4, "duplicate": 1, "dropped": 1, "rejected": 7, "overloaded": 0, "failed": 0, "error": 0}
+        "stored": 4, "duplicate": 1, "dropped": 1, "rejected": 7, "overloaded": 0, "rate_limited": 0, "failed": 0,
+        "error": 0}
     assert labelled(samples, "replayql_ingest_events_total", "outcome") == {
         "stored": 3 * events_per_batch + 2, "duplicate": events_per_batch, "dropped": 1, "failed": 0}
     assert labelled(samples, "replayql_ingest_rejected_batches_total", "reason") == {

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import T0, Server, make_batch, start_server
+from conftest import T0, Server, labelled, make_batch, parse_samples, start_server
 from replayql.api.app import cache_sizes, close_services
 from replayql.api.rate_limits import TokenBuckets
 from replayql.config import RateLimits, Settings, with_limits
@@ -217,3 +217,14 @@ def test_serve_limits_from_the_command_line(tmp_path: Path) -> None:
         assert server.http.get("/healthz").status_code == 200
         assert server.interrupt() == 0
     assert "Traceback" not in server.stderr
+
+
+def test_refusals_are_counted_in_the_metrics(limited: Server) -> None:
+    for n in range(4):  # 2 stored, 2 refused
+        limited.ingest(batch(f"s-m{n}"))
+    for _ in range(5):  # 3 answered, 2 refused
+        limited.gql(VIEWER)
+    samples = parse_samples(limited.client.get("/metrics").text)
+    assert labelled(samples, "replayql_ingest_batches_total", "outcome")["rate_limited"] == 2
+    assert labelled(samples, "replayql_ingest_batches_total", "outcome")["stored"] == 2
+    assert labelled(samples, "replayql_graphql_errors_total", "code") == {"RATE_LIMITED": 2}
