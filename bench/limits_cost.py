@@ -61,12 +61,14 @@ from _common import (
     machine_info,
     markdown_table,
     percentile,
+    replace_section,
     write_json,
 )
 from query_graphql import Client
 
 ROOT = BENCH_DIR.parent
 SIDES = ("before", "after")
+HEADING = "## Cost of the request limits (issue 11)"
 
 SESSIONS_LIST = """query SessionsList($filter: SessionFilter, $query: String) {
   sessions(first: 50, filter: $filter, query: $query) {
@@ -464,7 +466,10 @@ def main() -> None:
     write_json(args.out, result)
     for side in SIDES:
         print(f"{side}: {result['code'][side]['replayql_imported_from']}; {result['code'][side]['verified']}")
-    print(markdown(result))
+    text = markdown(result)
+    print(text)
+    if args.out == RESULTS_DIR / "limits-cost.json":
+        replace_section(BENCH_DIR / "RESULTS.md", HEADING, f"{HEADING}\n\n```sh\n{result['command']}\n```\n\n{text}")
     out = args.out.resolve()
     print(f"result written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out.name}")
 
