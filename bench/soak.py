@@ -49,7 +49,7 @@ from _common import (
 )
 from fleet import build_chunks
 from ingest_fleet import Fleet, drive
-from query_graphql import Client, cases
+from query_graphql import Case, Client, cases
 
 
 @dataclass
@@ -64,11 +64,10 @@ class QueryLoad:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def query_loop(base_url: str, key: str, load: QueryLoad, offset: int) -> None:
+def query_loop(base_url: str, key: str, timed: list[Case], load: QueryLoad, offset: int) -> None:
     """One dashboard user: the cases in turn, each request as soon as the last one answered."""
     client = Client(base_url, key)
     try:
-        timed = cases(client)
         n = offset
         while not load.stop.is_set():
             case = timed[n % len(timed)]
@@ -133,8 +132,11 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     queries = QueryLoad()
     with ServerProcess(data_dir, log_level="warning") as server:
         fleet.port = server.port
+        setup = Client(server.base_url, key)
+        timed = cases(setup)  # the ids and cursors the queries need, looked up before the counting starts
+        setup.close()
         before = scrape(server.base_url)
-        threads = [threading.Thread(target=query_loop, args=(server.base_url, key, queries, n), daemon=True)
+        threads = [threading.Thread(target=query_loop, args=(server.base_url, key, timed, queries, n), daemon=True)
                    for n in range(args.query_clients)]
         for thread in threads:
             thread.start()
