@@ -103,9 +103,12 @@ LATE_FIRST = [make_batch(sid, [{"type": "error", "ts": ts, "errorType": "TypeErr
 
 def change(server: Server) -> None:
     """The same mutations on both stores: status changes, a traits update of a known user, a deletion."""
-    issues = server.data("{ issues(orderBy: {field: COUNT, direction: DESC}) { nodes { id } } }")["issues"]["nodes"]
-    server.data("mutation($id: ID!) { updateIssue(id: $id, status: RESOLVED) { id } }", {"id": issues[0]["id"]})
-    server.data("mutation($id: ID!) { updateIssue(id: $id, status: IGNORED) { id } }", {"id": issues[-1]["id"]})
+    issues = server.data("{ issues(orderBy: {field: COUNT, direction: DESC}) { nodes { id "
+                         "sessions(first: 500) { nodes { id } } } } }")["issues"]["nodes"]
+    # Both changed issues outlive the deletion: each has an occurrence outside the deleted user's sessions.
+    kept = [i["id"] for i in issues if any(s["id"] not in DELETED_SESSIONS for s in i["sessions"]["nodes"])]
+    server.data("mutation($id: ID!) { updateIssue(id: $id, status: RESOLVED) { id } }", {"id": kept[0]})
+    server.data("mutation($id: ID!) { updateIssue(id: $id, status: IGNORED) { id } }", {"id": kept[-1]})
     server.data('mutation($id: ID!) { identifyUser(id: $id, name: "Renamed", traits: {plan: "enterprise", '
                 'signupDate: null, seats: 12}) { id } }', {"id": TRAITS_CHANGED_USER})
     deleted = server.data("mutation($id: ID!) { deleteUser(id: $id) { deletedSessions complete } }",

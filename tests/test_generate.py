@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -249,13 +250,12 @@ def test_recordings_and_frustration_signals(sessions: dict[str, list[dict[str, A
     assert dead >= 1
 
 
-def test_recording_events_are_small_rrweb_events(batches: list[dict[str, Any]]) -> None:
+def test_recording_events_are_rrweb_events(batches: list[dict[str, Any]]) -> None:
     kinds: Counter[tuple[int, int | None]] = Counter()
     for event in _events(batches):
         if event["type"] == "recording":
             data = event["data"]
             assert data["timestamp"] == event["ts"]
-            assert len(orjson.dumps(event)) < 1_000
             kinds[data["type"], data["data"].get("source")] += 1
     assert {(2, None), (4, None), (3, 0), (3, 1), (3, 2), (3, 3), (3, 5)} <= set(kinds)
 
@@ -307,3 +307,202 @@ def test_write_ndjson_round_trips(tmp_path: Path, batches: list[dict[str, Any]])
     assert write_ndjson(path, iter(batches[:50])) == 50
     lines = path.read_bytes().splitlines()
     assert [orjson.loads(line) for line in lines] == batches[:50]
+
+
+# ---- the rrweb recordings ------------------------------------------------------------------------------------
+
+FULL_SNAPSHOT, INCREMENTAL, META = 2, 3, 4
+MUTATION, MOUSE_MOVE, MOUSE_INTERACTION, SCROLL, INPUT, TOUCH_MOVE = 0, 1, 2, 3, 5, 6
+# tag, then any of #id, .class, [name=value]: the selectors the generator's clicks use
+SIMPLE_SELECTOR = re.compile(r"([a-z0-9]+)((?:[#.][\w-]+|\[name=[\w-]+\])*)")
+
+
+class Mirror:
+    """The DOM a replayer holds while it applies a recording: each node by id with its parent. Every method
+    asserts what rrweb's Replayer would otherwise warn about (an id that is missing, or used twice)."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, dict[str, Any]] = {}
+        self.parent: dict[int, int | None] = {}
+        self.children: dict[int, list[int]] = defaultdict(list)
+
+    def load(self, document: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]  # a new document: rrweb's mirror starts over
+        self._add_tree(document, None)
+
+    def _add_tree(self, node: dict[str, Any], parent: int | None) -> None:
+        self.add(node, parent)
+        for child in node.get("childNodes", ()):
+            self._add_tree(child, node["id"])
+
+    def add(self, node: dict[str, Any], parent: int | None, next_id: int | None = None) -> None:
+        assert node["id"] not in self.nodes, f"id {node['id']} used twice"
+        assert parent is None or parent in self.nodes, f"parent {parent} not found"
+        self.nodes[node["id"]], self.parent[node["id"]] = node, parent
+        if parent is not None:
+            siblings = self.children[parent]
+            assert next_id is None or next_id in siblings, f"next sibling {next_id} not under {parent}"
+            siblings.insert(siblings.index(next_id) if next_id is not None else len(siblings), node["id"])
+
+    def remove(self, node_id: int, parent: int) -> None:
+        assert self.parent.get(node_id) == parent, f"{node_id} is not a child of {parent}"
+        self.children[parent].remove(node_id)
+        stack = [node_id]
+        while stack:
+            current = stack.pop()
+            stack += self.children.pop(current, [])
+            del self.nodes[current], self.parent[current]
+
+    def mutate(self, data: dict[str, Any]) -> None:
+        for removal in data["removes"]:
+            self.remove(removal["id"], removal["parentId"])
+        for add in data["adds"]:
+            assert add["node"].get("childNodes", []) == [], "rrweb adds each node on its own"
+            self.add(add["node"], add["parentId"], add["nextId"])
+        for change in (*data["texts"], *data["attributes"]):
+            assert change["id"] in self.nodes, f"changed node {change['id']} not found"
+        for text in data["texts"]:
+            self.nodes[text["id"]] = {**self.nodes[text["id"]], "textContent": text["value"]}
+
+    def text(self, node_id: int) -> str:
+        node = self.nodes[node_id]
+        if node["type"] == 3:
+            return str(node["textContent"])
+        return "".join(self.text(child) for child in self.children[node_id])
+
+    def matches(self, node_id: int, selector: str) -> bool:
+        """Whether the node matches a descendant selector such as `nav a.logo` or `input[name=q]`."""
+        *ancestors, own = selector.split()
+        if not self._is(node_id, own):
+            return False
+        current = self.parent[node_id]
+        for part in reversed(ancestors):
+            while current is not None and not self._is(current, part):
+                current = self.parent[current]
+            if current is None:
+                return False
+            current = self.parent[current]
+        return True
+
+    def _is(self, node_id: int, simple: str) -> bool:
+        node = self.nodes[node_id]
+        match = SIMPLE_SELECTOR.fullmatch(simple)
+        assert match is not None, simple
+        if node.get("tagName") != match[1]:
+            return False
+        attrs = node["attributes"]
+        for part in re.findall(r"[#.][\w-]+|\[name=[\w-]+\]", match[2]):
+            if part[0] == "#" and attrs.get("id") != part[1:]:
+                return False
+            if part[0] == "." and part[1:] not in attrs.get("class", "").split():
+                return False
+            if part[0] == "[" and attrs.get("name") != part[6:-1]:
+                return False
+        return True
+
+    def title(self) -> str:
+        return next(self.text(i) for i, n in self.nodes.items() if n.get("tagName") == "title")
+
+
+def _recorded(sessions: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(context, events) of each session with a recording."""
+    for session_batches in sessions.values():
+        events = _events(session_batches)
+        if any(e["type"] == "recording" for e in events):
+            yield session_batches[0]["context"], events
+
+
+def _replay(events: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Mirror]]:
+    """Each event of a session with the recorded DOM as it is when the event happens."""
+    mirror = Mirror()
+    for event in events:
+        if event["type"] == "recording":
+            data = event["data"]
+            if data["type"] == FULL_SNAPSHOT:
+                mirror.load(data["data"]["node"])
+            elif data["type"] == INCREMENTAL and data["data"]["source"] == MUTATION:
+                mirror.mutate(data["data"])
+        yield event, mirror
+
+
+def test_recordings_start_with_meta_then_a_styled_full_snapshot(sessions: dict[str, list[dict[str, Any]]]) -> None:
+    for context, events in _recorded(sessions):
+        recording = [e["data"] for e in events if e["type"] == "recording"]
+        assert [r["type"] for r in recording[:2]] == [META, FULL_SNAPSHOT]
+        pages = [e for e in events if e["type"] == "page"]
+        assert recording[0]["data"] == {"href": pages[0]["url"], **context["viewport"]}
+        document = recording[1]["data"]["node"]
+        assert document["type"] == 0 and document["id"] == 1 and document["childNodes"][0]["type"] == 1
+        html = document["childNodes"][1]
+        head, body = html["childNodes"]
+        style = next(node for node in head["childNodes"] if node["tagName"] == "style")
+        assert "grid-template-columns" in style["attributes"]["_cssText"]
+        assert style["childNodes"] == [{"type": 3, "textContent": "", "id": style["id"] + 1}]
+        assert [node["tagName"] for node in body["childNodes"]] == ["header", "main", "footer"]
+
+
+def test_recorded_dom_stays_consistent(sessions: dict[str, list[dict[str, Any]]]) -> None:
+    """Ids unique in each document, every mutation names nodes that exist, every pointer, scroll and input event
+    targets a node on the page at that moment."""
+    checked = Counter()
+    for _, events in _recorded(sessions):
+        for event, mirror in _replay(events):
+            if event["type"] != "recording" or event["data"]["type"] != INCREMENTAL:
+                continue
+            data = event["data"]["data"]
+            source = data["source"]
+            if source in (MOUSE_MOVE, TOUCH_MOVE):
+                assert all(p["id"] in mirror.nodes and -200 <= p["timeOffset"] <= 0 for p in data["positions"])
+            elif source in (SCROLL, MOUSE_INTERACTION, INPUT):
+                assert data["id"] in mirror.nodes, data
+            checked[source] += 1
+    assert set(checked) == {MUTATION, MOUSE_MOVE, MOUSE_INTERACTION, SCROLL, INPUT, TOUCH_MOVE}
+
+
+def test_each_page_view_shows_its_page_in_the_recording(sessions: dict[str, list[dict[str, Any]]]) -> None:
+    """After each page event the recorded document (a new one, or the SPA's route change) has the page's title,
+    and product pages show the product that the Product Viewed event names."""
+    appearances: Counter[int] = Counter()  # how each page after the first appeared: by its rrweb event type
+    for _, events in _recorded(sessions):
+        pending: dict[str, Any] | None = None
+        for event, mirror in _replay(events):
+            if event["type"] == "page":
+                pending = event
+            elif pending is not None and event["type"] == "recording" and event["data"]["type"] != META:
+                assert event["ts"] - pending["ts"] < 200
+                assert mirror.title() == pending["title"]
+                appearances[event["data"]["type"]] += pending is not events[0]
+                pending = None
+            elif event["type"] == "custom" and event["name"] == "Product Viewed":
+                h1 = next(i for i, n in mirror.nodes.items() if n.get("tagName") == "h1")
+                assert mirror.text(h1) == event["properties"]["name"]
+    assert appearances[INCREMENTAL] > 3 * appearances[FULL_SNAPSHOT] > 0
+
+
+def test_clicks_and_inputs_land_on_the_nodes_their_selectors_name(sessions: dict[str, list[dict[str, Any]]]) -> None:
+    for _, events in _recorded(sessions):
+        interactions = {(e["ts"], e["data"]["data"]["source"]): e["data"]["data"] for e in events
+                        if e["type"] == "recording" and e["data"]["type"] == INCREMENTAL}
+        for event, mirror in _replay(events):
+            if event["type"] == "click":
+                click = interactions[event["ts"], MOUSE_INTERACTION]
+                assert click["type"] == 2 and (click["x"], click["y"]) == (event["x"], event["y"])
+                assert mirror.matches(click["id"], event["selector"]), event
+                if event["text"]:
+                    assert " ".join(mirror.text(click["id"]).split()) == event["text"]
+            elif event["type"] == "input":
+                typed = interactions[event["ts"], INPUT]
+                assert mirror.matches(typed["id"], event["selector"]), event
+                assert set(typed["text"]) == {"*"} and typed["isChecked"] is False
+
+
+def test_recording_event_sizes(batches: list[dict[str, Any]]) -> None:
+    """Full snapshots and route changes are a few KB; everything else stays small."""
+    largest: dict[bool, int] = defaultdict(int)
+    for event in _events(batches):
+        if event["type"] == "recording":
+            data = event["data"]["data"]
+            dom = "node" in data or bool(data.get("adds"))
+            largest[dom] = max(largest[dom], len(orjson.dumps(event)))
+    assert 5_000 < largest[True] < 20_000
+    assert largest[False] < 1_000

@@ -7,7 +7,10 @@ to pick the default end of the time range.
 The data is shaped to exercise the interesting parts of the backend: funnels with drop-offs, returning and
 anonymous users, recurring errors whose messages carry volatile parts and whose stack traces point at
 content-hashed bundles that change with each release (so grouping must normalise both), a regression that only
-exists in the newest release, per-device web-vitals, rage and dead clicks, and small rrweb recordings.
+exists in the newest release, per-device web-vitals, rage and dead clicks, and rrweb recordings that replay: each
+page of the shop is a styled document (built once per route and content, see `_page`), SPA route changes are
+mutations of its <main>, and clicks, keystrokes (masked) and pointer moves name the nodes the session's events
+target.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
@@ -496,6 +500,10 @@ class SessionBuilder:
     page_clicks: int = 0
     identified: bool = False
     product: Product = PRODUCTS[0]
+    listing: tuple[Product, ...] = ()  # the product cards on the current page
+    screen: Screen | None = None  # what the recording shows (recorded sessions only)
+    shown_at: int = 0  # when the current page appeared in the recording
+    clicked: int = 0  # the node id of the last click's target
     order_id: int = 0
     cart: list[Product] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
@@ -578,7 +586,10 @@ class SessionBuilder:
         rng = self.rng
         width, height = self.viewport
         x, y = rng.randrange(8, width - 8), rng.randrange(60, height - 8)
-        self.rec(self.t, 3, {"source": 2, "type": 2, "id": rng.randrange(10, 400), "x": x, "y": y})
+        if self.recording:
+            self.rec(self.t, EVENT_INCREMENTAL, {"source": SOURCE_MOUSE_INTERACTION, "type": CLICK,
+                                                 "id": self.target(selector, text), "x": x, "y": y,
+                                                 "pointerType": POINTER_TOUCH if self.touch else POINTER_MOUSE})
         self.events.append({"type": "click", "ts": self.t, "selector": selector, "text": text, "x": x, "y": y})
         if self.page_clicks == 0 and self.device.kind != "bot":
             # First input delay: only the first interaction on a page has one.
@@ -590,25 +601,38 @@ class SessionBuilder:
         elif effect == "dead":
             self.t += rng.randrange(1_300, 4_000)
 
-    def mutation(self, ts: int) -> None:
-        node_id = self.rng.randrange(20, 400)
-        self.rec(ts, 3, {"source": 0, "texts": [], "removes": [],
-                         "attributes": [{"id": node_id, "attributes": {"class": "is-updated"}}],
-                         "adds": [{"parentId": node_id, "nextId": None,
-                                   "node": {"type": 3, "textContent": "updated", "id": node_id + 1000}}]})
+    @property
+    def touch(self) -> bool:
+        return self.device.kind in ("mobile", "tablet")
+
+    def target(self, selector: str, text: str) -> int:
+        """The recorded node a click or keystroke lands on; remembered for the page's reaction to it."""
+        assert self.screen is not None, "a page is on screen before anything is clicked"
+        self.clicked = self.screen.node(selector, text)
+        return self.clicked
+
+    def mutation(self, ts: int, note: str = "") -> None:
+        """The page reacting in place: the control last used changes state, and `note` shows in its status line."""
+        if self.recording:
+            assert self.screen is not None
+            texts = [{"id": self.screen.status_text, "value": note}] if note else []
+            self.rec(ts, EVENT_INCREMENTAL, {
+                "source": SOURCE_MUTATION, "texts": texts, "removes": [], "adds": [],
+                "attributes": [{"id": self.clicked, "attributes": {"data-state": "active"}}]})
         self.t = max(self.t, ts + 1)
 
     def type_into(self, selector: str, chars: int) -> None:
         """Focus a field and type: the SDK sends `input` events without the value, rrweb a masked text."""
         rng = self.rng
         self.click(selector, "", effect="other")
-        node_id = rng.randrange(20, 400)
-        for i in range(rng.randint(1, 3)):
+        keystrokes = rng.randint(1, 3)
+        for i in range(keystrokes):
             # The first keystroke follows the focusing click quickly (so it is not a dead click); the SDK
-            # debounces the rest.
+            # debounces the rest. rrweb masks every input: the value grows as asterisks.
             self.t += rng.randrange(150, 700) if i == 0 else int(_lognormal(rng, 700, 0.6)) + 20
             self.events.append({"type": "input", "ts": self.t, "selector": selector})
-            self.rec(self.t, 3, {"source": 5, "id": node_id, "text": "*" * chars, "isChecked": False})
+            self.rec(self.t, EVENT_INCREMENTAL, {"source": SOURCE_INPUT, "text": "*" * (chars * (i + 1) // keystrokes),
+                                                 "isChecked": False, "id": self.clicked})
         self.t += rng.randrange(50, 800)
 
     def rage_click(self, selector: str, text: str) -> None:
@@ -626,15 +650,16 @@ class SessionBuilder:
         """A page view: page event, rrweb meta + full snapshot, loading vitals and the page's API calls."""
         rng, page_ts = self.rng, self.t
         self.kind, self.url, self.page_clicks = kind, SHOP + path, 0
+        if kind == "cart" and not self.cart:
+            self.cart.append(_pick_product(rng))  # the server-side cart from an earlier visit
+        key = self.page_key(kind, path)
+        self.listing = _listing(kind, key)
         page: Event = {"type": "page", "ts": page_ts, "url": self.url, "title": title}
         if referrer is not None:
             page["referrer"] = referrer
         self.events.append(page)
         if self.recording:
-            width, height = self.viewport
-            self.rec(page_ts + 1, 4, {"href": self.url, "width": width, "height": height})
-            self.rec(page_ts + rng.randrange(30, 150), 2,
-                     {"node": _dom(title, kind), "initialOffset": {"top": 0, "left": 0}})
+            self.show(_page(kind, key, title), title, page_ts)
         speed, net = self.device.speed, self.network_factor
         # Server time dominates TTFB; slower (mobile) networks add some.
         ttfb = _lognormal(rng, 160, 0.5) * net * (0.75 + 0.25 * speed)
@@ -649,19 +674,54 @@ class SessionBuilder:
         self.vital(self.t, "LCP", lcp)
         self.t += rng.randrange(10, 300)
 
+    def page_key(self, kind: str, path: str) -> Any:
+        """What a page of `kind` shows, beyond its kind: its product, category, search term, cart, order, user."""
+        if kind == "product":
+            return self.product
+        if kind == "category":
+            return _last_segment(path)
+        if kind == "search":
+            return _search_query(path).replace("+", " ")
+        if kind in ("cart", "checkout"):
+            return tuple(self.cart)
+        if kind == "confirmation":
+            return self.order_id
+        if kind == "account":
+            return self.user.name if self.user is not None else "Guest"
+        return None
+
+    def show(self, page: Page, title: str, page_ts: int) -> None:
+        """The page appearing in the recording: a new document (meta, full snapshot) on the first load and on
+        reloads (the confirmation page comes back from the payment provider); otherwise the SPA's route change,
+        which replaces <main> and the title's text."""
+        rng, screen = self.rng, self.screen
+        if screen is None or self.kind == "confirmation" or rng.random() < RELOAD_SHARE:
+            width, height = self.viewport
+            self.rec(page_ts + 1, EVENT_META, {"href": self.url, "width": width, "height": height})
+            self.shown_at = page_ts + rng.randrange(30, 150)
+            self.rec(self.shown_at, EVENT_FULL_SNAPSHOT,
+                     {"node": orjson.loads(page.snapshot), "initialOffset": {"top": 0, "left": 0}})
+            self.screen = Screen(page.main, SHELL.size + 1)
+            return
+        self.shown_at = page_ts + rng.randrange(10, 80)
+        self.screen = Screen(page.main, screen.end)  # rrweb never reuses an id within a document
+        self.rec(self.shown_at, EVENT_INCREMENTAL, {
+            "source": SOURCE_MUTATION, "texts": [{"id": SHELL.title_text, "value": title}], "attributes": [],
+            "removes": [{"parentId": SHELL.body, "id": screen.base}], "adds": page.main.adds_at(screen.end)})
+
     def page_data(self, kind: str, path: str) -> None:
         """The API calls a page makes while loading; the search page can fail in a way that throws."""
         if kind == "product":
-            pid = path.rsplit("/", 1)[1].split("?", 1)[0]
+            pid = _last_segment(path)
             self.network("GET", f"/products/{pid}", self.get_status(), 90)
             self.network("GET", f"/products/{pid}/reviews?page=1", self.get_status(), 140)
         elif kind == "search":
-            query = path.split("q=", 1)[1].split("&", 1)[0]
+            query = _search_query(path)
             if self.network("GET", f"/search?q={query}", self.get_status(), 180) >= 500:
                 # The gateway answers with an HTML error page that the client parses as JSON.
                 self.error("json-html")
         elif kind == "category":
-            slug = path.rsplit("/", 1)[1].split("?", 1)[0]
+            slug = _last_segment(path)
             self.network("GET", f"/products?category={slug}&limit=24", self.get_status(), 120)
         elif kind in ("home", "account"):
             self.network("GET", "/products?featured=1", self.get_status(), 110)
@@ -689,9 +749,10 @@ class SessionBuilder:
             self.wait(4_000)
             r = rng.random()
             if r < 0.35:
-                self.rec(self.t, 3, {"source": 3, "id": 1, "x": 0, "y": rng.randrange(0, 4000)})
-            elif r < 0.65:
-                self.rec(self.t, 3, {"source": 1, "positions": self.mouse_path()})
+                self.rec(self.t, EVENT_INCREMENTAL,
+                         {"source": SOURCE_SCROLL, "id": DOCUMENT_ID, "x": 0, "y": rng.randrange(0, 2000)})
+            elif r < 0.65 and self.recording:
+                self.pointer_moves()
             elif r < 0.86:
                 self.click(*rng.choice(LIVE_TARGETS[self.kind]))
             elif r < 0.97:
@@ -701,11 +762,17 @@ class SessionBuilder:
             self.t += 1
         self.wait(3_000)
 
-    def mouse_path(self) -> list[dict[str, int]]:
-        rng = self.rng
+    def pointer_moves(self) -> None:
+        """The pointer (a finger on touch screens) wandering over the page's controls. rrweb sends the positions
+        in one event after them, with negative offsets, none from before the page appeared."""
+        assert self.screen is not None
+        rng, screen = self.rng, self.screen
         width, height = self.viewport
-        return [{"x": rng.randrange(width), "y": rng.randrange(height), "id": rng.randrange(10, 400),
-                 "timeOffset": -50 * i} for i in range(rng.randint(2, 4), 0, -1)]
+        step = min(50, (self.t - self.shown_at) // 5)
+        positions = [{"x": rng.randrange(width), "y": rng.randrange(height), "id": screen.hover(rng),
+                      "timeOffset": -step * i} for i in range(rng.randint(2, 4), 0, -1)]
+        source = SOURCE_TOUCH_MOVE if self.touch else SOURCE_MOUSE_MOVE
+        self.rec(self.t, EVENT_INCREMENTAL, {"source": source, "positions": positions})
 
     def finish(self) -> list[Event]:
         self.events.sort(key=_TS)
@@ -716,20 +783,13 @@ class SessionBuilder:
 _TS = itemgetter("ts")
 
 
-def _dom(title: str, kind: str) -> dict[str, Any]:
-    """A tiny serialized DOM for an rrweb full snapshot (a few hundred bytes)."""
-    def el(node_id: int, tag: str, attrs: dict[str, str], children: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"type": 2, "id": node_id, "tagName": tag, "attributes": attrs, "childNodes": children}
+def _last_segment(path: str) -> str:
+    return path.split("?", 1)[0].rsplit("/", 1)[1]
 
-    def text(node_id: int, content: str) -> dict[str, Any]:
-        return {"type": 3, "id": node_id, "textContent": content}
 
-    head = el(3, "head", {}, [el(4, "title", {}, [text(5, title)])])
-    main = el(7, "main", {"id": "app"}, [el(8, "h1", {}, [text(9, title.split(" | ")[0])])])
-    return {"type": 0, "id": 1, "childNodes": [
-        {"type": 1, "id": 2, "name": "html", "publicId": "", "systemId": ""},
-        el(10, "html", {"lang": "en"}, [head, el(6, "body", {"class": f"page-{kind}"}, [main])]),
-    ]}
+def _search_query(path: str) -> str:
+    """The `q` parameter of a search page's path, as in the URL (`+` for spaces)."""
+    return path.split("q=", 1)[1].split("&", 1)[0]
 
 
 def _stack(defn: ErrorDef, message: str, release: Release, style: str) -> str:
@@ -748,20 +808,465 @@ def _stack(defn: ErrorDef, message: str, release: Release, style: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
+# The shop's pages as rrweb serializes them
+# --------------------------------------------------------------------------------------------------------------
+
+# rrweb's numbers: EventType, IncrementalSource, MouseInteractions.Click and PointerTypes.
+EVENT_FULL_SNAPSHOT, EVENT_INCREMENTAL, EVENT_META = 2, 3, 4
+SOURCE_MUTATION, SOURCE_MOUSE_MOVE, SOURCE_MOUSE_INTERACTION, SOURCE_SCROLL, SOURCE_INPUT, SOURCE_TOUCH_MOVE = (
+    0, 1, 2, 3, 5, 6)
+CLICK = 2
+POINTER_MOUSE, POINTER_TOUCH = 0, 2
+DOCUMENT_ID = 1  # rrweb numbers a freshly loaded document's nodes from 1; scrolling the page targets it
+# Share of navigations that load a whole new document (a new full snapshot) instead of changing the SPA's route.
+RELOAD_SHARE = 0.1
+
+SHOP_CSS = (
+    ":root{--ink:#1f2937;--muted:#6b7280;--line:#e5e7eb;--accent:#2563eb}*{box-sizing:border-box}"
+    "body{margin:0;font:15px/1.5 system-ui,sans-serif;color:var(--ink);background:#f9fafb}"
+    "a{color:inherit;text-decoration:none}h1{font-size:28px;margin:8px 0 16px}h2{font-size:20px;margin:24px 0 12px}"
+    ".site-header{background:#fff;border-bottom:1px solid var(--line)}"
+    ".site-nav{display:flex;flex-wrap:wrap;gap:16px;align-items:center;max-width:1120px;margin:auto;padding:12px 20px}"
+    ".logo{font-weight:800;font-size:20px;color:var(--accent)}"
+    ".categories{display:flex;flex-wrap:wrap;gap:12px;list-style:none;margin:0;padding:0}"
+    ".search{display:flex;flex:1;min-width:200px}.search input{flex:1;padding:8px;border:1px solid var(--line)}"
+    "main{display:block;max-width:1120px;margin:auto;padding:20px}"
+    ".grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:16px}"
+    ".product-card,.cart-summary,.order-summary,fieldset{background:#fff;border:1px solid var(--line);"
+    "border-radius:10px;padding:12px;margin:0 0 16px}.product-card{display:block;font-weight:600}"
+    ".product-card::before{content:'';display:block;height:140px;border-radius:8px;margin-bottom:8px;"
+    "background:hsl(var(--hue) 55% 82%)}.product-card::after{content:attr(data-price);display:block}"
+    ".price,.cart-total,.product-card::after{font-weight:700;color:#047857}"
+    "button{padding:8px 14px;border:1px solid var(--line);border-radius:6px;background:#fff;font:inherit}"
+    ".primary{background:var(--accent);color:#fff;border-color:var(--accent)}"
+    "[data-state=active]{outline:2px solid var(--accent)}.status{min-height:24px;color:var(--accent)}"
+    ".hero-banner{background:linear-gradient(120deg,#1e3a8a,#2563eb);color:#fff;border-radius:12px;padding:40px}"
+    ".breadcrumbs,.free-shipping,.result-count,.terms,.site-footer{color:var(--muted);font-size:13px}"
+    ".toolbar,.options{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:12px 0}"
+    ".product{display:grid;grid-template-columns:1fr 1fr;gap:32px}.product-gallery img{width:100%;border-radius:12px}"
+    ".rating{color:#b45309}table{width:100%;border-collapse:collapse;background:#fff}"
+    "td,th{padding:10px;border-bottom:1px solid var(--line);text-align:left}"
+    ".field{display:flex;flex-direction:column;margin:8px 0}.field input{padding:8px;border:1px solid var(--line)}"
+    ".avatar{width:64px;height:64px;border-radius:50%;background:#c7d2fe;display:grid;place-items:center}"
+    ".site-footer{text-align:center;padding:32px}"
+    "@media (max-width:700px){.product{grid-template-columns:1fr}.grid{grid-template-columns:1fr 1fr}"
+    ".categories{display:none}}"
+)
+
+
+class El(NamedTuple):
+    """An element of a page. `keys`: contextual selectors the generated clicks also name it by ("nav a.logo")."""
+
+    tag: str
+    attrs: dict[str, str]
+    children: tuple[El | str, ...]
+    keys: tuple[str, ...] = ()
+
+
+def h(tag: str, attrs: dict[str, str] | None = None, *children: El | str, keys: tuple[str, ...] = ()) -> El:
+    return El(tag, attrs or {}, children, keys)
+
+
+# Placeholders in the shell: the page's title text and its <main>, filled in per page.
+TITLE_SLOT = "\x00title"
+MAIN_SLOT = h("\x00main")
+_SLOT_MARK = b"\x00"
+
+
+def _selectors(node: El) -> Iterator[str]:
+    """The selectors the generator's clicks name an element by: tag#id, tag[name=...], tag.class, its keys."""
+    attrs = node.attrs
+    if "id" in attrs:
+        yield f"{node.tag}#{attrs['id']}"
+    if "name" in attrs:
+        yield f"{node.tag}[name={attrs['name']}]"
+    for cls in attrs.get("class", "").split():
+        yield f"{node.tag}.{cls}"
+    yield from node.keys
+
+
+def _json(value: Any) -> bytes:
+    # A literal '%' must survive the %-format that fills in the node ids.
+    return orjson.dumps(value).replace(b"%", b"%%")
+
+
+class Serializer:
+    """Serializes a tree as rrweb does, into JSON text with `%d` where node ids go: nodes are numbered in
+    document order from `first`, and a page view renders the text with its own ids by one %-format."""
+
+    def __init__(self, first: int) -> None:
+        self.count = first
+        self.flat: dict[int, bytes] = {}  # each node without its children, as a mutation adds it
+        self.children: dict[int, list[int]] = {}
+        self.targets: dict[tuple[str, str], int] = {}  # (selector, text) and (selector, "") -> first node
+        self.title_text = 0
+
+    def node(self, node: El | str) -> tuple[bytes, list[int], str]:
+        """(JSON, the node number for each %d in it, the text content)."""
+        number = self.count
+        self.count += 1
+        if isinstance(node, El):
+            return self.element(node, number)
+        if node == TITLE_SLOT:
+            self.title_text = number
+        content = _SLOT_MARK if node == TITLE_SLOT else _json(node)
+        self.flat[number] = json = b'{"type":3,"textContent":' + content + b',"id":%d}'
+        return json, [number], "" if node == TITLE_SLOT else node
+
+    def element(self, node: El, number: int) -> tuple[bytes, list[int], str]:
+        parts, holes, texts, children = [], [], [], []
+        for child in node.children:
+            if child is MAIN_SLOT:
+                parts.append(_SLOT_MARK)
+                continue
+            children.append(self.count)
+            json, child_holes, text = self.node(child)
+            parts.append(json)
+            holes += child_holes
+            texts.append(text)
+        self.children[number] = children
+        text = " ".join("".join(texts).split())
+        for selector in _selectors(node):
+            self.targets.setdefault((selector, text), number)
+            self.targets.setdefault((selector, ""), number)
+        # rrweb's key order: the id comes last, after the children.
+        head = b'{"type":2,"tagName":' + _json(node.tag) + b',"attributes":' + _json(node.attrs) + b',"childNodes":['
+        self.flat[number] = head + b'],"id":%d}'
+        return head + b",".join(parts) + b'],"id":%d}', [*holes, number], text
+
+    def adds(self, parent_id: int, next_id: int) -> tuple[bytes, list[int]]:
+        """The tree (numbered from 0) as rrweb's mutation `adds` when inserted under `parent_id` before `next_id`:
+        one add per node without its children, each parent before its children, siblings last to first so that
+        each names its already added next sibling (the order rrweb records)."""
+        parts = [b'{"parentId":%d,"nextId":%d,"node":' % (parent_id, next_id) + self.flat[0] + b"}"]
+        holes = [0]
+        for parent, children in sorted(self.children.items()):
+            following: int | None = None
+            for number in reversed(children):
+                next_json = b"null" if following is None else b"%d"
+                parts.append(b'{"parentId":%d,"nextId":' + next_json + b',"node":' + self.flat[number] + b"}")
+                holes += [parent] if following is None else [parent, following]
+                holes.append(number)
+                following = number
+        return b"[" + b",".join(parts) + b"]", holes
+
+
+class Shell(NamedTuple):
+    """The document around every page's <main>, numbered from 1 as a fresh page load is."""
+
+    pieces: tuple[bytes, bytes, bytes]  # before the title text, between it and <main>, after <main>
+    size: int  # node ids 1..size
+    body: int
+    footer: int
+    title_text: int
+    targets: dict[tuple[str, str], int]
+
+
+class Template(NamedTuple):
+    """A page's <main>, numbered from 0: rendered with `base` added to every node number."""
+
+    tree: bytes
+    tree_holes: tuple[int, ...]
+    adds: bytes
+    adds_holes: tuple[int, ...]
+    size: int
+    targets: dict[tuple[str, str], int]
+    status_text: int  # the text of `p.status`, the page's live region for in-place feedback
+    hover: tuple[int, ...]  # nodes the pointer rests on: those the clicks can name
+
+    def render(self, base: int) -> bytes:
+        return self.tree % tuple(base + number for number in self.tree_holes)
+
+    def adds_at(self, base: int) -> list[dict[str, Any]]:
+        return orjson.loads(self.adds % tuple(base + number for number in self.adds_holes))
+
+
+class Page(NamedTuple):
+    main: Template
+    snapshot: bytes  # the whole document as a full snapshot's `node`: the shell, then <main> from shell.size + 1
+
+
+def _shell() -> Shell:
+    doc = h("html", {"lang": "en"},
+            h("head", None, h("meta", {"charset": "utf-8"}), h("title", None, TITLE_SLOT),
+              h("style", {"_cssText": SHOP_CSS}, "")),
+            h("body", {"class": "shop"}, _header(), MAIN_SLOT,
+              h("footer", {"class": "site-footer"}, f"© 2026 {SITE_NAME} · Free returns within 30 days")))
+    serializer = Serializer(first=3)
+    json, holes, _ = serializer.node(doc)
+    document = (b'{"type":0,"childNodes":[{"type":1,"name":"html","publicId":"","systemId":"","id":2},'
+                + json + b'],"id":1}') % tuple(holes)
+    before_title, before_main, after_main = document.split(_SLOT_MARK)
+    targets = serializer.targets
+    return Shell((before_title, before_main, after_main), serializer.count - 1, targets["body.shop", ""],
+                 targets["footer.site-footer", ""], serializer.title_text, targets)
+
+
+def _header() -> El:
+    categories = (h("a", {"class": "category", "href": f"/category/{slug}"}, slug.title(), keys=("nav a.category",))
+                  for slug in CATEGORIES)
+    return h("header", {"class": "site-header"},
+             h("nav", {"class": "site-nav"},
+               h("a", {"class": "logo", "href": "/"}, SITE_NAME, keys=("nav a.logo",)),
+               h("div", {"class": "categories"}, *categories),
+               h("form", {"class": "search", "role": "search", "action": "/search"},
+                 h("input", {"type": "search", "name": "q", "placeholder": "Search products",
+                             "aria-label": "Search"}),
+                 h("button", {"id": "search-submit", "type": "submit"}, "Search")),
+               h("a", {"class": "account", "href": "/account"}, "Account", keys=("nav a.account",)),
+               h("a", {"class": "signup", "href": "/signup"}, "Sign up", keys=("nav a.signup",)),
+               h("a", {"class": "cart-link", "href": "/cart"}, "Cart", keys=("nav a.cart-link",))))
+
+
+SHELL = _shell()
+SHELL_HOVER = tuple(sorted(set(SHELL.targets.values())))
+
+
+def _compile(main: El) -> Template:
+    serializer = Serializer(first=0)
+    tree, tree_holes, _ = serializer.node(main)
+    adds, adds_holes = serializer.adds(SHELL.body, SHELL.footer)
+    targets = serializer.targets
+    return Template(tree, tuple(tree_holes), adds, tuple(adds_holes), serializer.count, targets,
+                    targets["p.status", ""] + 1, tuple(sorted(set(targets.values()))))
+
+
+@lru_cache(maxsize=512)
+def _page(kind: str, key: Any, title: str) -> Page:
+    """A page of `kind` showing `key` (a product, category, search term, cart, order...), built once."""
+    main = _compile(h("main", {"id": "app", "class": f"page page-{kind}"}, *PAGE_BUILDERS[kind](key),
+                      h("p", {"class": "status", "role": "status"}, "")))
+    before_title, before_main, after_main = SHELL.pieces
+    snapshot = before_title + orjson.dumps(title) + before_main + main.render(SHELL.size + 1) + after_main
+    return Page(main, snapshot)
+
+
+# ---- what each page shows ------------------------------------------------------------------------------------
+
+GRID_CARDS = 6
+RECOMMENDED_CARDS = 3
+BEST_SELLERS = PRODUCTS[:GRID_CARDS]  # _pick_product favours the front of the catalogue
+_BY_CATEGORY: dict[str, tuple[Product, ...]] = {c: tuple(p for p in PRODUCTS if p.category == c) for c in CATEGORIES}
+
+
+def _search_results(term: str) -> tuple[Product, ...]:
+    words = set(term.split())
+    return tuple(p for p in PRODUCTS if words & set(p.name.lower().split()))
+
+
+def _listing(kind: str, key: Any) -> tuple[Product, ...]:
+    """The product cards a page shows, best placed first: where a click on a product card can lead."""
+    if kind == "home":
+        return BEST_SELLERS
+    if kind == "category":
+        return _BY_CATEGORY[key][:GRID_CARDS]
+    if kind == "search":
+        return _search_results(key)[:GRID_CARDS] or BEST_SELLERS
+    if kind == "product":
+        return tuple(p for p in _BY_CATEGORY[key.category] if p != key)[:RECOMMENDED_CARDS]
+    if kind in ("cart", "signup", "account"):
+        return BEST_SELLERS[:RECOMMENDED_CARDS]
+    return ()
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _hue(product: Product) -> int:
+    """The colour of the product's placeholder picture (the demo has no images)."""
+    return product.id * 47 % 360
+
+
+def _card(product: Product) -> El:
+    # The picture and the price are drawn by CSS (::before, ::after), so the card's text is the product's name,
+    # as the click on it reports, and a card costs two nodes.
+    return h("a", {"class": "product-card", "href": f"/product/{product.id}", "style": f"--hue:{_hue(product)}",
+                   "data-price": _money(product.price)}, product.name)
+
+
+def _cards(title: str, products: tuple[Product, ...]) -> El:
+    return h("section", {"class": "recommendations"}, h("h2", None, title),
+             h("div", {"class": "grid"}, *map(_card, products)))
+
+
+def _crumbs(*names: str) -> El:
+    return h("nav", {"class": "breadcrumbs"}, " / ".join(("Home", *names)))
+
+
+def _field(label: str, name: str, kind: str = "text") -> El:
+    return h("label", {"class": "field"}, label, h("input", {"type": kind, "name": name, "autocomplete": name}))
+
+
+def _home_page(_: None) -> tuple[El, ...]:
+    return (h("div", {"class": "hero-banner"}, h("h1", None, "Winter restock is here"),
+              h("p", None, "Warm layers, waterproof shells and trail shoes for the cold months."),
+              h("a", {"class": "hero-cta", "href": "/category/jackets"}, "Shop jackets")),
+            h("span", {"class": "free-shipping"}, "Free shipping over $50"),
+            h("button", {"class": "carousel-next", "aria-label": "Next slide"}, "Next"),
+            _cards("Best sellers", _listing("home", None)),
+            h("form", {"class": "newsletter"}, h("h2", None, "Get 10% off your first order"),
+              _field("Email", "newsletter-email", "email"),
+              h("button", {"id": "newsletter-signup", "type": "button"}, "Subscribe")))
+
+
+def _toolbar(count: str, filters: tuple[str, ...], *extra: El) -> El:
+    return h("div", {"class": "toolbar"}, h("span", {"class": "result-count"}, count),
+             *(h("button", {"class": "filter"}, name) for name in filters),
+             h("select", {"id": "sort", "aria-label": "Sort by"}, h("option", {"value": "featured"}, "Featured"),
+               h("option", {"value": "price"}, "Price: low to high")), *extra)
+
+
+def _category_page(slug: str) -> tuple[El, ...]:
+    products = _listing("category", slug)
+    return (_crumbs(slug.title()), h("h1", {"class": "category-title"}, slug.title()),
+            _toolbar(f"{len(_BY_CATEGORY[slug])} products", ("Price", "Size")),
+            h("div", {"class": "grid"}, *map(_card, products)),
+            h("button", {"class": "load-more"}, "Load more"))
+
+
+def _search_page(term: str) -> tuple[El, ...]:
+    found = _search_results(term)
+    summary = f"{len(found)} results" if found else f"No results for “{term}”, popular right now:"
+    return (h("div", {"class": "search-summary"}, h("h1", None, f"Results for “{term}”")),
+            _toolbar(summary, ("Size", "Price"), h("button", {"class": "filter-apply"}, "Apply")),
+            h("div", {"class": "grid"}, *map(_card, _listing("search", term))))
+
+
+def _product_page(product: Product) -> tuple[El, ...]:
+    hue = _hue(product)
+    image = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 4 3'%3E%3Crect "
+             f"width='4' height='3' fill='hsl({hue},55%25,82%25)'/%3E%3C/svg%3E")
+    return (_crumbs(product.category.title(), product.name),
+            h("div", {"class": "product"},
+              h("div", {"class": "product-gallery"}, h("img", {"src": image, "alt": product.name},
+                                                       keys=("div.product-gallery img",))),
+              h("div", {"class": "product-info"}, h("h1", None, product.name),
+                h("div", {"class": "rating", "title": "4.6 out of 5"}, "4.6"),
+                h("span", {"class": "price"}, _money(product.price)),
+                h("p", {"class": "description"}, f"Our {product.name.lower()}: made to last, easy to care for, "
+                                                 "free returns within 30 days."),
+                h("div", {"class": "options"}, *(h("button", {"class": "size-option"}, s) for s in ("S", "M", "L")),
+                  *(h("button", {"class": "color-swatch"}, c) for c in ("Navy", "Sand"))),
+                h("button", {"id": "add-to-cart", "class": "primary"}, "Add to cart"),
+                h("button", {"id": "wishlist"}, "Save"),
+                h("button", {"class": "tab-reviews"}, "Reviews"))),
+            _cards("You may also like", _listing("product", product)))
+
+
+def _cart_page(items: tuple[Product, ...]) -> tuple[El, ...]:
+    rows = (h("tr", None, h("td", None, h("a", {"href": f"/product/{p.id}"}, p.name)),
+              h("td", None, _money(p.price)),
+              h("td", None, h("button", {"class": "qty-decrease"}, "-"), h("span", {"class": "qty"}, "1"),
+                h("button", {"class": "qty-increase"}, "+")),
+              h("td", None, h("button", {"class": "remove-item"}, "Remove"))) for p in items)
+    return (h("h1", None, "Your cart"),
+            h("table", {"class": "cart-table"},
+              h("thead", None, h("tr", None, *(h("th", None, t) for t in ("Product", "Price", "Quantity", "")))),
+              h("tbody", None, *rows)),
+            h("div", {"class": "cart-summary"},
+              h("div", {"class": "coupon"}, h("input", {"id": "coupon", "name": "coupon", "placeholder": "Coupon"}),
+                h("button", {"id": "apply-coupon"}, "Apply")),
+              h("span", {"class": "cart-total"}, f"Total: {_money(sum(p.price for p in items))}"),
+              h("div", {"class": "delivery-estimate"}, "Delivery in 2-4 business days"),
+              h("button", {"id": "checkout", "class": "primary"}, "Checkout")),
+            _cards("You may also like", _listing("cart", items)))
+
+
+def _checkout_page(items: tuple[Product, ...]) -> tuple[El, ...]:
+    lines = (h("li", None, f"{p.name} · {_money(p.price)}") for p in items)
+    return (h("h1", None, "Checkout"),
+            h("form", {"class": "checkout-form"},
+              h("fieldset", None, h("legend", None, "Contact"), _field("Email", "email", "email")),
+              h("fieldset", None, h("legend", None, "Shipping"), _field("Address", "address"),
+                _field("City", "city"), _field("ZIP code", "zip"),
+                h("label", None, h("input", {"id": "same-as-billing", "type": "checkbox"}), "Billing address same"),
+                h("button", {"class": "shipping-express", "type": "button"}, "Express")),
+              h("fieldset", None, h("legend", None, "Payment"),
+                h("img", {"class": "card-logos", "alt": "Visa, Mastercard, Amex", "src": "/static/img/cards.svg"}),
+                _field("Card number", "card-number"), _field("Expiry", "card-expiry"), _field("CVC", "card-cvc")),
+              h("button", {"id": "place-order", "class": "primary", "type": "button"}, "Place order")),
+            h("div", {"class": "order-summary"}, h("h2", None, "Order summary"), h("ul", None, *lines),
+              h("span", {"class": "cart-total"}, f"Total: {_money(sum(p.price for p in items))}")))
+
+
+def _confirmation_page(order_id: int) -> tuple[El, ...]:
+    return (h("h1", None, "Thank you for your order!"), h("div", {"class": "order-number"}, f"Order o-{order_id}"),
+            h("p", None, "A confirmation email is on its way."),
+            h("button", {"class": "copy-order-number"}, "Copy"),
+            h("a", {"class": "track-order", "href": f"/orders/{order_id}"}, "Track order"))
+
+
+def _signup_page(_: None) -> tuple[El, ...]:
+    return (h("h1", None, "Create your account"),
+            h("form", {"class": "signup-form"}, _field("Email", "email", "email"),
+              _field("Password", "password", "password"), h("button", {"class": "show-password"}, "Show"),
+              h("button", {"id": "signup-submit", "class": "primary", "type": "button"}, "Create account"),
+              h("p", {"class": "terms"}, "By creating an account you agree to our terms.")),
+            _cards("Popular right now", _listing("signup", None)))
+
+
+def _account_page(name: str) -> tuple[El, ...]:
+    initials = "".join(part[0] for part in name.split()[:2])
+    return (h("div", {"class": "avatar"}, initials), h("h1", None, f"Hi, {name.split()[0]}"),
+            h("div", {"class": "toolbar"}, h("button", {"class": "tab-orders"}, "Orders"),
+              h("button", {"class": "tab-settings"}, "Settings")),
+            _field("Name", "name"), h("button", {"class": "save-profile"}, "Save"),
+            _cards("Recommended for you", _listing("account", name)))
+
+
+class Screen(NamedTuple):
+    """What a recorded tab shows: the shell of its last full load, and a page's <main> with ids from `base`."""
+
+    main: Template
+    base: int
+
+    @property
+    def end(self) -> int:
+        """The first id after this page's nodes."""
+        return self.base + self.main.size
+
+    @property
+    def status_text(self) -> int:
+        return self.base + self.main.status_text
+
+    def node(self, selector: str, text: str) -> int:
+        """The id of the element a click on (selector, text) lands on: on the page first, else in the shell."""
+        for targets, base in ((self.main.targets, self.base), (SHELL.targets, 0)):
+            number = targets.get((selector, text), targets.get((selector, "")))
+            if number is not None:
+                return base + number
+        raise KeyError(f"no {selector!r} on the page")
+
+    def hover(self, rng: random.Random) -> int:
+        hover = self.main.hover
+        index = rng.randrange(len(hover) + len(SHELL_HOVER))
+        return self.base + hover[index] if index < len(hover) else SHELL_HOVER[index - len(hover)]
+
+
+PAGE_BUILDERS: dict[str, Callable[[Any], tuple[El, ...]]] = {
+    "home": _home_page, "category": _category_page, "search": _search_page, "product": _product_page,
+    "cart": _cart_page, "checkout": _checkout_page, "confirmation": _confirmation_page, "signup": _signup_page,
+    "account": _account_page,
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
 # The visit: landing, funnel steps, page-specific actions
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _pick_product(rng: random.Random) -> Product:
-    # Squared uniform: a few best sellers get most of the views.
-    return PRODUCTS[int(len(PRODUCTS) * rng.random() ** 2)]
+def _pick_product(rng: random.Random, products: Sequence[Product] = PRODUCTS) -> Product:
+    # Squared uniform: a few best sellers (the first cards of a page) get most of the views.
+    return products[int(len(products) * rng.random() ** 2)]
 
 
 def _target(s: SessionBuilder, kind: str) -> tuple[str, str]:
     """Path and title of the next page of `kind`; remembers the product being viewed."""
     rng = s.rng
     if kind == "product":
-        s.product = _pick_product(rng)
+        # Visitors open one of the product cards on screen; landings and crawls reach any product.
+        s.product = _pick_product(rng, s.listing or PRODUCTS)
         return f"/product/{s.product.id}", f"{s.product.name} | {SITE_NAME}"
     if kind == "category":
         slug = rng.choice(CATEGORIES)
@@ -816,8 +1321,6 @@ def _after_load(s: SessionBuilder) -> None:
         p = s.product
         s.custom("Product Viewed", {"productId": p.id, "name": p.name, "price": p.price, "category": p.category})
     elif kind == "cart":
-        if not s.cart:
-            s.cart.append(_pick_product(rng))  # the server-side cart from an earlier visit
         if s.release.version in ERRORS["delivery-date"].releases and rng.random() < 0.06:
             s.error("delivery-date")
     elif kind == "checkout":
@@ -856,7 +1359,7 @@ def _act(s: SessionBuilder, nxt: str) -> None:
 def _add_to_cart(s: SessionBuilder) -> None:
     s.click("button#add-to-cart", "Add to cart", effect="other")
     if s.network("POST", "/cart/items", s.post_status(0.01), 150) < 400:
-        s.mutation(s.t + 20)
+        s.mutation(s.t + 20, "Added to cart")
         p = s.product
         s.custom("Added To Cart", {"productId": p.id, "name": p.name, "price": p.price, "quantity": 1})
         s.cart.append(p)
@@ -868,7 +1371,7 @@ def _apply_coupon(s: SessionBuilder) -> None:
     s.click("button#apply-coupon", "Apply", effect="other")
     valid = s.rng.random() < 0.4
     s.network("POST", "/cart/coupon", 200 if valid else 422, 120)
-    s.mutation(s.t + 15)
+    s.mutation(s.t + 15, "Coupon applied" if valid else "This coupon code is not valid")
     if not valid:
         s.error("coupon")
     s.wait(1_500, cap_ms=20_000)
@@ -921,7 +1424,7 @@ def _place_order(s: SessionBuilder) -> bool:
             s.order_id = rng.randrange(1000, 100_000)
             return True
         s.console("error", f"POST {API}/orders {status}")
-        s.mutation(s.t + 10)  # the error banner
+        s.mutation(s.t + 10, "We could not place your order. Please try again.")
         if attempt or rng.random() < 0.4:
             return False
         s.wait(3_000, cap_ms=20_000)
@@ -936,7 +1439,7 @@ def _sign_up(s: SessionBuilder) -> None:
         s.user.signup_ms = s.t
         s.custom("Signed Up", {"method": s.rng.choice(("email", "email", "google")), "plan": s.user.plan})
         _identify(s)
-    s.mutation(s.t + 20)
+    s.mutation(s.t + 20, "Account created")
 
 
 def _min_end(s: SessionBuilder) -> int:
