@@ -319,20 +319,29 @@ def markdown(result: dict[str, Any]) -> str:
     return markdown_table(header, [row])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tabs", type=int, default=2_500, help="concurrent sessions (browser tabs)")
-    parser.add_argument("--rate", type=float, default=40.0, help="rrweb events per second per tab")
+def add_fleet_arguments(parser: argparse.ArgumentParser, tabs: int, rate: float, duration: float) -> None:
+    """The fleet's shape and length, the same options wherever a fleet is sent."""
+    parser.add_argument("--tabs", type=int, default=tabs, help="concurrent sessions (browser tabs)")
+    parser.add_argument("--rate", type=float, default=rate, help="rrweb events per second per tab")
     parser.add_argument("--page-every", type=float, default=20.0, help="mean seconds between page views")
     parser.add_argument("--session-batches", type=int, default=60, help="batches per session, then a new one")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
+    parser.add_argument("--duration", type=float, default=duration, help="seconds of traffic")
+
+
+def allow_many_sockets() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per tab, on both ends
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_fleet_arguments(parser, tabs=2_500, rate=40.0, duration=60.0)
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds left out of the figures")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--store", choices=STORES, default="duckdb")
     parser.add_argument("--out", type=Path, help="result JSON (default bench/results/ingest-fleet-<store>.json)")
     args = parser.parse_args()
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per tab, on both ends
+    allow_many_sockets()
     with tempfile.TemporaryDirectory(prefix="replayql-fleet-") as tmp:
         result = run(args, Path(tmp))
     out = args.out or RESULTS_DIR / f"ingest-fleet-{args.store}.json"

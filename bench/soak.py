@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import statistics
 import tempfile
 import threading
@@ -48,7 +47,7 @@ from _common import (
     write_json,
 )
 from fleet import build_chunks
-from ingest_fleet import Fleet, drive
+from ingest_fleet import Fleet, add_fleet_arguments, allow_many_sockets, drive
 from query_graphql import Case, Client, cases
 
 
@@ -219,18 +218,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds of traffic")
-    parser.add_argument("--tabs", type=int, default=300, help="concurrent browser tabs")
-    parser.add_argument("--rate", type=float, default=20.0, help="rrweb events per second per tab")
-    parser.add_argument("--page-every", type=float, default=20.0, help="mean seconds between page views")
-    parser.add_argument("--session-batches", type=int, default=60, help="batches per session, then a new one")
+    add_fleet_arguments(parser, tabs=300, rate=20.0, duration=600.0)
     parser.add_argument("--query-clients", type=int, default=2, help="threads sending GraphQL queries")
     parser.add_argument("--sessions", type=int, default=5_000, help="sessions generated before the traffic")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "soak.json")
     args = parser.parse_args()
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one socket per tab, on both ends
+    allow_many_sockets()
     with tempfile.TemporaryDirectory(prefix="replayql-soak-") as tmp:
         result = run(args, Path(tmp))
     write_json(args.out, result)

@@ -409,6 +409,9 @@ def test_serve_demo_lifecycle(tmp_path: Path) -> None:
         key = demo_key.group(0)
         assert any(line.strip().startswith("curl") and f"{server.base}/graphql" in line and key in line
                    for line in server.stderr.splitlines()), server.stderr
+        ui_lines = [line for line in server.stderr.splitlines() if line.startswith("web UI: ")]
+        assert ui_lines == [f"web UI: {server.base}/ (sign in with the key)"], server.stderr
+        assert "<title>" in server.http.get("/").text  # the printed URL opens the UI
 
         sessions = server.data(key, SESSIONS_QUERY)["sessions"]
         assert sessions["totalCount"] == 50 and len(sessions["nodes"]) == 50

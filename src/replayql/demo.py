@@ -27,6 +27,7 @@ def load_demo(services: Services, sessions: int, host: str, port: int, console: 
     _, secret = registry.create_key(DEMO_APP, Scope.ADMIN, name="demo")
     console.print(f"loaded {report.stored} batches ({report.events} events) into app [bold]{DEMO_APP}[/bold]")
     console.print(f"API key (admin scope, shown once): [bold]{secret}[/bold]")
+    console.print(f"web UI: http://{host}:{port}/ (sign in with the key)", highlight=False, soft_wrap=True)
     query = '{"query": "{ sessions(first: 3) { totalCount nodes { id browser durationMs user { id } } } }"}'
     console.print("try:\n"
                   f"  curl -s http://{host}:{port}/graphql -H 'Authorization: token {secret}' "
