@@ -1,6 +1,7 @@
 """The web UI at / in a real headless Chromium against a real `replayql serve` loaded with generated shop data:
 sign-in, the sessions list and its filter box against the GraphQL API's answers for the same questions, the
-replay of a session and its timeline, the GraphiQL link, and the headers the pages and files are served with.
+replay of a session and its timeline, the issues and users pages (an issue's status changed through the page,
+and refused for a read-only key), the GraphiQL link, and the headers the pages and files are served with.
 
 What a page shows is compared with what the API answers for the same query, asked by the test itself. Screenshots
 of every page go to the test's temporary directory. Chromium is Debian's, driven by playwright; nothing is
@@ -34,6 +35,7 @@ TIMELINE_TYPES = {"PageEvent", "ClickEvent", "RageClickEvent", "DeadClickEvent",
 class Replayql:
     server: Server
     key: str
+    read_key: str
     screenshots: Path
 
     @property
@@ -68,10 +70,11 @@ def replayql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayql]:
     data_dir = tmp_path_factory.mktemp("ui-data")
     cli("duckdb", data_dir, "generate", "--sessions", "120", "--app", APP)
     key = cli("duckdb", data_dir, "keys", "create", "--app", APP, "--scope", "write")
+    read_key = cli("duckdb", data_dir, "keys", "create", "--app", APP, "--scope", "read")
     server = Server("duckdb", data_dir, free_port())
     server.start()
     try:
-        yield Replayql(server, key, tmp_path_factory.mktemp("ui-screenshots"))
+        yield Replayql(server, key, read_key, tmp_path_factory.mktemp("ui-screenshots"))
     finally:
         server.interrupt()
 
@@ -106,10 +109,10 @@ def tab(browser: Browser) -> Iterator[Tab]:
     assert opened.unexpected_problems() == []
 
 
-def sign_in(tab: Tab, replayql: Replayql, path: str) -> Page:
+def sign_in(tab: Tab, replayql: Replayql, path: str, key: str | None = None) -> Page:
     page = tab.page
     page.goto(replayql.url + path)
-    page.fill("#api-key", replayql.key)
+    page.fill("#api-key", key or replayql.key)
     page.click("button[type=submit]")
     page.wait_for_selector("header.top")
     return page
@@ -299,6 +302,180 @@ def test_the_session_page_replays_the_recording_and_its_timeline_seeks_the_playe
     assert player_time(page) != "00:00"
 
 
+ISSUE_FIELDS = "id title errorType status count sessionCount userCount firstSeen lastSeen"
+ISSUE_SESSIONS = "sessions(first: 25) { nodes { id user { id identified name email } } }"
+
+
+def table(page: Page, name: str) -> list[dict[str, Any]]:
+    """A list's rows once loaded (`<name>s-table`): each row's id, its cells' texts and its first link's text."""
+    page.wait_for_selector(f"table.{name}s-table tbody tr")
+    return page.evaluate("""name => [...document.querySelectorAll(`table.${name}s-table tbody tr`)].map(row => ({
+        id: row.dataset[`${name}Id`], cells: [...row.cells].map(c => c.textContent),
+        link: row.querySelector('a')?.textContent}))""", name)
+
+
+def shown_time(page: Page, iso: str) -> str:
+    """An API time as the page formats it (the browser's locale)."""
+    return page.evaluate("iso => new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'short'})"
+                         ".format(new Date(iso))", iso)
+
+
+def issues(replayql: Replayql, status: str | None = None) -> dict[str, Any]:
+    """The first page of issues the UI asks for, with `status` or any."""
+    condition = {"status": {"eq": status}} if status else None
+    return replayql.data(f"query($filter: IssueFilter) {{ issues(first: 25, filter: $filter) {{ totalCount"
+                         f" nodes {{ {ISSUE_FIELDS} }} }} }}", {"filter": condition})["issues"]
+
+
+def issue_row(page: Page, issue: dict[str, Any]) -> dict[str, Any]:
+    """An issue as its row in the list shows it."""
+    return {"id": issue["id"], "link": issue["title"],
+            "cells": [issue["status"].lower(), f"{issue['title']} {issue['errorType']}", str(issue["count"]),
+                      str(issue["sessionCount"]), str(issue["userCount"]), shown_time(page, issue["firstSeen"]),
+                      shown_time(page, issue["lastSeen"]), ""]}
+
+
+def set_status(replayql: Replayql, issue_id: str, status: str) -> None:
+    replayql.data("mutation($id: ID!, $status: IssueStatus!) { updateIssue(id: $id, status: $status) { id } }",
+                  {"id": issue_id, "status": status})
+
+
+def issue_status(replayql: Replayql, issue_id: str) -> str:
+    return replayql.data("query($id: ID!) { issue(id: $id) { status } }", {"id": issue_id})["issue"]["status"]
+
+
+def wait_for_count(page: Page, text: str) -> None:
+    page.wait_for_selector(f"p.applied:text-is({json.dumps(text)})")
+
+
+def test_the_issues_list_is_the_apis_with_a_sparkline_each_and_filters_by_status_like_it(
+        tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/issues")
+    every = issues(replayql)
+    wait_for_count(page, f"{every['totalCount']} issues")
+    assert table(page, "issue") == [issue_row(page, issue) for issue in every["nodes"]]
+    page.wait_for_function("n => document.querySelectorAll('svg.sparkline').length === n", arg=len(every["nodes"]))
+    shown_trends = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('tr[data-issue-id]')]"
+                                 ".map(r => [r.dataset.issueId, r.querySelector('svg').dataset.counts]))")
+    ids = [issue["id"] for issue in every["nodes"]]
+    totals = replayql.data(
+        "query($input: AggregateInput!) { aggregate(input: $input) { rows } }",
+        {"input": {"source": "ERRORS", "query": f"issueId IN ({', '.join(ids)})", "groupBy": [{"field": "issueId"}],
+                   "measures": [{"alias": "n", "fn": "COUNT"}],
+                   "timeRange": {"from": min(issue["firstSeen"] for issue in every["nodes"])}}})["aggregate"]["rows"]
+    assert {i: sum(int(n) for n in counts.split(",")) for i, counts in shown_trends.items()} == dict(totals)
+    page.screenshot(path=replayql.screenshots / "issues.png")
+
+    ignored = ids[0]
+    set_status(replayql, ignored, "IGNORED")
+    try:
+        page.select_option(".quick label:has-text('Status') select", "IGNORED")
+        only_ignored = issues(replayql, "IGNORED")
+        wait_for_count(page, f"{only_ignored['totalCount']} issues")
+        assert [row["id"] for row in table(page, "issue")] == [i["id"] for i in only_ignored["nodes"]] == [ignored]
+        assert "status=IGNORED" in page.url
+        page.select_option(".quick label:has-text('Status') select", "OPEN")
+        still_open = issues(replayql, "OPEN")
+        wait_for_count(page, f"{still_open['totalCount']} issues")
+        assert [row["id"] for row in table(page, "issue")] == [i["id"] for i in still_open["nodes"]]
+        assert ignored not in [i["id"] for i in still_open["nodes"]] and still_open["nodes"]
+    finally:
+        set_status(replayql, ignored, "OPEN")
+
+
+def widest_issue(replayql: Replayql) -> dict[str, Any]:
+    """The issue seen in the most sessions, with its stack and sessions as the API answers them."""
+    widest = max(issues(replayql)["nodes"], key=lambda issue: issue["sessionCount"])
+    return replayql.data(f"query($id: ID!) {{ issue(id: $id) {{ id status sampleStack {ISSUE_SESSIONS} }} }}",
+                         {"id": widest["id"]})["issue"]
+
+
+def test_an_issue_page_shows_the_apis_stack_sessions_and_users(tab: Tab, replayql: Replayql) -> None:
+    issue = widest_issue(replayql)
+    page = sign_in(tab, replayql, f"/issues/{issue['id']}")
+    page.wait_for_selector("pre.stack")
+    assert page.locator("pre.stack").inner_text() == issue["sampleStack"]
+    sessions = issue["sessions"]["nodes"]
+    assert [row["id"] for row in table(page, "session")] == [s["id"] for s in sessions]
+    assert page.locator("table.sessions-table tbody tr a[href^='/sessions/']").count() == len(sessions)
+    users = {s["user"]["id"]: s["user"]["name"] for s in sessions if s["user"]["identified"]}
+    links = page.locator(".users-hit a")
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [f"/users/{u}" for u in users]
+    page.screenshot(path=replayql.screenshots / "issue.png")
+
+    page.locator("table.sessions-table tbody tr a[href^='/sessions/']").first.click()
+    page.wait_for_url(f"{replayql.url}/sessions/{sessions[0]['id']}")
+
+
+def test_resolve_and_reopen_change_the_issues_status_through_the_api(tab: Tab, replayql: Replayql) -> None:
+    issue = widest_issue(replayql)
+    assert issue["status"] == "OPEN"
+    page = sign_in(tab, replayql, f"/issues/{issue['id']}")
+    page.click(".status-actions button:text-is('Resolve')")
+    page.wait_for_selector(".status-actions .status:text-is('resolved')")
+    assert issue_status(replayql, issue["id"]) == "RESOLVED"
+    page.screenshot(path=replayql.screenshots / "issue-resolved.png")
+    page.click(".status-actions button:text-is('Reopen')")
+    page.wait_for_selector(".status-actions .status:text-is('open')")
+    assert issue_status(replayql, issue["id"]) == "OPEN"
+
+
+def test_a_read_only_key_sees_the_status_buttons_disabled_with_the_reason(tab: Tab, replayql: Replayql) -> None:
+    issue = widest_issue(replayql)
+    page = sign_in(tab, replayql, f"/issues/{issue['id']}", key=replayql.read_key)
+    page.wait_for_selector(".status-actions .reason")
+    scopes = replayql.answer("{ viewer { scopes } }", key=replayql.read_key)["data"]["viewer"]["scopes"]
+    assert page.locator(".status-actions .reason").inner_text() == (
+        f"This key's scope is {', '.join(scopes).lower()}: changing an issue's status needs the write scope.")
+    buttons = page.locator(".status-actions button")
+    assert buttons.all_inner_texts() == ["Resolve", "Ignore"]
+    assert all(buttons.nth(i).is_disabled() for i in range(buttons.count()))
+    page.screenshot(path=replayql.screenshots / "issue-read-only.png")
+    assert issue_status(replayql, issue["id"]) == issue["status"] == "OPEN"
+
+
+USER_FIELDS = "id name email sessionCount firstSeen lastSeen"
+
+
+def users(replayql: Replayql, after: str | None = None) -> dict[str, Any]:
+    return replayql.data(f"query($after: String) {{ users(first: 25, after: $after) {{ totalCount"
+                         f" pageInfo {{ endCursor }} nodes {{ {USER_FIELDS} }} }} }}", {"after": after})["users"]
+
+
+def user_row(page: Page, user: dict[str, Any]) -> dict[str, Any]:
+    name = user["name"] or user["id"]
+    return {"id": user["id"], "link": name,
+            "cells": [name, user["email"] or "", str(user["sessionCount"]), shown_time(page, user["firstSeen"]),
+                      shown_time(page, user["lastSeen"])]}
+
+
+def test_the_users_list_and_a_users_page_are_the_apis(tab: Tab, replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/users")
+    first = users(replayql)
+    wait_for_count(page, f"{first['totalCount']} users")
+    assert table(page, "user") == [user_row(page, user) for user in first["nodes"]]
+    page.screenshot(path=replayql.screenshots / "users.png")
+    page.click("text=Next page →")
+    second = users(replayql, first["pageInfo"]["endCursor"])
+    page.wait_for_url(re.compile(r"after="))
+    page.wait_for_selector(f"tr[data-user-id={json.dumps(second['nodes'][0]['id'])}]")
+    assert table(page, "user") == [user_row(page, user) for user in second["nodes"]]
+
+    busiest = max(second["nodes"], key=lambda user: user["sessionCount"])
+    page.click(f"tr[data-user-id={json.dumps(busiest['id'])}] a")
+    page.wait_for_url(f"{replayql.url}/users/{busiest['id']}")
+    user = replayql.data("query($id: ID!) { user(id: $id) { traits sessions(first: 25) { nodes { id } } } }",
+                         {"id": busiest["id"]})["user"]
+    assert [row["id"] for row in table(page, "session")] == [s["id"] for s in user["sessions"]["nodes"]]
+    traits = page.evaluate("() => Object.fromEntries([...[...document.querySelectorAll('.facts section')]"
+                           ".find(s => s.querySelector('h3').textContent === 'Traits')"
+                           ".querySelectorAll('dl div')].map(d => [d.querySelector('dt').textContent,"
+                           " d.querySelector('dd').textContent]))")
+    assert traits == {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+                      for k, v in user["traits"].items()}
+    page.screenshot(path=replayql.screenshots / "user.png")
+
+
 def test_graphiql_opens_from_the_nav_with_the_signed_in_key(tab: Tab, replayql: Replayql) -> None:
     page = sign_in(tab, replayql, "/sessions")
     page.click("nav >> text=GraphiQL")
@@ -309,7 +486,8 @@ def test_graphiql_opens_from_the_nav_with_the_signed_in_key(tab: Tab, replayql: 
     page.screenshot(path=replayql.screenshots / "graphiql.png")
 
 
-@pytest.mark.parametrize("path", ["/", "/sessions", "/sessions/s-0001", "/issues", "/dashboards"])
+@pytest.mark.parametrize("path", ["/", "/sessions", "/sessions/s-0001", "/issues", "/issues/i-1", "/users",
+                                  "/users/u-1", "/dashboards"])
 def test_every_view_answers_the_page_under_a_policy_that_runs_only_the_servers_scripts(replayql: Replayql,
                                                                                       path: str) -> None:
     response = httpx.get(replayql.url + path, trust_env=False)

@@ -2,10 +2,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import { storedKey, storeKey } from './api';
 import { navigate, onLinkClick, type Place, usePlace } from './router';
+import { IssuePage } from './issue';
+import { IssuesPage } from './issues';
 import { SessionPage } from './session';
 import { SessionsPage } from './sessions';
 import { fetchViewer, SignIn, type Viewer } from './signin';
 import { Problem } from './status';
+import { UserPage, UsersPage } from './users';
 
 type Check = { state: 'checking' } | { state: 'signed-out'; problem?: string } | { state: 'in'; viewer: Viewer };
 
@@ -47,7 +50,7 @@ export function App() {
       {/* the page loads while a kept key is checked: one round trip less before the data shows */}
       <Header viewer={check.state === 'in' ? check.viewer : null} path={place.path} onSignOut={signOut} />
       <main class="page">
-        <Page place={place} />
+        <Page place={place} viewer={check.state === 'in' ? check.viewer : null} />
       </main>
     </div>
   );
@@ -55,8 +58,8 @@ export function App() {
 
 const NAV = [
   { path: '/sessions', label: 'Sessions', coming: false },
-  { path: '/issues', label: 'Issues', coming: true },
-  { path: '/users', label: 'Users', coming: true },
+  { path: '/issues', label: 'Issues', coming: false },
+  { path: '/users', label: 'Users', coming: false },
   { path: '/dashboards', label: 'Dashboards', coming: true },
 ];
 
@@ -98,10 +101,13 @@ function Redirect({ to }: { to: string }) {
   return null;
 }
 
-function Page({ place }: { place: Place }) {
+function Page({ place, viewer }: { place: Place; viewer: Viewer | null }) {
   const [section, id] = place.path.split('/').slice(1).map(decodeURIComponent);
+  const { params } = place;
   if (section === '') return <Redirect to="/sessions" />;
-  if (section === 'sessions') return id ? <SessionPage id={id} params={place.params} /> : <SessionsPage params={place.params} />;
+  if (section === 'sessions') return id ? <SessionPage id={id} params={params} /> : <SessionsPage params={params} />;
+  if (section === 'issues') return id ? <IssuePage key={id} id={id} params={params} viewer={viewer} /> : <IssuesPage params={params} />;
+  if (section === 'users') return id ? <UserPage id={id} params={params} /> : <UsersPage params={params} />;
   const coming = NAV.find((item) => item.path === `/${section}` && item.coming);
   if (coming) return <p class="placeholder">{coming.label} are coming in a later version of this UI.</p>;
   return <Problem message={`There is no page at ${place.path}.`} />;

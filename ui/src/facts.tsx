@@ -45,9 +45,9 @@ const VITALS: Record<Vital, { label: string; good: number; poor: number; unit: s
   ttfb: { label: 'TTFB', good: 800, poor: 1800, unit: 'ms' },
 };
 
-type Row = [string, string | number | null | undefined];
+export type Row = [string, string | number | null | undefined];
 
-function Section({ title, rows }: { title: string; rows: Row[] }) {
+export function Section({ title, rows }: { title: string; rows: Row[] }) {
   const shown = rows.filter(([, value]) => value != null && value !== '');
   if (shown.length === 0) return null;
   return (

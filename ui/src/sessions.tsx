@@ -1,7 +1,9 @@
 // The sessions list: query string + quick filters, sortable columns, cursor pages; the URL holds all of it.
 import { FilterBox } from './filterbox';
 import { dateTime, duration } from './format';
-import { onLinkClick, navigate, urlOf } from './router';
+import { type Column, Link, Pager, type State, stateOf, Table } from './list';
+import { RangeSelect, timeRangeOf } from './ranges';
+import { navigate, urlOf } from './router';
 import { useQuery } from './query';
 import { Show } from './status';
 
@@ -46,20 +48,12 @@ interface SessionsAnswer {
   };
 }
 
-const RANGES: Record<string, { label: string; hours: number }> = {
-  '24h': { label: 'Last 24 hours', hours: 24 },
-  '7d': { label: 'Last 7 days', hours: 24 * 7 },
-  '30d': { label: 'Last 30 days', hours: 24 * 30 },
-};
-
-interface Column {
-  label: string;
+interface SortColumn extends Column<SessionRow> {
   sort?: string; // the API's SessionOrderField, for columns the API can order by
-  cell: (row: SessionRow) => string | number;
 }
 
-const COLUMNS: Column[] = [
-  { label: 'User', cell: (r) => (r.user.identified ? (r.user.name ?? r.user.email ?? r.user.id) : 'anonymous') },
+const COLUMNS: SortColumn[] = [
+  { label: 'User', cell: (r) => <Link href={sessionUrl(r.id)}>{userName(r.user)}</Link> },
   { label: 'Start', sort: 'STARTED_AT', cell: (r) => dateTime(r.startedAt) },
   { label: 'Duration', sort: 'DURATION', cell: (r) => duration(r.durationMs) },
   { label: 'Pages', sort: 'PAGE_COUNT', cell: (r) => r.pageCount },
@@ -69,23 +63,21 @@ const COLUMNS: Column[] = [
   { label: 'Device', cell: (r) => [r.deviceType, r.browser].filter(Boolean).join(' · ') },
 ];
 
-/** The list's state as the URL holds it. */
-function stateOf(params: URLSearchParams): Record<string, string | undefined> {
-  const keys = ['q', 'range', 'browser', 'errors', 'sort', 'dir', 'after'];
-  return Object.fromEntries(keys.map((key) => [key, params.get(key) ?? undefined]));
+export const sessionUrl = (id: string) => `/sessions/${encodeURIComponent(id)}`;
+
+export function userName(user: { id: string; identified: boolean; name: string | null; email: string | null }): string {
+  return user.identified ? (user.name ?? user.email ?? user.id) : 'anonymous';
 }
 
 /** The API's variables for a state: the query string as `query`, quick filters as the typed `filter`. */
-function variablesOf(state: Record<string, string | undefined>): Record<string, unknown> {
+function variablesOf(state: State): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   if (state.browser) filter.browser = { eq: state.browser };
   if (state.errors) filter.hasErrors = state.errors === 'yes';
-  const range = state.range ? RANGES[state.range] : undefined;
   return {
     query: state.q || null,
     filter: Object.keys(filter).length ? filter : null,
-    // rounded to the minute, so a reload within it asks the same question
-    timeRange: range ? { from: new Date(Math.floor(Date.now() / 60_000) * 60_000 - range.hours * 3_600_000).toISOString() } : null,
+    timeRange: timeRangeOf(state.range),
     orderBy: state.sort ? { field: state.sort, direction: state.dir === 'ASC' ? 'ASC' : 'DESC' } : null,
     after: state.after || null,
     first: PAGE_SIZE,
@@ -93,7 +85,7 @@ function variablesOf(state: Record<string, string | undefined>): Record<string, 
 }
 
 export function SessionsPage({ params }: { params: URLSearchParams }) {
-  const state = stateOf(params);
+  const state = stateOf(params, ['q', 'range', 'browser', 'errors', 'sort', 'dir', 'after']);
   const loaded = useQuery<SessionsAnswer>(SESSIONS_QUERY, variablesOf(state));
   // a changed filter or order starts again at the first page
   const change = (changes: Record<string, string | undefined>) => navigate(urlOf('/sessions', { ...state, after: undefined, ...changes }));
@@ -115,14 +107,7 @@ export function SessionsPage({ params }: { params: URLSearchParams }) {
               )}
             </p>
             <SessionsTable rows={sessions.nodes} state={state} change={change} />
-            <nav class="pager">
-              {state.after && <button onClick={() => change({})}>← First page</button>}
-              {sessions.pageInfo.hasNextPage && (
-                <button onClick={() => navigate(urlOf('/sessions', { ...state, after: sessions.pageInfo.endCursor ?? undefined }))}>
-                  Next page →
-                </button>
-              )}
-            </nav>
+            <Pager path="/sessions" state={state} pageInfo={sessions.pageInfo} />
           </>
         )}
       />
@@ -130,22 +115,14 @@ export function SessionsPage({ params }: { params: URLSearchParams }) {
   );
 }
 
-type Change = (changes: Record<string, string | undefined>) => void;
+type Change = (changes: State) => void;
 
-function QuickFilters({ state, change }: { state: Record<string, string | undefined>; change: Change }) {
+function QuickFilters({ state, change }: { state: State; change: Change }) {
   const browsers = useQuery<{ topValues: { values: { value: string }[] } }>(BROWSERS_QUERY, {});
   const names = browsers.state === 'done' ? browsers.data.topValues.values.map((v) => v.value) : [];
   return (
     <div class="quick">
-      <label>
-        Time
-        <select value={state.range ?? ''} onChange={(e) => change({ range: e.currentTarget.value })}>
-          <option value="">All time</option>
-          {Object.entries(RANGES).map(([value, range]) => (
-            <option key={value} value={value}>{range.label}</option>
-          ))}
-        </select>
-      </label>
+      <RangeSelect value={state.range} onChange={(range) => change({ range })} />
       <label>
         Browser
         <select value={state.browser ?? ''} onChange={(e) => change({ browser: e.currentTarget.value })}>
@@ -167,41 +144,12 @@ function QuickFilters({ state, change }: { state: Record<string, string | undefi
   );
 }
 
-function SessionsTable({ rows, state, change }: { rows: SessionRow[]; state: Record<string, string | undefined>; change: Change }) {
-  if (rows.length === 0) return <p class="empty">No sessions match.</p>;
-  return (
-    <div class="table-scroll">
-      <table class="sessions-table">
-        <thead>
-          <tr>
-            {COLUMNS.map((column) => (
-              <SortHeader key={column.label} column={column} state={state} change={change} />
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((row) => (
-            <tr key={row.id} data-session-id={row.id}>
-              {COLUMNS.map((column, i) => (
-                <td key={column.label}>
-                  {i === 0 ? (
-                    <a href={`/sessions/${encodeURIComponent(row.id)}`} onClick={onLinkClick}>
-                      {column.cell(row)}
-                    </a>
-                  ) : (
-                    column.cell(row)
-                  )}
-                </td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
+function SessionsTable({ rows, state, change }: { rows: SessionRow[]; state: State; change: Change }) {
+  const head = (column: SortColumn) => <SortHeader key={column.label} column={column} state={state} change={change} />;
+  return <Table rows={rows} columns={COLUMNS} name="session" id={(r) => r.id} empty="No sessions match." head={head} />;
 }
 
-function SortHeader({ column, state, change }: { column: Column; state: Record<string, string | undefined>; change: Change }) {
+function SortHeader({ column, state, change }: { column: SortColumn; state: State; change: Change }) {
   if (!column.sort) return <th>{column.label}</th>;
   const sorted = (state.sort ?? 'STARTED_AT') === column.sort;
   const direction = sorted ? (state.dir ?? 'DESC') : undefined;
@@ -213,4 +161,25 @@ function SortHeader({ column, state, change }: { column: Column; state: Record<s
       </button>
     </th>
   );
+}
+
+/** The fields `SessionLinks` shows, for a page of some sessions (an issue's, a user's). */
+export const SESSION_LINK_FIELDS = `pageInfo { hasNextPage endCursor } totalCount
+  nodes { id startedAt durationMs pageCount errorCount user { id identified name email } }`;
+
+export type SessionLink = Pick<SessionRow, 'id' | 'startedAt' | 'durationMs' | 'pageCount' | 'errorCount' | 'user'>;
+
+const LINK_COLUMNS: Column<SessionLink>[] = [
+  { label: 'Start', cell: (r) => <Link href={sessionUrl(r.id)}>{dateTime(r.startedAt)}</Link> },
+  { label: 'User', cell: (r) => (r.user.identified ? <Link href={userUrl(r.user.id)}>{userName(r.user)}</Link> : 'anonymous') },
+  { label: 'Duration', cell: (r) => duration(r.durationMs) },
+  { label: 'Pages', cell: (r) => r.pageCount },
+  { label: 'Errors', cell: (r) => r.errorCount },
+];
+
+export const userUrl = (id: string) => `/users/${encodeURIComponent(id)}`;
+
+/** Some sessions, each a link to its replay, with their user. */
+export function SessionLinks({ rows }: { rows: SessionLink[] }) {
+  return <Table rows={rows} columns={LINK_COLUMNS} name="session" id={(r) => r.id} empty="No sessions." />;
 }
