@@ -61,7 +61,13 @@ def session_batch(session_id: str, seq: int, base: int, user: str | None = None)
     return make_batch(session_id, events, seq=seq, sent_at=0)
 
 
-def send(server: Server, batch: dict[str, Any]) -> httpx.Response:
+def send(server: Server, batch: dict[str, Any], attempts: int = 10) -> httpx.Response:
+    """As a client does: a 503 (backpressure: nothing of the batch was kept) is sent again after Retry-After."""
+    for _ in range(attempts - 1):
+        response = server.ingest({**batch, "sentAt": now_ms()})
+        if response.status_code != 503:
+            return response
+        time.sleep(float(response.headers["retry-after"]))
     return server.ingest({**batch, "sentAt": now_ms()})
 
 
