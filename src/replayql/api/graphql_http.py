@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from replayql.api.context import Context, Services
-from replayql.api.ingest_http import internal_error
+from replayql.api.ingest_http import bare_media_type, internal_error
 from replayql.api.limits import check_limits, json_shape, literal_shape
 from replayql.api.schema import schema
 from replayql.config import QueryLimits
@@ -78,10 +78,6 @@ def _refusal(status: int, message: str, code: str, headers: dict[str, str] | Non
     return RequestError(status, [_error(message, code)], headers)
 
 
-def _bare_media_type(value: str) -> str:
-    return value.split(";")[0].strip().lower()
-
-
 def _response_media_type(accept: str) -> str:
     """application/graphql-response+json when the Accept header weighs it at least as high as application/json;
     else application/json, which is also what a client without Accept, or with only wildcards, gets (as it
@@ -94,7 +90,7 @@ def _response_media_type(accept: str) -> str:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 weight = float(value) if _QVALUE.fullmatch(value.strip()) else 0.0
-        weights[_bare_media_type(media)] = weight
+        weights[bare_media_type(media)] = weight
     as_json = max(weights.get(_JSON, 0.0), weights.get("application/*", 0.0), weights.get("*/*", 0.0))
     preferred = weights.get(_GRAPHQL_RESPONSE, 0.0)
     return _GRAPHQL_RESPONSE if preferred > 0 and preferred >= as_json else _JSON
@@ -187,7 +183,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _check_content_type(request: Request) -> None:
-    content_type = _bare_media_type(request.headers.get("content-type", ""))
+    content_type = bare_media_type(request.headers.get("content-type", ""))
     if content_type != _JSON:
         sent = f"Content-Type {content_type!r} is not JSON" if content_type else "the request has no Content-Type"
         raise _refusal(415, f"{sent}; send the body as application/json", "UNSUPPORTED_MEDIA_TYPE")

@@ -90,8 +90,13 @@ async def _read_body(receive: Receive, headers: dict[str, str], limits: IngestLi
             return b"".join(chunks)
 
 
+def bare_media_type(value: str) -> str:
+    """`application/json; charset=utf-8` -> `application/json`: the type without its parameters."""
+    return value.split(";")[0].strip().lower()
+
+
 def _check_content_type(headers: dict[str, str]) -> None:
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = bare_media_type(headers.get("content-type", ""))
     if media_type not in _JSON_TYPES:
         raise IngestRejected(415, f"Content-Type {media_type!r} is not JSON; send application/json")
 
