@@ -191,7 +191,15 @@ def test_counts_are_identical_and_follow_from_the_input(pair: Pair) -> None:
 # -- session lists ----------------------------------------------------------------------------------------------
 
 ORDER_FIELDS = ("STARTED_AT", "ENDED_AT", "DURATION", "ACTIVE_DURATION", "EVENT_COUNT", "ERROR_COUNT",
-                "PAGE_COUNT", "CLICK_COUNT")
+                "PAGE_COUNT", "CLICK_COUNT", "FRUSTRATION", "USER", "COUNTRY", "DEVICE")
+
+
+def _order_key(field: str, node: dict[str, Any]) -> tuple[Any, str]:
+    """What an order sorts a session by, from its fields, with the id that breaks ties."""
+    value = {"FRUSTRATION": lambda: node["rageClickCount"] + node["deadClickCount"] + node["errorClickCount"],
+             "USER": lambda: node["userId"] or "", "COUNTRY": lambda: node["country"] or "",
+             "DEVICE": lambda: (node["deviceType"] or "").lower()}[field]()
+    return value, node["id"]
 
 
 def test_session_list_first_page_in_every_order(pair: Pair) -> None:
@@ -208,6 +216,13 @@ def test_session_list_first_page_in_every_order(pair: Pair) -> None:
     oldest = [e["node"]["startedAt"] for e in data["STARTED_AT_ASC"]["edges"]]
     longest = [e["node"]["durationMs"] for e in data["DURATION_DESC"]["edges"]]
     assert oldest == sorted(oldest) and longest == sorted(longest, reverse=True)
+    for field in ("FRUSTRATION", "USER", "COUNTRY", "DEVICE"):
+        seen: set[Any] = set()
+        for direction in ("ASC", "DESC"):
+            keys = [_order_key(field, e["node"]) for e in data[f"{field}_{direction}"]["edges"]]
+            assert keys == sorted(keys, reverse=direction == "DESC"), (field, direction)
+            seen |= {k[0] for k in keys}
+        assert len(seen) > 1, field  # the two ends differ: the order is not one tie
 
 
 def test_default_session_order_and_anonymous_and_identified_users(pair: Pair) -> None:
@@ -227,6 +242,7 @@ def test_default_session_order_and_anonymous_and_identified_users(pair: Pair) ->
 @pytest.mark.parametrize(("field", "direction", "size"), [
     ("STARTED_AT", "DESC", 9), ("DURATION", "ASC", 40), ("EVENT_COUNT", "DESC", 30), ("ERROR_COUNT", "ASC", 20),
     ("CLICK_COUNT", "DESC", 35), ("PAGE_COUNT", "ASC", 45), ("ACTIVE_DURATION", "DESC", 60),
+    ("FRUSTRATION", "DESC", 25), ("USER", "ASC", 30), ("COUNTRY", "DESC", 50), ("DEVICE", "ASC", 70),
 ])
 def test_paging_through_all_sessions_gives_the_same_pages_and_cursors(pair: Pair, field: str, direction: str,
                                                                        size: int) -> None:

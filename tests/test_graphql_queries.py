@@ -262,6 +262,11 @@ def test_time_range_accepts_other_offsets_and_rejects_reversed(ro: Server) -> No
     ("{field: ERROR_COUNT, direction: ASC}", ["s-b", "s-d", "s-a", "s-c"]),
     ("{field: PAGE_COUNT, direction: ASC}", ["s-b", "s-d", "s-a", "s-c"]),
     ("{field: CLICK_COUNT, direction: DESC}", ["s-a", "s-d", "s-c", "s-b"]),
+    ("{field: COUNTRY, direction: ASC}", ["s-d", "s-b", "s-c", "s-a"]),  # no country sorts as ''
+    ("{field: COUNTRY, direction: DESC}", ["s-a", "s-c", "s-b", "s-d"]),
+    ("{field: USER, direction: ASC}", ["s-c", "s-a", "s-d", "s-b"]),  # anonymous first, then u-ada, u-bob
+    ("{field: USER, direction: DESC}", ["s-b", "s-d", "s-a", "s-c"]),
+    ("{field: DEVICE, direction: DESC}", ["s-c", "s-d", "s-b", "s-a"]),  # mobile, then the desktops by id
 ])
 def test_session_order(ro: Server, order: str, expected: list[str]) -> None:
     data = ro.data(f"{{ sessions(orderBy: {order}) {{ nodes {{ id }} }} }}")

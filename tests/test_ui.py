@@ -14,7 +14,8 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,50 @@ def test_the_filter_box_and_quick_filters_ask_the_api_and_show_what_it_applied(t
     box.press("Enter")
     refusal = replayql.refusal('{ sessions(query: "browser =") { totalCount } }')
     assert page.locator(".problem").inner_text() == refusal
+
+
+FRUSTRATED = {"or": [{"rageClickCount": {"gt": 0}}, {"deadClickCount": {"gt": 0}}, {"errorClickCount": {"gt": 0}}]}
+
+
+def wait_for_rows(page: Page, ids: list[str]) -> None:
+    """The sessions table shows exactly these sessions, in this order."""
+    page.wait_for_function("ids => [...document.querySelectorAll('table.sessions-table tbody tr')]"
+                           ".map(r => r.dataset.sessionId).join() === ids.join()", arg=ids)
+
+
+def test_the_frustration_filter_the_new_sorts_and_a_custom_range_ask_the_api_the_same(tab: Tab,
+                                                                                      replayql: Replayql) -> None:
+    page = sign_in(tab, replayql, "/sessions")
+    page.select_option(".quick label:has-text('Frustration') select", "yes")
+    frustrated = replayql.sessions(filter=FRUSTRATED)
+    assert 0 < frustrated["totalCount"] < replayql.sessions()["totalCount"]
+    wait_for_rows(page, [node["id"] for node in frustrated["nodes"]])
+    assert page.locator("p.applied").inner_text() == \
+        f"{frustrated['totalCount']} sessions matching {frustrated['appliedQuery']}"
+
+    for column, order in (("Frustration", "FRUSTRATION"), ("Country", "COUNTRY"), ("Device", "DEVICE"),
+                          ("User", "USER")):
+        page.click(f"th button:has-text('{column}')")
+        ordered = replayql.sessions(filter=FRUSTRATED, orderBy={"field": order, "direction": "DESC"})
+        page.wait_for_selector(f"th[aria-sort=descending]:has-text('{column}')")
+        wait_for_rows(page, [node["id"] for node in ordered["nodes"]])
+        assert f"sort={order}" in page.url
+    shown = page.evaluate("() => [...document.querySelectorAll('table.sessions-table tbody tr')]"
+                          ".map(r => Number(r.cells[5].textContent))")
+    assert max(shown) > 0  # the column shows the sum the order and the filter use
+
+    page.select_option(".quick select.range", "custom")
+    page.wait_for_url(re.compile(r"range=custom"))
+    page.fill("input[aria-label=From]", "2020-01-01T00:00")  # the browser's wall time
+    page.wait_for_url(re.compile(r"from=2020-01-01"))
+    chosen = dict(re.findall(r"(from|to)=([^&]+)", page.url))
+    span = {name: httpx.URL(f"?v={value}").params["v"] for name, value in chosen.items()}
+    in_span = replayql.data(
+        "query($filter: SessionFilter, $orderBy: SessionOrder, $timeRange: TimeRange) { sessions(first: 25,"
+        " filter: $filter, orderBy: $orderBy, timeRange: $timeRange) { totalCount nodes { id } } }",
+        {"filter": FRUSTRATED, "orderBy": {"field": "USER", "direction": "DESC"}, "timeRange": span})["sessions"]
+    wait_for_rows(page, [node["id"] for node in in_span["nodes"]])
+    assert in_span["totalCount"] == frustrated["totalCount"]  # every generated session is after 2020
 
 
 def suggestions(page: Page) -> list[str]:
@@ -474,6 +519,170 @@ def test_the_users_list_and_a_users_page_are_the_apis(tab: Tab, replayql: Replay
     assert traits == {k: v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
                       for k, v in user["traits"].items()}
     page.screenshot(path=replayql.screenshots / "user.png")
+
+
+DAY_MS = 86_400_000
+ZONE = "Europe/Berlin"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The questions the dashboards page asks for one span and time zone, asked of the API by the test."""
+    replayql: Replayql
+    start: str
+    end: str
+    zone: str
+
+    @property
+    def url(self) -> str:
+        return "/dashboards?" + httpx.QueryParams(
+            {"range": "custom", "from": self.start, "to": self.end, "tz": self.zone}).__str__()
+
+    @property
+    def time_range(self) -> dict[str, str]:
+        return {"from": self.start, "to": self.end}
+
+    def aggregate(self, **input_: Any) -> dict[str, Any]:
+        # eight days: the page's buckets are days
+        return self.replayql.data(
+            "query($input: AggregateInput!) { aggregate(input: $input) { rows totals otherRows } }",
+            {"input": {**input_, "interval": "DAY", "timeRange": self.time_range, "timeZone": self.zone}})["aggregate"]
+
+    def funnel(self, steps: list[str]) -> list[dict[str, Any]]:
+        return self.replayql.data("query($input: FunnelInput!) { funnel(input: $input) { steps { step count } } }",
+                                  {"input": {"steps": steps, "timeRange": self.time_range}})["funnel"]["steps"]
+
+    def retention(self) -> list[dict[str, Any]]:
+        return self.replayql.data(
+            "query($input: RetentionInput!) { retention(input: $input) { cohorts { start size } } }",
+            {"input": {"timeRange": self.time_range, "interval": "DAY", "periods": 8,
+                       "timeZone": self.zone}})["retention"]["cohorts"]
+
+
+def js_percent(share: float) -> str:
+    """A share as the page prints it: JavaScript's toFixed(1) of the percentage, which rounds half up."""
+    return f"{Decimal(share * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+
+
+@pytest.fixture
+def dashboard(replayql: Replayql) -> Dashboard:
+    """The generated week (it ends at today's midnight, UTC) and the day after, in Berlin's time."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = midnight - timedelta(days=7), midnight + timedelta(days=1)
+    return Dashboard(replayql, start.isoformat().replace("+00:00", "Z"), end.isoformat().replace("+00:00", "Z"),
+                     ZONE)
+
+
+def card(page: Page, name: str) -> str:
+    """The selector of a card, once its content (not its loading state) is shown."""
+    page.wait_for_selector(f".card-{name} h2 + :not(.loading)")
+    return f".card-{name}"
+
+
+def test_the_dashboards_draw_the_apis_answers_for_the_range_and_zone_in_the_url(tab: Tab, replayql: Replayql,
+                                                                                dashboard: Dashboard) -> None:
+    page = sign_in(tab, replayql, dashboard.url)
+    browsers = dashboard.aggregate(source="SESSIONS", measures=[{"alias": "n", "fn": "COUNT"}],
+                                   groupBy=[{"field": "browser"}], limit=5, other=True)
+    expected: dict[str, int] = {}
+    for _, browser, n in browsers["rows"]:
+        expected[browser] = expected.get(browser, 0) + n
+    expected["Other"] = sum(n for _, _, n in browsers["otherRows"] or [])
+    page.wait_for_selector(f"{card(page, 'browsers')} .uplot canvas")
+    shown = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('.card-browsers .totals li')]"
+                          ".map(li => [li.dataset.series, li.querySelector('b').textContent]))")
+    assert shown == {name: f"{n:,}" for name, n in expected.items() if name != "Other" or n}
+    assert sum(expected.values()) == browsers["totals"][2] > 0
+
+    rate = dashboard.aggregate(source="SESSIONS", measures=[{"alias": "r", "fn": "RATE", "where": "hasErrors = true"}])
+    page.wait_for_selector(f"{card(page, 'errors')} .uplot canvas")
+    assert page.locator(".overall-rate").inner_text() == js_percent(rate["totals"][1])
+
+    vitals = replayql.data("query($r: TimeRange) { webVitals(timeRange: $r, query: \"name = LCP\","
+                           " groupBy: PATH_PATTERN, limit: 10) { vitals { group count p75 } } }",
+                           {"r": dashboard.time_range})["webVitals"]
+    rows = page.locator(f"{card(page, 'lcp')} tbody tr")
+    assert [rows.nth(i).locator("td").all_inner_texts()[:3] for i in range(rows.count())] == [
+        [v["group"], f"{v['count']:,}", f"{Decimal(v['p75']).quantize(Decimal(1), ROUND_HALF_UP)} ms"]
+        for v in vitals["vitals"]]  # Math.round: half up
+
+    cohorts = dashboard.retention()
+    page.wait_for_selector(f"{card(page, 'retention')} tr[data-cohort]")
+    assert page.evaluate("() => [...document.querySelectorAll('.retention-table tr[data-cohort]')]"
+                         ".map(r => [r.dataset.cohort, Number(r.cells[1].textContent.replace(/,/g, ''))])") == \
+        [[c["start"], c["size"]] for c in cohorts]
+    assert cohorts[0]["start"].endswith("+01:00")  # Berlin's days in December
+
+    paths = replayql.data("query($input: PathsInput!) { paths(input: $input) { steps { step sessions } } }",
+                          {"input": {"timeRange": dashboard.time_range, "steps": 4, "limit": 24}})["paths"]
+    page.wait_for_selector(f"{card(page, 'paths')} .path-step")
+    assert page.locator(".path-step h3 small").all_inner_texts() == [
+        f"{step['sessions']:,} sessions" for step in paths["steps"] if step["step"] > 0]
+    page.screenshot(path=replayql.screenshots / "dashboards.png", full_page=True)
+
+    page.select_option("select.zone", "UTC")  # the zone is in the URL, and every bucket follows it
+    page.wait_for_url(re.compile(r"tz=UTC"))
+    utc = Dashboard(replayql, dashboard.start, dashboard.end, "UTC").retention()
+    page.wait_for_function("start => document.querySelector('.retention-table tr[data-cohort]')?.dataset.cohort"
+                           " === start", arg=utc[0]["start"])
+    assert utc[0]["start"].endswith("+00:00")
+
+
+def funnel_counts(page: Page) -> list[list[str]]:
+    page.wait_for_selector(".funnel li")
+    return page.evaluate("() => [...document.querySelectorAll('.funnel li')].map(li =>"
+                         " [li.querySelector('code').textContent, li.querySelector('.funnel-count b').textContent])")
+
+
+def test_the_funnel_starts_from_the_top_pages_and_its_steps_are_edited_into_the_url(tab: Tab, replayql: Replayql,
+                                                                                    dashboard: Dashboard) -> None:
+    page = sign_in(tab, replayql, dashboard.url)
+    top = replayql.data('{ topValues(entity: EVENTS, key: "path", limit: 3) { values { value } } }')["topValues"]
+    steps = [f"visited(path = {json.dumps(v['value'])})" for v in top["values"]]
+    page.wait_for_selector(".steps input")
+    assert [page.locator(".steps input").nth(i).input_value() for i in range(3)] == steps
+    assert funnel_counts(page) == [[s["step"], f"{s['count']:,}"] for s in dashboard.funnel(steps)]
+
+    page.click("button[aria-label='Remove step 3']")
+    page.click("button[aria-label='Remove step 2']")
+    page.click(".steps button:text-is('Add step')")
+    page.fill("input[aria-label='Step 2']", 'visited(path ^= "/product/")')
+    page.click(".steps button:text-is('Apply')")
+    edited = [steps[0], 'visited(path ^= "/product/")']
+    page.wait_for_url(re.compile(r"steps="))
+    assert httpx.URL(page.url).params["steps"].split("\n") == edited
+    expected = [[s["step"], f"{s['count']:,}"] for s in dashboard.funnel(edited)]
+    page.wait_for_function("last => document.querySelector('.funnel li:nth-child(2) code')?.textContent === last",
+                           arg=expected[1][0])
+    assert funnel_counts(page) == expected and int(expected[1][1].replace(",", "")) > 0
+    page.screenshot(path=replayql.screenshots / "dashboards-funnel.png")
+
+    page.reload()  # a shared link holds the steps
+    page.wait_for_selector(".funnel li:nth-child(2)")
+    assert funnel_counts(page) == expected
+
+    page.fill("input[aria-label='Step 2']", "visited(path = ")
+    page.click(".steps button:text-is('Apply')")
+    refusal = replayql.answer("query($input: FunnelInput!) { funnel(input: $input) { countBy } }",
+                              {"input": {"steps": [steps[0], "visited(path ="]}})["errors"][0]["message"]
+    page.wait_for_selector(".card-funnel .problem")
+    assert page.locator(".card-funnel .problem").inner_text() == refusal
+
+
+def test_the_dashboards_fold_to_one_column_on_a_narrow_window(browser: Browser, replayql: Replayql,
+                                                               dashboard: Dashboard) -> None:
+    context = browser.new_context(viewport={"width": 420, "height": 800})
+    try:
+        narrow = Tab(context.new_page())
+        page = sign_in(narrow, replayql, dashboard.url)
+        page.wait_for_selector(".card-browsers .uplot canvas")
+        page.wait_for_selector(".retention-table")
+        widths = page.evaluate("() => [document.documentElement.scrollWidth,"
+                               " ...[...document.querySelectorAll('.card')].map(c => c.getBoundingClientRect().right)]")
+        assert max(widths) <= 420  # nothing wider than the window: wide tables scroll inside their card
+        page.screenshot(path=replayql.screenshots / "dashboards-narrow.png", full_page=True)
+    finally:
+        context.close()
 
 
 def test_graphiql_opens_from_the_nav_with_the_signed_in_key(tab: Tab, replayql: Replayql) -> None:

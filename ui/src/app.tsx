@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { storedKey, storeKey } from './api';
 import { navigate, onLinkClick, type Place, usePlace } from './router';
+import { DashboardsPage } from './dashboards';
 import { IssuePage } from './issue';
 import { IssuesPage } from './issues';
 import { SessionPage } from './session';
@@ -57,10 +58,10 @@ export function App() {
 }
 
 const NAV = [
-  { path: '/sessions', label: 'Sessions', coming: false },
-  { path: '/issues', label: 'Issues', coming: false },
-  { path: '/users', label: 'Users', coming: false },
-  { path: '/dashboards', label: 'Dashboards', coming: true },
+  { path: '/sessions', label: 'Sessions' },
+  { path: '/issues', label: 'Issues' },
+  { path: '/users', label: 'Users' },
+  { path: '/dashboards', label: 'Dashboards' },
 ];
 
 function Header({ viewer, path, onSignOut }: { viewer: Viewer | null; path: string; onSignOut: () => void }) {
@@ -78,7 +79,6 @@ function Header({ viewer, path, onSignOut }: { viewer: Viewer | null; path: stri
             aria-current={path.startsWith(item.path) ? 'page' : undefined}
           >
             {item.label}
-            {item.coming && <small class="coming">coming</small>}
           </a>
         ))}
         {/* GraphiQL's page reads the signed-in key from this tab's sessionStorage */}
@@ -108,7 +108,6 @@ function Page({ place, viewer }: { place: Place; viewer: Viewer | null }) {
   if (section === 'sessions') return id ? <SessionPage id={id} params={params} /> : <SessionsPage params={params} />;
   if (section === 'issues') return id ? <IssuePage key={id} id={id} params={params} viewer={viewer} /> : <IssuesPage params={params} />;
   if (section === 'users') return id ? <UserPage id={id} params={params} /> : <UsersPage params={params} />;
-  const coming = NAV.find((item) => item.path === `/${section}` && item.coming);
-  if (coming) return <p class="placeholder">{coming.label} are coming in a later version of this UI.</p>;
+  if (section === 'dashboards' && !id) return <DashboardsPage params={params} />;
   return <Problem message={`There is no page at ${place.path}.`} />;
 }

@@ -2,7 +2,7 @@
 import { dateTime } from './format';
 import { type Column, Link, Pager, type State, stateOf, Table } from './list';
 import { useQuery } from './query';
-import { RANGES, RangeSelect, thisMinute, timeRangeOf } from './ranges';
+import { intervalOf, RangeSelect, spanOf, thisMinute, timeRangeOf } from './ranges';
 import { navigate, urlOf } from './router';
 import { Show } from './status';
 
@@ -42,10 +42,10 @@ export function StatusBadge({ status }: { status: string }) {
 }
 
 export function IssuesPage({ params }: { params: URLSearchParams }) {
-  const state = stateOf(params, ['status', 'range', 'after']);
+  const state = stateOf(params, ['status', 'range', 'from', 'to', 'after']);
   const loaded = useQuery<IssuesAnswer>(ISSUES_QUERY, {
     filter: state.status ? { status: { eq: state.status } } : null,
-    timeRange: timeRangeOf(state.range),
+    timeRange: timeRangeOf(state),
     after: state.after || null,
     first: PAGE_SIZE,
   });
@@ -62,14 +62,14 @@ export function IssuesPage({ params }: { params: URLSearchParams }) {
             ))}
           </select>
         </label>
-        <RangeSelect value={state.range} onChange={(range) => change({ range })} />
+        <RangeSelect state={state} onChange={change} />
       </div>
       <Show
         loaded={loaded}
         render={({ issues }) => (
           <>
             <p class="applied">{issues.totalCount} issues</p>
-            {issues.nodes.length ? <IssuesTable rows={issues.nodes} range={state.range} /> : <p class="empty">No issues match.</p>}
+            {issues.nodes.length ? <IssuesTable rows={issues.nodes} state={state} /> : <p class="empty">No issues match.</p>}
             <Pager path="/issues" state={state} pageInfo={issues.pageInfo} />
           </>
         )}
@@ -78,18 +78,16 @@ export function IssuesPage({ params }: { params: URLSearchParams }) {
   );
 }
 
-/** The sparkline's span: the chosen range, or from the page's oldest first occurrence; up to now. */
-function trendSpan(rows: IssueRow[], range: string | undefined): { from: number; to: number; interval: string } {
+/** The sparkline's span: the chosen range, or from the page's oldest first occurrence up to now. */
+function trendSpan(rows: IssueRow[], state: State): { from: number; to: number } {
   const to = thisMinute() + 60_000;
-  const known = range ? RANGES[range] : undefined;
-  const from = known ? to - known.hours * 3_600_000 : Math.min(...rows.map((r) => Date.parse(r.firstSeen)));
-  const days = (to - from) / 86_400_000;
-  return { from, to, interval: days <= 2 ? 'HOUR' : days <= 120 ? 'DAY' : 'WEEK' };
+  return spanOf(state) ?? { from: Math.min(...rows.map((r) => Date.parse(r.firstSeen))), to };
 }
 
 /** Per issue id, its occurrences in each bucket, oldest first (the API fills empty buckets). */
-function useTrends(rows: IssueRow[], range: string | undefined): Map<string, number[]> {
-  const { from, to, interval } = trendSpan(rows, range);
+function useTrends(rows: IssueRow[], state: State): Map<string, number[]> {
+  const { from, to } = trendSpan(rows, state);
+  const interval = intervalOf({ from, to }, 120);
   const trend = useQuery<{ aggregate: { rows: [string, string, number][] } }>(TREND_QUERY, {
     input: {
       source: 'ERRORS',
@@ -118,8 +116,8 @@ function Sparkline({ counts }: { counts: number[] | undefined }) {
   );
 }
 
-function IssuesTable({ rows, range }: { rows: IssueRow[]; range: string | undefined }) {
-  const trends = useTrends(rows, range);
+function IssuesTable({ rows, state }: { rows: IssueRow[]; state: State }) {
+  const trends = useTrends(rows, state);
   const columns: Column<IssueRow>[] = [
     { label: 'Status', cell: (r) => <StatusBadge status={r.status} /> },
     {

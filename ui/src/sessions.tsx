@@ -53,14 +53,14 @@ interface SortColumn extends Column<SessionRow> {
 }
 
 const COLUMNS: SortColumn[] = [
-  { label: 'User', cell: (r) => <Link href={sessionUrl(r.id)}>{userName(r.user)}</Link> },
+  { label: 'User', sort: 'USER', cell: (r) => <Link href={sessionUrl(r.id)}>{userName(r.user)}</Link> },
   { label: 'Start', sort: 'STARTED_AT', cell: (r) => dateTime(r.startedAt) },
   { label: 'Duration', sort: 'DURATION', cell: (r) => duration(r.durationMs) },
   { label: 'Pages', sort: 'PAGE_COUNT', cell: (r) => r.pageCount },
   { label: 'Errors', sort: 'ERROR_COUNT', cell: (r) => r.errorCount },
-  { label: 'Frustration', cell: (r) => r.rageClickCount + r.deadClickCount + r.errorClickCount },
-  { label: 'Country', cell: (r) => r.country ?? '' },
-  { label: 'Device', cell: (r) => [r.deviceType, r.browser].filter(Boolean).join(' · ') },
+  { label: 'Frustration', sort: 'FRUSTRATION', cell: (r) => r.rageClickCount + r.deadClickCount + r.errorClickCount },
+  { label: 'Country', sort: 'COUNTRY', cell: (r) => r.country ?? '' },
+  { label: 'Device', sort: 'DEVICE', cell: (r) => [r.deviceType?.toLowerCase(), r.browser].filter(Boolean).join(' · ') },
 ];
 
 export const sessionUrl = (id: string) => `/sessions/${encodeURIComponent(id)}`;
@@ -69,15 +69,22 @@ export function userName(user: { id: string; identified: boolean; name: string |
   return user.identified ? (user.name ?? user.email ?? user.id) : 'anonymous';
 }
 
+const FRUSTRATIONS = ['rageClickCount', 'deadClickCount', 'errorClickCount'];
+
 /** The API's variables for a state: the query string as `query`, quick filters as the typed `filter`. */
 function variablesOf(state: State): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   if (state.browser) filter.browser = { eq: state.browser };
   if (state.errors) filter.hasErrors = state.errors === 'yes';
+  if (state.frustrated) {
+    const signals = FRUSTRATIONS.map((field) => ({ [field]: { gt: 0 } }));
+    if (state.frustrated === 'yes') filter.or = signals;
+    else filter.and = signals.map((signal) => ({ not: signal }));
+  }
   return {
     query: state.q || null,
     filter: Object.keys(filter).length ? filter : null,
-    timeRange: timeRangeOf(state.range),
+    timeRange: timeRangeOf(state),
     orderBy: state.sort ? { field: state.sort, direction: state.dir === 'ASC' ? 'ASC' : 'DESC' } : null,
     after: state.after || null,
     first: PAGE_SIZE,
@@ -85,7 +92,7 @@ function variablesOf(state: State): Record<string, unknown> {
 }
 
 export function SessionsPage({ params }: { params: URLSearchParams }) {
-  const state = stateOf(params, ['q', 'range', 'browser', 'errors', 'sort', 'dir', 'after']);
+  const state = stateOf(params, ['q', 'range', 'from', 'to', 'browser', 'errors', 'frustrated', 'sort', 'dir', 'after']);
   const loaded = useQuery<SessionsAnswer>(SESSIONS_QUERY, variablesOf(state));
   // a changed filter or order starts again at the first page
   const change = (changes: Record<string, string | undefined>) => navigate(urlOf('/sessions', { ...state, after: undefined, ...changes }));
@@ -122,7 +129,7 @@ function QuickFilters({ state, change }: { state: State; change: Change }) {
   const names = browsers.state === 'done' ? browsers.data.topValues.values.map((v) => v.value) : [];
   return (
     <div class="quick">
-      <RangeSelect value={state.range} onChange={(range) => change({ range })} />
+      <RangeSelect state={state} onChange={change} />
       <label>
         Browser
         <select value={state.browser ?? ''} onChange={(e) => change({ browser: e.currentTarget.value })}>
@@ -138,6 +145,14 @@ function QuickFilters({ state, change }: { state: State; change: Change }) {
           <option value="">Any</option>
           <option value="yes">With errors</option>
           <option value="no">Without errors</option>
+        </select>
+      </label>
+      <label>
+        Frustration
+        <select value={state.frustrated ?? ''} onChange={(e) => change({ frustrated: e.currentTarget.value })}>
+          <option value="">Any</option>
+          <option value="yes">Rage, dead or error clicks</option>
+          <option value="no">None</option>
         </select>
       </label>
     </div>

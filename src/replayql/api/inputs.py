@@ -30,6 +30,10 @@ class SessionOrderField(enum.Enum):
     ERROR_COUNT = "ERROR_COUNT"
     PAGE_COUNT = "PAGE_COUNT"
     CLICK_COUNT = "CLICK_COUNT"
+    FRUSTRATION = strawberry.enum_value("FRUSTRATION", description="Rage, dead and error clicks together.")
+    USER = strawberry.enum_value("USER", description="The identified user's id; anonymous sessions sort as ''.")
+    COUNTRY = strawberry.enum_value("COUNTRY", description="The country code; an unknown one sorts as empty.")
+    DEVICE = strawberry.enum_value("DEVICE", description="The device type; an unknown one sorts as empty.")
 
 
 @strawberry.enum

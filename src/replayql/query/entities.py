@@ -23,7 +23,10 @@ from replayql.store.schema import SESSION_COLUMNS
 
 SESSION_ORDER = {"STARTED_AT": "started_at", "ENDED_AT": "ended_at", "DURATION": "duration_ms",
                  "ACTIVE_DURATION": "active_ms", "EVENT_COUNT": "event_count", "ERROR_COUNT": "error_count",
-                 "PAGE_COUNT": "page_count", "CLICK_COUNT": "click_count"}
+                 "PAGE_COUNT": "page_count", "CLICK_COUNT": "click_count", "FRUSTRATION": "frustration",
+                 "USER": "user_id", "COUNTRY": "country", "DEVICE": "device_type"}
+_FRUSTRATIONS = ("rage_click_count", "dead_click_count", "error_click_count")
+_TEXT_ORDER = {"user_id", "country", "device_type"}
 USER_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "SESSION_COUNT": "session_count"}
 ISSUE_ORDER = {"LAST_SEEN": "last_seen", "FIRST_SEEN": "first_seen", "COUNT": "count"}
 
@@ -68,9 +71,24 @@ def _keys(table: str, column: str, id_column: str, descending: bool, is_time: bo
             SortKey(col(id_column, table), descending)]
 
 
+def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
+    """The keyset for an order: a text key has '' for a missing value (keyset comparisons skip NULLs), and
+    frustration is the sum of rage, dead and error clicks."""
+    column = SESSION_ORDER[order or "STARTED_AT"]
+    if column == "frustration":
+        total: exp.Expression = col(_FRUSTRATIONS[0], "s")
+        for name in _FRUSTRATIONS[1:]:
+            total = exp.Add(this=total, expression=col(name, "s"))
+        key = SortKey(exp.Paren(this=total), descending, "number")
+    elif column in _TEXT_ORDER:
+        key = SortKey(exp.Coalesce(this=col(column, "s"), expressions=[exp.Literal.string("")]), descending)
+    else:
+        key = SortKey(col(column, "s"), descending, "time" if column.endswith("_at") else "number")
+    return [key, SortKey(col("session_id", "s"), descending)]
+
+
 def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
-    column = SESSION_ORDER[args.order or "STARTED_AT"]
-    keys = _keys("s", column, "session_id", args.descending, column.endswith("_at"))
+    keys = _session_keys(args.order, args.descending)
     return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after,
                       lambda ids: _sessions(scope, ListArgs(), ids))
 
