@@ -10,90 +10,19 @@ Chromium is Debian's (`/usr/bin/chromium`), driven by Python playwright; no brow
 
 from __future__ import annotations
 
-import gzip
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import orjson
 import pytest
-from playwright.sync_api import Page, Request, sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from crash_scenario import Server, cli, free_port
-from live_server import CHROMIUM, live_server
+from live_server import CHROMIUM, SentBatches, Shop, live_server, poll
 
-SHOP_FILES = Path(__file__).parent / "browser_shop"
 TYPED_SECRETS = ("secret-search-text", "hunter2-password")
-
-
-class Shop:
-    """The demo shop on http://localhost:PORT (the server is on 127.0.0.1: another origin). Every path serves the
-    SPA's page; /api/recommendations answers 500."""
-
-    def __init__(self, replayql_url: str, closed_url: str) -> None:
-        self.port = free_port()
-        self.origin = f"http://localhost:{self.port}"
-        substitute = {"__REPLAYQL__": replayql_url, "__CLOSED__": closed_url}
-        files = {name: _filled(SHOP_FILES / name, substitute) for name in ("index.html", "shop.js")}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/api/"):
-                    self._send(500, b'{"error": "recommendations are down"}', "application/json")
-                elif self.path == "/shop.js":
-                    self._send(200, files["shop.js"], "text/javascript")
-                else:
-                    self._send(200, files["index.html"], "text/html; charset=utf-8")
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _filled(path: Path, substitute: dict[str, str]) -> bytes:
-    text = path.read_text()
-    for placeholder, value in substitute.items():
-        text = text.replace(placeholder, value)
-    return text.encode()
-
-
-class SentBatches:
-    """Every batch the page posted to /v1/ingest, as the browser sent it (gzip or not), by seq."""
-
-    def __init__(self, ingest_url: str) -> None:
-        self.ingest_url = ingest_url
-        self.raw: list[bytes] = []
-        self.by_seq: dict[int, dict[str, Any]] = {}
-
-    def capture(self, request: Request) -> None:
-        if request.url != self.ingest_url or request.method != "POST":
-            return
-        body = request.post_data_buffer or b""
-        text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-        self.raw.append(text)
-        batch = orjson.loads(text)
-        self.by_seq.setdefault(batch["seq"], batch)  # a resend carries the same batch
-
-    def recording(self) -> list[Any]:
-        return [e["data"] for seq in sorted(self.by_seq) for e in self.by_seq[seq]["events"]
-                if e["type"] == "recording"]
 
 
 @pytest.fixture
@@ -126,16 +55,6 @@ def browse(page: Page, shop: Shop) -> None:
     page.wait_for_function("() => window.replayql !== undefined")
     page.wait_for_timeout(500)
     page.evaluate("() => replayql.flush()")
-
-
-def poll(fetch: Callable[[], dict[str, Any]], ready: Callable[[dict[str, Any]], bool], timeout_s: float = 20.0
-         ) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        data = fetch()
-        if ready(data) or time.monotonic() > deadline:
-            return data
-        time.sleep(0.25)
 
 
 SESSION = """query($id: ID!) { session(id: $id) {

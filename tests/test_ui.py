@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from crash_scenario import Server, cli, free_port
-from live_server import CHROMIUM
+from live_server import CHROMIUM, Tab, clock, iso_ms, open_signed_in, watched_tab
 
 APP = "demo"
 SESSION_FIELDS = "id pageCount errorCount"
@@ -88,35 +88,14 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@dataclass
-class Tab:
-    page: Page
-    problems: list[str] = field(default_factory=list)  # console errors and uncaught exceptions
-
-    def unexpected_problems(self) -> list[str]:
-        """Problems other than the API refusing a request the test made on purpose (a wrong key, a bad query)."""
-        return [p for p in self.problems if not re.search(r"status of 40[01]", p)]
-
-
 @pytest.fixture
 def tab(browser: Browser) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    opened = Tab(page)
-    page.on("console", lambda message: message.type == "error" and opened.problems.append(message.text))
-    page.on("pageerror", lambda error: opened.problems.append(f"pageerror: {error}"))
-    yield opened
-    context.close()
-    assert opened.unexpected_problems() == []
+    with watched_tab(browser) as opened:
+        yield opened
 
 
 def sign_in(tab: Tab, replayql: Replayql, path: str, key: str | None = None) -> Page:
-    page = tab.page
-    page.goto(replayql.url + path)
-    page.fill("#api-key", key or replayql.key)
-    page.click("button[type=submit]")
-    page.wait_for_selector("header.top")
-    return page
+    return open_signed_in(tab, replayql.url + path, key or replayql.key)
 
 
 def shown_rows(page: Page) -> list[dict[str, Any]]:
@@ -302,16 +281,6 @@ def recorded_session(replayql: Replayql) -> dict[str, Any]:
 
 def player_time(page: Page) -> str:
     return page.locator(".rr-timeline__time").first.inner_text()
-
-
-def clock(ms: int) -> str:
-    """rrweb-player's mm:ss."""
-    seconds = ms // 1000
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
-def iso_ms(timestamp: str) -> int:
-    return int(datetime.fromisoformat(timestamp).timestamp() * 1000)
 
 
 def test_the_session_page_replays_the_recording_and_its_timeline_seeks_the_player(tab: Tab,
@@ -671,9 +640,7 @@ def test_the_funnel_starts_from_the_top_pages_and_its_steps_are_edited_into_the_
 
 def test_the_dashboards_fold_to_one_column_on_a_narrow_window(browser: Browser, replayql: Replayql,
                                                                dashboard: Dashboard) -> None:
-    context = browser.new_context(viewport={"width": 420, "height": 800})
-    try:
-        narrow = Tab(context.new_page())
+    with watched_tab(browser, width=420) as narrow:
         page = sign_in(narrow, replayql, dashboard.url)
         page.wait_for_selector(".card-browsers .uplot canvas")
         page.wait_for_selector(".retention-table")
@@ -681,8 +648,6 @@ def test_the_dashboards_fold_to_one_column_on_a_narrow_window(browser: Browser, 
                                " ...[...document.querySelectorAll('.card')].map(c => c.getBoundingClientRect().right)]")
         assert max(widths) <= 420  # nothing wider than the window: wide tables scroll inside their card
         page.screenshot(path=replayql.screenshots / "dashboards-narrow.png", full_page=True)
-    finally:
-        context.close()
 
 
 def test_graphiql_opens_from_the_nav_with_the_signed_in_key(tab: Tab, replayql: Replayql) -> None:

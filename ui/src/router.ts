@@ -15,7 +15,14 @@ export interface Place {
   params: URLSearchParams;
 }
 
+/** The browser SDK's getSessionURL answers `<server>/#/sessions/<id>`, and links handed out so keep that form:
+ * a path in the hash of / becomes the URL's path (replaced: Back does not return to the hash form). */
+function adoptHashPath(): void {
+  if (location.pathname === '/' && location.hash.startsWith('#/')) history.replaceState(null, '', location.hash.slice(1));
+}
+
 function here(): Place {
+  adoptHashPath();
   return { path: location.pathname, params: new URLSearchParams(location.search) };
 }
 
