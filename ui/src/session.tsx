@@ -40,10 +40,13 @@ function rememberPosition(ms: number): void {
 
 type ReplayState = { state: 'loading' } | { state: 'error'; message: string } | { state: 'none' } | { state: 'ready'; start: number; complete: boolean };
 
+const FULL_SNAPSHOT = 2; // rrweb's event type for a whole document
+
 /** The player in `host`: the first page of the recording starts it, later pages are added while it plays. */
 function useReplay(id: string, startAt: number) {
   const host = useRef<HTMLDivElement>(null);
   const replay = useRef<Replay | null>(null);
+  const snapshots = useRef<number[]>([]); // the full snapshots' timestamps, as the pages of the recording arrive
   const [status, setStatus] = useState<ReplayState>({ state: 'loading' });
   useEffect(() => {
     let open = true;
@@ -54,8 +57,10 @@ function useReplay(id: string, startAt: number) {
       if (Math.floor(ms / 1000) !== lastSecond) rememberPosition(ms);
       lastSecond = Math.floor(ms / 1000);
     };
-    everyPage<{ timestamp: number }>(RECORDING_QUERY, id, (nodes) => {
+    snapshots.current = [];
+    everyPage<{ timestamp: number; type: number }>(RECORDING_QUERY, id, (nodes) => {
       if (!open) return false;
+      snapshots.current.push(...nodes.filter((node) => node.type === FULL_SNAPSHOT).map((node) => node.timestamp));
       if (replay.current) {
         replay.current.add(nodes);
         return;
@@ -78,7 +83,7 @@ function useReplay(id: string, startAt: number) {
       replay.current = null;
     };
   }, [id]);
-  return { host, replay, status };
+  return { host, replay, status, snapshots };
 }
 
 function useEntries(id: string): Entry[] | string | null {
@@ -100,7 +105,7 @@ function useEntries(id: string): Entry[] | string | null {
 export function SessionPage({ id, params }: { id: string; params: URLSearchParams }) {
   const facts = useQuery<{ session: Facts | null }>(FACTS_QUERY, { id });
   const [startAt] = useState(() => Number(params.get('t')) || 0);
-  const { host, replay, status } = useReplay(id, startAt);
+  const { host, replay, status, snapshots } = useReplay(id, startAt);
   const entries = useEntries(id);
   const seek = (ms: number) => {
     replay.current?.goto(ms);
@@ -116,7 +121,7 @@ export function SessionPage({ id, params }: { id: string; params: URLSearchParam
           <div ref={host} class="player" />
           <ReplayStatus status={status} />
         </div>
-        <Timeline entries={entries} start={status.state === 'ready' ? status.start : null} seek={seek} />
+        <Timeline entries={entries} start={status.state === 'ready' ? status.start : null} snapshots={snapshots.current} seek={seek} />
         <Show loaded={facts} render={({ session }) => (session ? <FactsPanel facts={session} /> : <Problem message={`There is no session ${id}.`} />)} />
       </div>
     </section>
@@ -130,16 +135,34 @@ function ReplayStatus({ status }: { status: ReplayState }) {
   return status.complete ? null : <p class="loading">Loading the rest of the recording…</p>;
 }
 
-function Timeline({ entries, start, seek }: { entries: Entry[] | string | null; start: number | null; seek: (ms: number) => void }) {
+/** When a page entry's document is on screen: a full load's snapshot comes some ms after its page event, so its
+ * first full snapshot before the next page, if any; else (a route change in place) the page event's own time. */
+function shownAt(entries: Entry[], i: number, snapshots: number[]): number {
+  const entry = entries[i];
+  if (entry.kind !== 'page') return entry.at;
+  const next = entries.slice(i + 1).find((later) => later.kind === 'page')?.at ?? Infinity;
+  return snapshots.find((at) => at >= entry.at && at < next) ?? entry.at;
+}
+
+interface TimelineProps {
+  entries: Entry[] | string | null;
+  start: number | null;
+  snapshots: number[];
+  seek: (ms: number) => void;
+}
+
+function Timeline({ entries, start, snapshots, seek }: TimelineProps) {
   if (entries === null) return <Loading />;
   if (typeof entries === 'string') return <Problem message={entries} />;
   return (
     <ol class="timeline">
       {entries.map((entry, i) => {
         const offset = start === null ? null : Math.max(0, entry.at - start);
+        const target = start === null ? null : Math.max(0, shownAt(entries, i, snapshots) - start);
         return (
           <li key={i} class={`entry kind-${entry.kind}${entry.failed ? ' failed' : ''}`}>
-            <button type="button" disabled={offset === null} onClick={() => offset !== null && seek(offset)} data-offset={offset ?? undefined}>
+            <button type="button" disabled={target === null} onClick={() => target !== null && seek(target)}
+              data-offset={offset ?? undefined} data-seek={target ?? undefined}>
               <time>{offset === null ? '' : clock(offset)}</time>
               <b>{entry.label}</b>
               <span>{entry.detail}</span>
