@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from replayql.config import redact_url
-from replayql.store import schema
+from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import (
     BatchKey,
@@ -461,49 +461,39 @@ def _sessions_merged(app: exp.Expression) -> exp.Select:
 
 
 def _users_merged(app: exp.Expression) -> exp.Select:
+    """Users folded from their per-batch rows by the declared rules (store.schema.USER_SUMMARY); traits are
+    kept one row per key (the newest wins, a null removes it), which is the patch already folded."""
     traits = exp.select("user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(_final("user_traits")).where(
         exp.column("app_id").eq(app.copy())).group_by("user_id")
-    latest = {name: exp.func("argMaxIf", exp.column(name, "b"), exp.column("version", "b"),
-                             exp.Not(this=exp.Is(this=exp.column(name, "b"), expression=exp.Null())))
-              for name in ("name", "email")}
-    return exp.select(
-        exp.alias_(exp.column("app_id", "b"), "app_id"), exp.alias_(exp.column("user_id", "b"), "user_id"),
-        *(exp.alias_(e, n) for n, e in latest.items()),
-        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("traits", "t")), exp.Literal.string("{}")),
-                   "traits"),
-        exp.alias_(exp.Min(this=exp.column("seen_from", "b")), "first_seen"),
-        exp.alias_(exp.Max(this=exp.column("seen_to", "b")), "last_seen"),
+    own = {
+        "traits": exp.func("coalesce", exp.func("any", exp.column("traits", "t")), exp.Literal.string("{}")),
         # Sessions attributed to the user, each once: not a sum of `new_session` flags, which two servers
         # writing batches of one session concurrently (each with a tail that predates the other) both set.
-        exp.alias_(exp.func("uniqExactIf", exp.column("session_id", "b"),
-                            exp.GTE(this=exp.column("seq", "b"), expression=exp.Literal.number(0))),
-                   "session_count"),
-    ).from_(exp.Final(this=exp.to_table("user_batches").as_("b"))).join(
+        "session_count": exp.func("uniqExactIf", exp.column("session_id", "b"),
+                                  exp.column("new_session", "b").eq(exp.Literal.number(1))),
+    }
+    folded = merge.fold(schema.USER_SUMMARY, order="version", table="b", own=own,
+                        sources={"first_seen": "seen_from", "last_seen": "seen_to"})
+    return exp.select(*folded).from_(exp.Final(this=exp.to_table("user_batches").as_("b"))).join(
         exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "b")),
         join_type="left",
     ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("user_id", "b"))
 
 
 def _issues_merged(app: exp.Expression) -> exp.Select:
+    """Issues folded from their per-batch rows by the declared rules (store.schema.ISSUE_SUMMARY), with the
+    status the API set last (OPEN, since the first occurrence, when it never did)."""
     status = exp.select("issue_id", exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")),
                                                "status"),
                         exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
         _final("issue_status")).where(exp.column("app_id").eq(app.copy())).group_by("issue_id")
-    first = {c: exp.func("argMin", exp.column(c, "b"), exp.column("first_seen", "b"))
-             for c in ("title", "error_type", "message", "stack")}
-    merged = exp.select(
-        exp.alias_(exp.column("app_id", "b"), "app_id"), exp.alias_(exp.column("issue_id", "b"), "issue_id"),
-        *(exp.alias_(e, n) for n, e in first.items()),
-        exp.alias_(exp.Min(this=exp.column("first_seen", "b")), "first_seen"),
-        exp.alias_(exp.Max(this=exp.column("last_seen", "b")), "last_seen"),
-        exp.alias_(exp.Sum(this=exp.column("count", "b")), "count"),
-        exp.alias_(exp.Max(this=exp.column("received_at", "b")), "last_received_at"),
-        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("status", "st")), exp.Literal.string("OPEN")),
-                   "status"),
-        exp.alias_(exp.func("coalesce", exp.func("any", exp.column("changed_at", "st")),
-                            exp.Min(this=exp.column("first_seen", "b"))), "status_changed_at"),
-    ).from_(exp.Final(this=exp.to_table("issue_batches").as_("b"))).join(
+    own = {
+        "status": exp.func("coalesce", exp.func("any", exp.column("status", "st")), exp.Literal.string("OPEN")),
+        "status_changed_at": exp.func("coalesce", exp.func("any", exp.column("changed_at", "st")),
+                                      exp.Min(this=exp.column("first_seen", "b"))),
+    }
+    folded = merge.fold(schema.ISSUE_SUMMARY, table="b", own=own, sources={"last_received_at": "received_at"})
+    return exp.select(*folded).from_(exp.Final(this=exp.to_table("issue_batches").as_("b"))).join(
         exp.Subquery(this=status, alias="st"), on=exp.column("issue_id", "st").eq(exp.column("issue_id", "b")),
         join_type="left",
     ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("issue_id", "b"))
-    return merged

@@ -18,17 +18,19 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import sqlglot
 import zstandard
 from sqlglot import exp
 
 from replayql.lru import Lru
-from replayql.store import schema
+from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
-from replayql.store.merge import issues_with_status, merge_sessions
+from replayql.store.merge import Summary, issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
 from replayql.store.retention import is_expired
+from replayql.store.schema import Merge
 from replayql.store.watchdog import Watchdog
 
 _TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGINT", schema.FLOAT: "DOUBLE",
@@ -36,12 +38,11 @@ _TYPES = {schema.STRING: "VARCHAR", schema.INT: "INTEGER", schema.BIGINT: "BIGIN
 
 _SESSION_TYPES = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
 _SESSION_NAMES = tuple(name for name, _ in _SESSION_TYPES)
-_USER_DELTA_COLUMNS = (("app_id", schema.STRING), ("user_id", schema.STRING), ("name", schema.STRING),
-                       ("email", schema.STRING), ("traits", schema.JSON), ("first_seen", schema.TIME),
-                       ("last_seen", schema.TIME), ("session_count", schema.BIGINT), ("seq", schema.BIGINT))
-_ISSUE_DELTA_COLUMNS = (("app_id", schema.STRING), ("issue_id", schema.STRING), ("title", schema.STRING),
-                        ("error_type", schema.STRING), ("message", schema.STRING), ("stack", schema.STRING),
-                        ("first_seen", schema.TIME), ("last_seen", schema.TIME), ("count", schema.BIGINT))
+# The deltas of a group commit, numbered in the order they were written: the columns of the summaries they fold
+# into (the upserts' forms come from the one declaration), with the user's session flag as `session_count`.
+_USER_DELTA_COLUMNS = (*schema.USER_COLUMNS, ("order", schema.BIGINT))
+_ISSUE_DELTA_COLUMNS = (*((name, logical) for name, logical, rule in schema.ISSUE_SUMMARY
+                          if rule is not Merge.SET_BY_API), ("order", schema.BIGINT))
 
 
 def _create_table(name: str, columns: Sequence[tuple[str, str]], key: Sequence[str], extra: str = "") -> str:
@@ -105,41 +106,27 @@ def _session_select_sql() -> str:
     return sql(exp.select(*columns).from_("sessions").where(where), "duckdb")
 
 
-_USER_UPSERT = """
-INSERT INTO users (app_id, user_id, name, email, traits, first_seen, last_seen, session_count)
-SELECT app_id, user_id, arg_max(name, seq) FILTER (WHERE name IS NOT NULL),
-       arg_max(email, seq) FILTER (WHERE email IS NOT NULL),
-       list_reduce(list(traits ORDER BY seq), lambda a, b: json_merge_patch(a, b)),
-       min(first_seen), max(last_seen), sum(session_count)
-FROM incoming_users GROUP BY app_id, user_id
-ON CONFLICT (app_id, user_id) DO UPDATE SET
-  name = coalesce(excluded.name, users.name), email = coalesce(excluded.email, users.email),
-  traits = json_merge_patch(users.traits, excluded.traits),
-  first_seen = least(users.first_seen, excluded.first_seen),
-  last_seen = greatest(users.last_seen, excluded.last_seen),
-  session_count = users.session_count + excluded.session_count
-"""
+def _upsert_sql(table: str, summary: Summary, own: dict[str, str]) -> str:
+    """Fold a group commit's deltas (`incoming_<table>`, `order` numbering them) per key, then merge each into
+    its stored row: both forms from the summary's declaration. `own` is DuckDB's fold for the rules that are
+    each store's own (a JSON patch, the columns only the API sets)."""
+    keys = [name for name, _, rule in summary if rule is None]
+    folded = merge.fold(summary, order="order", own={name: sqlglot.parse_one(text, read="duckdb")
+                                                     for name, text in own.items()})
+    select = exp.select(*folded).from_(f"incoming_{table}").group_by(*keys)
+    merged = {name: merge.pairwise(name, rule, table, "excluded") for name, _, rule in summary}
+    sets = ", ".join(f"{name} = {sql(value, 'duckdb')}" for name, value in merged.items() if value is not None)
+    return (f"INSERT INTO {table} ({', '.join(name for name, _, _ in summary)}) {sql(select, 'duckdb')} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
 
-# Status is set only by the API; a regression (a RESOLVED issue occurring again) is read from the times, see
-# `issue_status` in store.merge. Title, message and sample stack come from the earliest occurrence, whatever order
-# batches arrive in (as ClickHouse's argMin over its per-batch rows).
-_ISSUE_UPSERT = """
-INSERT INTO issues (app_id, issue_id, title, error_type, message, stack, status, first_seen, last_seen, count,
-                    status_changed_at, last_received_at)
-SELECT app_id, issue_id, arg_min(title, first_seen), arg_min(error_type, first_seen), arg_min(message, first_seen),
-       arg_min(stack, first_seen), 'OPEN', min(first_seen), max(last_seen), sum(count),
-       epoch_ms($received), epoch_ms($received)
-FROM incoming_issues GROUP BY app_id, issue_id
-ON CONFLICT (app_id, issue_id) DO UPDATE SET
-  title = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.title ELSE issues.title END,
-  error_type = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.error_type ELSE issues.error_type END,
-  message = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.message ELSE issues.message END,
-  stack = CASE WHEN excluded.first_seen < issues.first_seen THEN excluded.stack ELSE issues.stack END,
-  first_seen = least(issues.first_seen, excluded.first_seen),
-  last_seen = greatest(issues.last_seen, excluded.last_seen),
-  count = issues.count + excluded.count,
-  last_received_at = excluded.last_received_at
-"""
+
+_USER_UPSERT = _upsert_sql("users", schema.USER_SUMMARY, {
+    "traits": "list_reduce(list(traits ORDER BY \"order\"), lambda a, b: json_merge_patch(a, b))",
+    # each delta flags the session it first attached to the user (ingest.sessionize), so flags add up
+    "session_count": "sum(session_count)"})
+# A new issue is OPEN; only updateIssue changes its status.
+_ISSUE_UPSERT = _upsert_sql("issues", schema.ISSUE_SUMMARY, {"status": "'OPEN'",
+                                                             "status_changed_at": "max(last_received_at)"})
 
 
 _SUMMARY_CACHE_SIZE = 50_000  # sessions whose summary stays in memory (recently written, least recent evicted)
@@ -337,7 +324,7 @@ class DuckDBStore:
         import orjson
 
         rows = [(u.app_id, u.user_id, u.name, u.email, orjson.dumps(u.traits).decode(), u.seen_from, u.seen_to,
-                 int(u.new_session), seq) for seq, u in users]
+                 int(u.new_session), order) for order, u in users]
         with _registered(conn, "incoming_users", rows_to_table(rows, _USER_DELTA_COLUMNS)):
             conn.execute(_USER_UPSERT)
 
@@ -345,8 +332,10 @@ class DuckDBStore:
     def _upsert_issues(conn: duckdb.DuckDBPyConnection, issues: list[IssueDelta], received_at_ms: int) -> None:
         if not issues:
             return
-        with _registered(conn, "incoming_issues", records_to_table(issues, _ISSUE_DELTA_COLUMNS)):
-            conn.execute(_ISSUE_UPSERT, {"received": received_at_ms})
+        rows = [(i.app_id, i.issue_id, i.title, i.error_type, i.message, i.stack, i.first_seen, i.last_seen, i.count,
+                 received_at_ms, order) for order, i in enumerate(issues)]
+        with _registered(conn, "incoming_issues", rows_to_table(rows, _ISSUE_DELTA_COLUMNS)):
+            conn.execute(_ISSUE_UPSERT)
 
     # -- deletion and mutations ------------------------------------------------------------------------------
 

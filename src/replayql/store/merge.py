@@ -1,8 +1,12 @@
-"""Session-summary merge rules, generated from their one declaration (`schema.SESSION_COLUMNS`) in two forms.
+"""Summary merge rules, generated from their one declaration each (`schema.SESSION_COLUMNS`, `USER_SUMMARY`,
+`ISSUE_SUMMARY`) in the forms the stores need.
 
-As SQL aggregates: ClickHouse keeps one row per batch and folds them with these when it reads. As a Python
-merge of two summaries: DuckDB's single writer keeps the summaries of active sessions in memory, merges each
-batch into them and writes whole rows. Same rules, same answers.
+As SQL aggregates over deltas (`fold`): ClickHouse keeps one row per batch and folds them when it reads, and
+DuckDB folds a group commit's deltas before its upsert. As SQL that merges a stored row with an incoming one
+(`pairwise`): DuckDB's upserts of users and issues. As a Python merge of two session summaries
+(`merge_sessions`): DuckDB's single writer keeps the summaries of active sessions in memory, merges each batch
+into them and writes whole rows. Same rules, same answers. Rules that only one engine can fold its own way
+(a JSON patch, distinct sessions, columns set by the API) are left to that store, which says how.
 """
 
 from __future__ import annotations
@@ -17,30 +21,78 @@ from replayql.store.records import SessionDelta
 from replayql.store.schema import SESSION_COLUMNS, Merge
 
 
-def _not_null(name: str) -> exp.Expression:
-    return exp.Not(this=exp.Is(this=exp.column(name), expression=exp.Null()))
+def _not_null(value: exp.Expression) -> exp.Expression:
+    return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
 
 
-def aggregate(name: str, rule: Merge | None) -> exp.Expression:
-    """How several summary rows of one session fold into one (rows carry their batch's `seq`)."""
-    column = exp.column(name)
+Summary = tuple[tuple[str, str, Merge | None], ...]  # (column, logical type, rule), as schema declares them
+_WITH = (Merge.WITH_FIRST_PAGE, Merge.WITH_CONTEXT, Merge.WITH_FIRST_OCCURRENCE)
+
+
+def aggregate(name: str, rule: Merge | None, order: str = "seq", source: str | None = None,
+              table: str | None = None) -> exp.Expression:
+    """How several deltas of one summary fold into one: `source` is the deltas' column for `name` (the same name
+    by default), `order` the column whose highest value is the latest delta."""
+    def column(of: str) -> exp.Column:
+        return exp.column(of, table)
+
+    value = column(source or name)
     match rule:
         case None:
-            return column
+            return value
         case Merge.SUM:
-            return exp.Sum(this=column)
+            return exp.Sum(this=value)
         case Merge.MIN:
-            return exp.Min(this=column)
+            return exp.Min(this=value)
         case Merge.MAX:
-            return exp.Max(this=column)
+            return exp.Max(this=value)
         case Merge.LATEST:
-            return exp.Filter(this=exp.ArgMax(this=column, expression=exp.column("seq")),
-                              expression=exp.Where(this=_not_null(name)))
-        case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
+            return exp.Filter(this=exp.ArgMax(this=value, expression=column(order)),
+                              expression=exp.Where(this=_not_null(value.copy())))
+        case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT | Merge.WITH_FIRST_OCCURRENCE:
             key = rule.ordering
             assert key is not None
-            return FirstBy(this=column, expression=exp.column(key), where=_not_null(key))
-    raise ValueError(f"no aggregate for merge rule {rule}")
+            return FirstBy(this=value, expression=column(key), where=_not_null(column(key)))
+    raise ValueError(f"{rule} folds in each store's own way")
+
+
+def fold(summary: Summary, *, order: str = "seq", sources: dict[str, str] | None = None, table: str | None = None,
+         own: dict[str, exp.Expression] | None = None) -> list[exp.Expression]:
+    """Every column of a summary, aliased, folded from deltas (group by its keys). `own` gives the store's own
+    fold for the rules `aggregate` leaves to it."""
+    own = own or {}
+    return [exp.alias_(own[name] if name in own else
+                       aggregate(name, rule, order, (sources or {}).get(name), table), name)
+            for name, _, rule in summary]
+
+
+def pairwise(name: str, rule: Merge | None, stored: str, incoming: str) -> exp.Expression | None:
+    """The merged value of `name` when the row `incoming` meets the stored row `stored` (an upsert's SET);
+    None for keys and the columns only the API sets."""
+    def old() -> exp.Column:
+        return exp.column(name, stored)
+
+    def new() -> exp.Column:
+        return exp.column(name, incoming)
+
+    match rule:
+        case None | Merge.SET_BY_API:
+            return None
+        case Merge.SUM | Merge.DISTINCT_SESSIONS:  # a delta flags a new session once (ingest.sessionize)
+            return exp.Add(this=old(), expression=new())
+        case Merge.MIN:  # least and greatest as the upsert's engine has them: NULL is no value, as in min()
+            return exp.Anonymous(this="least", expressions=[old(), new()])
+        case Merge.MAX:
+            return exp.Anonymous(this="greatest", expressions=[old(), new()])
+        case Merge.LATEST:
+            return exp.Coalesce(this=new(), expressions=[old()])
+        case Merge.PATCH:
+            return exp.func("json_merge_patch", old(), new())
+    assert rule in _WITH and rule.ordering is not None
+    old_key, new_key = exp.column(rule.ordering, stored), exp.column(rule.ordering, incoming)
+    earlier = exp.or_(exp.LT(this=new_key, expression=old_key),
+                      exp.and_(exp.Is(this=old_key.copy(), expression=exp.Null()), _not_null(new_key.copy())))
+    return exp.Case(ifs=[exp.If(this=earlier, true=new())], default=old())
 
 
 def _smaller(a: Any, b: Any) -> Any:
@@ -83,7 +135,7 @@ def merge_sessions(stored: SessionDelta, incoming: SessionDelta) -> SessionDelta
 
 def session_aggregates() -> list[exp.Expression]:
     """One aliased aggregate per session column, keys included (group by app_id, session_id)."""
-    return [exp.alias_(aggregate(name, rule), name) for name, _, rule in SESSION_COLUMNS]
+    return fold(SESSION_COLUMNS)
 
 
 def issue_status(status: exp.Expression, changed_at: exp.Expression, last_received: exp.Expression

@@ -1,6 +1,8 @@
-"""The analytical schema, described once as data: columns, types and how a session's summary merges.
+"""The analytical schema, described once as data: columns, types and how each summary merges.
 
-Backends turn these tables into their own DDL and merge SQL; the query layer reads column names from here.
+Sessions, users and issues are summaries: each batch brings a delta of them, and a merge rule per column says
+how two deltas (or a stored summary and a delta) combine. Backends turn these declarations into their own DDL
+and merge code (store.merge); the query layer reads column names from here.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ SCHEMA_VERSION = 2  # of the DuckDB store (the ClickHouse tables are created as 
 
 
 class Merge(Enum):
-    """How two summaries of the same session combine (in a group commit, an upsert, or a ClickHouse merge)."""
+    """How two summaries of the same thing combine (in a group commit, an upsert, or a ClickHouse merge)."""
 
     SUM = "sum"
     MIN = "min"
     MAX = "max"  # also "or" for booleans
-    LATEST = "latest"  # the non-null value of the highest seq wins (user id, frustration tail)
+    LATEST = "latest"  # the non-null value of the latest delta wins (its summary's `order` column decides)
     WITH_FIRST_PAGE = "with_first_page"  # taken together with the earliest page view (landing page, UTM)
     WITH_CONTEXT = "with_context"  # taken from the lowest-seq batch that carried a context (device facts)
+    WITH_FIRST_OCCURRENCE = "with_first_occurrence"  # an issue's sample: from its earliest occurrence
+    PATCH = "patch"  # a JSON object merged key by key, later deltas first (RFC 7396: null removes a key)
+    DISTINCT_SESSIONS = "distinct_sessions"  # sessions attached to a user, each once (a delta flags a new one)
+    SET_BY_API = "set_by_api"  # not from deltas: a mutation sets it (an issue's status)
 
     @property
     def ordering(self) -> str | None:
         """For the WITH_* rules: the column whose minimum picks the row the value comes from."""
-        return {Merge.WITH_FIRST_PAGE: "first_page_at", Merge.WITH_CONTEXT: "context_seq"}.get(self)
+        return {Merge.WITH_FIRST_PAGE: "first_page_at", Merge.WITH_CONTEXT: "context_seq",
+                Merge.WITH_FIRST_OCCURRENCE: "first_seen"}.get(self)
 
 
 # Logical column types, mapped to engine types by each backend.
@@ -69,10 +76,35 @@ SESSION_COLUMNS: tuple[tuple[str, str, Merge | None], ...] = (
 )
 assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"  # type: ignore[attr-defined]
 
-USER_COLUMNS = (("app_id", STRING), ("user_id", STRING), ("name", STRING), ("email", STRING),
-                ("traits", JSON), ("first_seen", TIME), ("last_seen", TIME), ("session_count", BIGINT))
-ISSUE_COLUMNS = (("app_id", STRING), ("issue_id", STRING), ("title", STRING), ("error_type", STRING),
-                 ("message", STRING), ("stack", STRING), ("status", STRING), ("first_seen", TIME),
-                 ("last_seen", TIME), ("count", BIGINT), ("status_changed_at", TIME), ("last_received_at", TIME))
+# Users: `identify` in a session, or the API's identifyUser. LATEST follows the order deltas were written in.
+USER_SUMMARY: tuple[tuple[str, str, Merge | None], ...] = (
+    ("app_id", STRING, None),
+    ("user_id", STRING, None),
+    ("name", STRING, Merge.LATEST),
+    ("email", STRING, Merge.LATEST),
+    ("traits", JSON, Merge.PATCH),
+    ("first_seen", TIME, Merge.MIN),
+    ("last_seen", TIME, Merge.MAX),
+    # Each session the user was identified in counts once, however often it switched users (A, B, A again).
+    ("session_count", BIGINT, Merge.DISTINCT_SESSIONS),
+)
+# Issues: the occurrences of one fingerprint; the sample (title, message, stack) is the earliest occurrence's
+# whatever order batches arrive in. A regression is read from the times (store.merge.issue_status).
+ISSUE_SUMMARY: tuple[tuple[str, str, Merge | None], ...] = (
+    ("app_id", STRING, None),
+    ("issue_id", STRING, None),
+    ("title", STRING, Merge.WITH_FIRST_OCCURRENCE),
+    ("error_type", STRING, Merge.WITH_FIRST_OCCURRENCE),
+    ("message", STRING, Merge.WITH_FIRST_OCCURRENCE),
+    ("stack", STRING, Merge.WITH_FIRST_OCCURRENCE),
+    ("status", STRING, Merge.SET_BY_API),
+    ("first_seen", TIME, Merge.MIN),
+    ("last_seen", TIME, Merge.MAX),
+    ("count", BIGINT, Merge.SUM),
+    ("status_changed_at", TIME, Merge.SET_BY_API),
+    ("last_received_at", TIME, Merge.MAX),  # when the latest occurrence reached the server
+)
+USER_COLUMNS = tuple((name, logical) for name, logical, _ in USER_SUMMARY)
+ISSUE_COLUMNS = tuple((name, logical) for name, logical, _ in ISSUE_SUMMARY)
 RECORDING_COLUMNS = (("app_id", STRING), ("session_id", STRING), ("seq", INT), ("first_ts", TIME),
                      ("last_ts", TIME), ("event_count", INT), ("data", BLOB))
