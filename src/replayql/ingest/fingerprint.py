@@ -33,6 +33,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from replayql.store.issue_titles import WHITESPACE_RE, error_type_of, issue_title, message_of
+
 __all__ = ["Fingerprint", "clean_file_name", "fingerprint_error", "normalize_message", "top_frames"]
 
 
@@ -44,9 +46,6 @@ class Fingerprint:
 
 
 ISSUE_ID_LEN = 16
-TITLE_MESSAGE_LEN = 200
-_DEFAULT_ERROR_TYPE = "Error"
-_MAX_ERROR_TYPE_LEN = 100
 # Grouping on the head of the message is enough, and bounds the regex cost of
 # pathological messages (JSON dumps, base64 blobs).
 _MAX_MESSAGE_LEN = 1000
@@ -88,7 +87,6 @@ _KEPT_QUOTED_RE = re.compile(r"[A-Za-z_$][A-Za-z_$.-]{0,31}")
 _PATH_TOKEN_RE = re.compile(rf"(?P<uuid>{_UUID})|(?P<hex>{_HEX_ID})|(?P<num>{_NUMBER})", re.IGNORECASE)
 _URL_TRAILING_PUNCTUATION = ".,;:!?"
 _LINE_COL_RE = re.compile(r":\d+(?::\d+)?$")
-_WHITESPACE_RE = re.compile(r"\s+")
 
 
 def normalize_message(message: str) -> str:
@@ -109,7 +107,7 @@ def normalize_message(message: str) -> str:
     if not isinstance(message, str):
         return ""
     message = message[:_MAX_MESSAGE_LEN]
-    return _WHITESPACE_RE.sub(" ", _MESSAGE_TOKEN_RE.sub(_replace_token, message)).strip()
+    return WHITESPACE_RE.sub(" ", _MESSAGE_TOKEN_RE.sub(_replace_token, message)).strip()
 
 
 def _replace_token(match: re.Match[str]) -> str:
@@ -295,9 +293,6 @@ def _function_name(raw: str) -> str:
 # Issues
 # ---------------------------------------------------------------------------
 
-_UNCAUGHT_PREFIX_RE = re.compile(r"^\s*Uncaught(?:\s+\(in promise\))?\s+")
-
-
 def fingerprint_error(
     error_type: str | None,
     message: str | None,
@@ -310,27 +305,14 @@ def fingerprint_error(
     "Uncaught " / "Uncaught (in promise) " and "<ErrorType>: " prefixes that
     ``window.onerror`` adds, so both capture paths land in the same issue.
     """
-    etype = _error_type(error_type)
-    message = _strip_prefixes(message if isinstance(message, str) else "", etype)
-    normalized = normalize_message(message)
+    etype = error_type_of(error_type)
+    normalized = normalize_message(message_of(message, etype))
     frames = top_frames(stack, in_app_hosts=in_app_hosts)
     return Fingerprint(
         issue_id=_issue_id(etype, normalized, frames),
-        title=_title(etype, message),
+        title=issue_title(error_type, message),
         normalized_message=normalized,
     )
-
-
-def _error_type(error_type: str | None) -> str:
-    if not isinstance(error_type, str):
-        return _DEFAULT_ERROR_TYPE
-    return _WHITESPACE_RE.sub(" ", error_type[:_MAX_ERROR_TYPE_LEN]).strip() or _DEFAULT_ERROR_TYPE
-
-
-def _strip_prefixes(message: str, error_type: str) -> str:
-    message = _UNCAUGHT_PREFIX_RE.sub("", message, count=1).strip()
-    prefix = f"{error_type}:"
-    return message[len(prefix) :].strip() if message.startswith(prefix) else message
 
 
 def _issue_id(error_type: str, normalized: str, frames: list[tuple[str, str]]) -> str:
@@ -339,10 +321,3 @@ def _issue_id(error_type: str, normalized: str, frames: list[tuple[str, str]]) -
     parts = [error_type, normalized, *(f"{fn}\x1e{file}" for fn, file in frames)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:ISSUE_ID_LEN]
 
-
-def _title(error_type: str, message: str) -> str:
-    # The original text, only with newlines/tabs flattened for one-line display.
-    text = _WHITESPACE_RE.sub(" ", message[: TITLE_MESSAGE_LEN * 2]).strip()
-    if len(text) > TITLE_MESSAGE_LEN:
-        text = text[: TITLE_MESSAGE_LEN - 1].rstrip() + "…"
-    return f"{error_type}: {text}" if text else error_type

@@ -32,6 +32,7 @@ from replayql.ingest.wire import (
     RecordingEvent,
     VitalEvent,
 )
+from replayql.store.issue_titles import issue_title
 from replayql.store.records import BatchWrite, EventRecord, IssueDelta, RecordingChunk, SessionDelta, UserDelta
 
 
@@ -401,10 +402,9 @@ def _add_issue(issues: dict[str, IssueDelta], record: EventRecord) -> None:
     assert record.issue_id is not None
     issue = issues.get(record.issue_id)
     if issue is None:
-        error_type = record.error_type or "Error"
-        title = f"{error_type}: {(record.message or '')[:200]}"
-        issues[record.issue_id] = IssueDelta(record.app_id, record.issue_id, title, error_type, record.message or "",
-                                             record.stack, record.ts, record.ts, 1)
+        title = issue_title(record.error_type, record.message)
+        issues[record.issue_id] = IssueDelta(record.app_id, record.issue_id, title, record.error_type or "Error",
+                                             record.message or "", record.stack, record.ts, record.ts, 1)
     else:
         issue.count += 1
         issue.first_seen, issue.last_seen = min(issue.first_seen, record.ts), max(issue.last_seen, record.ts)

@@ -27,6 +27,7 @@ from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
+from replayql.store.issue_titles import issue_title
 from replayql.store.merge import Summary, issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
 from replayql.store.retention import is_expired
@@ -491,20 +492,22 @@ def _recount_issues(conn: duckdb.DuckDBPyConnection, app_id: str, issue_ids: lis
     must not stay behind in it."""
     if not issue_ids:
         return
-    params = {"app": app_id, "ids": issue_ids}
-    conn.execute("""
-        UPDATE issues SET count = coalesce(remaining.n, 0), first_seen = coalesce(remaining.f, issues.first_seen),
-                          last_seen = coalesce(remaining.l, issues.last_seen),
-                          error_type = coalesce(remaining.error_type, issues.error_type),
-                          message = coalesce(remaining.message, issues.message),
-                          title = coalesce(remaining.error_type || ': ' || left(remaining.message, 200), issues.title),
-                          stack = CASE WHEN remaining.n IS NULL THEN issues.stack ELSE remaining.stack END
-        FROM (SELECT unnest($ids) AS issue_id) AS affected
-        LEFT JOIN (SELECT issue_id, count(*) AS n, min(ts) AS f, max(ts) AS l,
-                          arg_min(coalesce(error_type, 'Error'), ts) AS error_type,
-                          arg_min(coalesce(message, ''), ts) AS message, arg_min(stack, ts) AS stack FROM events
-                   WHERE app_id = $app AND kind = 'error'
-                   AND issue_id IN (SELECT unnest($ids)) GROUP BY issue_id) AS remaining USING (issue_id)
-        WHERE issues.app_id = $app AND issues.issue_id = affected.issue_id""", params)
-    conn.execute("DELETE FROM issues WHERE app_id = $app AND issue_id IN (SELECT unnest($ids)) AND count = 0",
-                 params)
+    remaining = conn.execute("""
+        SELECT issue_id, count(*), epoch_ms(min(ts)), epoch_ms(max(ts)), arg_min(coalesce(error_type, 'Error'), ts),
+               arg_min(coalesce(message, ''), ts), arg_min(stack, ts) FROM events
+        WHERE app_id = $app AND kind = 'error' AND issue_id IN (SELECT unnest($ids)) GROUP BY issue_id""",
+                             {"app": app_id, "ids": issue_ids}).fetchall()
+    rows = [(*row, issue_title(row[4], row[5])) for row in remaining]
+    with _registered(conn, "remaining_issues", rows_to_table(rows, _REMAINING_ISSUE_COLUMNS)):
+        conn.execute("""
+            UPDATE issues SET count = r.count, first_seen = r.first_seen, last_seen = r.last_seen,
+                              error_type = r.error_type, message = r.message, stack = r.stack, title = r.title
+            FROM remaining_issues AS r WHERE issues.app_id = $app AND issues.issue_id = r.issue_id""", {"app": app_id})
+    gone = sorted(set(issue_ids) - {row[0] for row in rows})
+    conn.execute("DELETE FROM issues WHERE app_id = $app AND issue_id IN (SELECT unnest($gone))",
+                 {"app": app_id, "gone": gone})
+
+
+_REMAINING_ISSUE_COLUMNS = (("issue_id", schema.STRING), ("count", schema.BIGINT), ("first_seen", schema.TIME),
+                            ("last_seen", schema.TIME), ("error_type", schema.STRING), ("message", schema.STRING),
+                            ("stack", schema.STRING), ("title", schema.STRING))
