@@ -16,18 +16,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from conftest import Server, drop_location, make_batch, new_location, start_server
-from replayql.api.app import close_services
+from conftest import Server, make_batch
 from replayql.generate import generate_batches
-from replayql.ingest.importer import import_batches
+from store_pair import Pair, load, servers_on_both_stores
 
 END_MS = 1_764_115_200_000  # 2025-11-26T00:00:00Z: the generated week ends here, whatever day the tests run
 DAY_MS = 86_400_000
@@ -50,46 +47,6 @@ TRAITS_CHANGED_USER = max(u for u in LIVE_USERS if USER_SESSIONS[u] >= 2)
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
-@dataclass
-class Pair:
-    duck: Server
-    click: Server
-
-    def both(self, query: str, variables: dict[str, Any] | None = None, key: str = "admin") -> dict[str, Any]:
-        """The query on both stores; the answers must be identical. Returns the (shared) answer."""
-        duck, click = self.duck.data(query, variables, key), self.click.data(query, variables, key)
-        difference = first_difference(duck, click)
-        assert difference is None, f"DuckDB and ClickHouse differ at {difference}"
-        assert duck == click
-        return duck
-
-
-def first_difference(a: Any, b: Any, path: str = "data") -> str | None:
-    """Where two JSON values first differ, with both values, for a readable failure."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(a.keys() | b.keys()):
-            if key not in a or key not in b:
-                return f"{path}.{key}: present only in {'DuckDB' if key in a else 'ClickHouse'}"
-            found = first_difference(a[key], b[key], f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(a, list) and isinstance(b, list):
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            found = first_difference(x, y, f"{path}[{i}]")
-            if found:
-                return found
-        return None if len(a) == len(b) else f"{path}: {len(a)} items (DuckDB) vs {len(b)} (ClickHouse)"
-    return None if a == b and type(a) is type(b) else f"{path}: {a!r} (DuckDB) vs {b!r} (ClickHouse)"
-
-
-def load(server: Server, batches: list[dict[str, Any]]) -> None:
-    services = server.services
-    report = import_batches((orjson.dumps(b) for b in batches), services.writer,
-                            lambda app: services.registry.get_app(app) is not None, server.settings.limits)
-    assert report.rejected == [] and report.stored == len(batches), report
 
 
 # App `other`: two occurrences of one issue (the messages differ only in a number, which grouping ignores),
@@ -118,24 +75,14 @@ def change(server: Server) -> None:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, chdb_path: Path) -> Iterator[Pair]:
-    root = tmp_path_factory.mktemp("cross-store")
-    duck_location = new_location("duckdb", root / "duck", chdb_path)
-    click_location = new_location("clickhouse", root / "click", chdb_path)
-    duck = start_server(duck_location)
-    try:
-        click = start_server(click_location)
-        try:
-            for server in (duck, click):
-                load(server, BATCHES)
-                change(server)
-                for batch in LATE_FIRST:
-                    load(server, [batch])
-            yield Pair(duck, click)
-        finally:
-            close_services(click.services)
-    finally:
-        close_services(duck.services)
-        drop_location(click_location)
+    def fill(server: Server) -> None:
+        load(server, BATCHES)
+        change(server)
+        for batch in LATE_FIRST:
+            load(server, [batch])
+
+    with servers_on_both_stores(tmp_path_factory.mktemp("cross-store"), chdb_path, fill) as both:
+        yield both
 
 
 # -- fragments --------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ left off.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -67,9 +68,14 @@ class PendingClick(msgspec.Struct, array_like=True):
 
 class SessionTail(msgspec.Struct, omit_defaults=True):
     page_url: str | None = None
-    last_activity: int | None = None
+    last_activity: int | None = None  # written by earlier versions; read once into `active`
+    # User activity so far as runs [first, last] whose inner gaps are within the idle threshold (ascending, the
+    # gaps between runs longer): a batch that arrives late adds its activity where it belongs in time.
+    active: list[list[int]] = []
     has_recording: bool = False
     user_id: str | None = None
+    user_seq: int = -1  # the seq of the batch that identified `user_id`: a late, earlier batch does not replace it
+    identified: list[str] = []  # every user this session was identified as (recent ones), each counted once
     pending: list[PendingClick] = []
     recent_clicks: dict[str, list[int]] = {}  # selector -> click times inside the rage window
     rage_until: dict[str, int] = {}  # selector -> last click of a burst already counted as one rage click
@@ -101,6 +107,8 @@ _tail_decoder = msgspec.json.Decoder(SessionTail)
 
 def load_tail(raw: str | None) -> SessionTail:
     tail = _tail_decoder.decode(raw) if raw else SessionTail()
+    if tail.user_id is not None and not tail.identified:  # a tail from before `identified`: its user counted
+        tail.identified = [tail.user_id]
     if tail.stored_above and tail.stored_above[0] == tail.stored_below:  # a ledger written whole (a migration)
         above = tail.stored_above
         tail.stored_above = []
@@ -177,7 +185,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     delta.dead_click_count = derived.count("dead_click")
     delta.error_click_count = derived.count("error_click")
     delta.has_recording = bool(recording)
-    new_user = user.delta(app, tail, delta)
+    new_user = user.delta(app, tail, delta, batch.seq)
     delta.user_id = tail.user_id
     tail.mark_stored(batch.seq)
     delta.tail = msgspec.json.encode(tail).decode()
@@ -206,11 +214,43 @@ def _context_delta(batch: Batch, events: list[Event], offset: int, options: Sess
     return delta
 
 
+_MAX_ACTIVE_RUNS = 64  # older runs are let go: a batch arriving that late is rare, and its time counts as its own
+
+
 def _track_activity(tail: SessionTail, ts: int, delta: SessionDelta, idle_ms: int) -> None:
-    """Active time: gaps between user activity, each counted up to the idle threshold."""
-    if tail.last_activity is not None and ts > tail.last_activity:
-        delta.active_ms += min(ts - tail.last_activity, idle_ms)
-    tail.last_activity = ts if tail.last_activity is None else max(ts, tail.last_activity)
+    """Active time: the gaps between consecutive moments of user activity, each counted up to the idle
+    threshold, whatever order the batches arrive in. Over runs that is the runs' lengths plus one threshold
+    per gap between runs; `delta` gets what `ts` adds to that (never less than nothing)."""
+    runs = tail.active
+    if not runs and tail.last_activity is not None:
+        runs.append([tail.last_activity, tail.last_activity])
+        tail.last_activity = None
+    if runs and ts >= runs[-1][0]:  # in order: the usual case
+        last = runs[-1]
+        if ts <= last[1]:
+            return
+        if ts - last[1] <= idle_ms:
+            delta.active_ms += ts - last[1]
+            last[1] = ts
+            return
+    _add_activity(runs, ts, delta, idle_ms)
+
+
+def _add_activity(runs: list[list[int]], ts: int, delta: SessionDelta, idle_ms: int) -> None:
+    """`ts` into the runs: joining the runs within the threshold of it, or a run of its own."""
+    def total(part: list[list[int]]) -> int:
+        return sum(b - a for a, b in part) + idle_ms * (len(part) - 1) if part else 0
+
+    at = bisect.bisect_left(runs, ts, key=lambda run: run[1] + idle_ms)  # the first run that ts can reach
+    end = at
+    while end < len(runs) and runs[end][0] - idle_ms <= ts:
+        end += 1
+    joined = runs[at:end]
+    merged = [min([ts, *(run[0] for run in joined)]), max([ts, *(run[1] for run in joined)])]
+    runs[at:end] = [merged]
+    # gaps to the neighbours stay longer than the threshold: each still counts one threshold, plus the new run's
+    delta.active_ms += (merged[1] - merged[0]) - total(joined) + (idle_ms if not joined and len(runs) > 1 else 0)
+    del runs[:-_MAX_ACTIVE_RUNS]
 
 
 class _Role(Enum):
@@ -410,6 +450,9 @@ def _add_issue(issues: dict[str, IssueDelta], record: EventRecord) -> None:
         issue.first_seen, issue.last_seen = min(issue.first_seen, record.ts), max(issue.last_seen, record.ts)
 
 
+_MAX_IDENTIFIED = 16  # users one session switches between; beyond that the oldest may count again
+
+
 class _UserCollector:
     """Identify events of one batch: the last user id wins, traits merge in order (later values win)."""
 
@@ -421,20 +464,23 @@ class _UserCollector:
         self.user_id = event.user_id
         self.traits.update(event.traits or {})
 
-    def delta(self, app: str, tail: SessionTail, session: SessionDelta) -> UserDelta | None:
-        previous = tail.user_id
-        if self.user_id is not None:
-            tail.user_id = self.user_id
-        traits = self.traits if self.user_id == tail.user_id else {}
-        name, email = traits.get("name"), traits.get("email")
+    def delta(self, app: str, tail: SessionTail, session: SessionDelta, seq: int) -> UserDelta | None:
+        """The batch's word on its user: the user it identified (the session's user unless a later batch
+        already identified another), or else the session's user, seen for longer."""
+        if self.user_id is not None and seq >= tail.user_seq:
+            tail.user_id, tail.user_seq = self.user_id, seq
         first, last = tail.span or (session.started_at, session.ended_at)
         tail.span = [min(first, session.started_at), max(last, session.ended_at)]
-        if tail.user_id is None:
+        user_id = self.user_id or tail.user_id
+        if user_id is None:
             return None
-        return UserDelta(app, tail.user_id, tail.span[0], tail.span[1],
-                         name=name if isinstance(name, str) else None,
-                         email=email if isinstance(email, str) else None,
-                         traits=traits, new_session=previous != tail.user_id)
+        new_session = user_id not in tail.identified
+        if new_session:
+            tail.identified = [*tail.identified[-(_MAX_IDENTIFIED - 1):], user_id]
+        traits = self.traits if self.user_id is not None else {}
+        name, email = traits.get("name"), traits.get("email")
+        return UserDelta(app, user_id, tail.span[0], tail.span[1], name=name if isinstance(name, str) else None,
+                         email=email if isinstance(email, str) else None, traits=traits, new_session=new_session)
 
 
 def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived) -> list[EventRecord]:
