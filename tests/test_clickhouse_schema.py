@@ -14,11 +14,16 @@ from typing import Any
 
 import pytest
 
-from conftest import Location, drop_location, new_location
+from conftest import Location, drop_location, new_location, start_server
+from replayql.api.app import close_services
+from replayql.generate import generate_batches
 from replayql.store.base import StoreUnavailable
 from replayql.store.clickhouse_registry import ClickHouseRegistry
 from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout
 from replayql.store.clickhouse_store import ClickHouseStore, Connection
+from store_pair import load
+
+END_MS = 1_764_115_200_000  # 2025-11-26T00:00:00Z
 
 # table -> (engine_full starts with, partition key, sorting key)
 EXPECTED_TABLES = {
@@ -37,6 +42,14 @@ EXPECTED_TABLES = {
     "api_keys": ("ReplacingMergeTree(version) ORDER BY", "", "id"),
     "schema_version": ("ReplacingMergeTree ORDER BY", "", "version"),
 }
+# The summaries kept at write time, and the views that fold each insert into them.
+SUMMARIES = {
+    "sessions": ("AggregatingMergeTree ORDER BY", "", "app_id, session_id"),
+    "users": ("AggregatingMergeTree ORDER BY", "", "app_id, user_id"),
+    "issues": ("AggregatingMergeTree ORDER BY", "", "app_id, issue_id"),
+}
+VIEWS = {"sessions_view": "session_batches", "users_view": "user_batches", "issues_view": "issue_batches"}
+SUMMARY_SHARD_KEYS = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}
 # Schema version 1 could give these tables a per-row TTL on this column (--clickhouse-retention-days).
 V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
                "issue_batches": "last_seen"}
@@ -107,8 +120,13 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
     _run(engine, Layout(database))
 
     tables = _tables(engine, database)
-    assert set(tables) == set(EXPECTED_TABLES)
-    for name, (engine_prefix, partition, sorting) in EXPECTED_TABLES.items():
+    assert set(tables) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
+    for name, source in VIEWS.items():
+        assert tables[name][0] == "", name  # a view stores nothing: it writes to its summary
+        target = engine.query("SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {n:String}",
+                              parameters={"db": database, "n": name}).result_rows[0][0]
+        assert f"FROM `{database}`.`{source}`" in target or f"FROM {database}.{source}" in target, target
+    for name, (engine_prefix, partition, sorting) in {**EXPECTED_TABLES, **SUMMARIES}.items():
         full, actual_partition, actual_sorting = tables[name]
         assert full.startswith(engine_prefix), (name, full)
         assert actual_partition == partition, name
@@ -178,7 +196,7 @@ def test_the_store_creates_the_schema_and_records_its_version(engine: Any, locat
     store = _open(location)
     try:
         database = _database(location)
-        assert set(_tables(engine, database)) == set(EXPECTED_TABLES)
+        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
         assert store.fetch_rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
         assert store.ping()
     finally:
@@ -192,7 +210,7 @@ def test_cluster_ddl_is_valid_clickhouse_sql(engine: Any) -> None:
     """chDB has no cluster and no Keeper to run this DDL, but its parser is ClickHouse's: every statement must
     parse (EXPLAIN AST takes ON CLUSTER statements without running them)."""
     statements = Layout("replayql", cluster="prod").statements()
-    assert len(statements) == 1 + 2 * len(EXPECTED_TABLES)
+    assert len(statements) == 1 + 2 * len(EXPECTED_TABLES) + 2 * len(SUMMARIES) + len(VIEWS)
     for statement in statements:
         ast = [row[0] for row in engine.query(f"EXPLAIN AST {statement}").result_rows]
         assert ast[0].startswith("CreateQuery replayql"), (statement, ast)
@@ -214,10 +232,22 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
                if (m := re.match(r"CREATE TABLE IF NOT EXISTS replayql\.(\w+)_local ON CLUSTER prod \(", s))}
     distributed = {m.group(1): s for s in formatted
                    if (m := re.match(r"CREATE TABLE IF NOT EXISTS replayql\.(\w+) ON CLUSTER prod AS ", s))}
-    assert set(locals_) == set(distributed) == set(EXPECTED_TABLES)
-    assert len(formatted) == 1 + len(locals_) + len(distributed)
+    views = {m.group(1): s for s in formatted
+             if (m := re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS replayql\.(\w+)_local ON CLUSTER prod ", s))}
+    assert set(locals_) == set(distributed) == {*EXPECTED_TABLES, *SUMMARIES}
+    assert len(formatted) == 1 + len(locals_) + len(distributed) + len(views)
+    # each shard folds its own rows into its own summary: a summary is sharded as the rows it folds
+    for name, source in VIEWS.items():
+        summary = name.removesuffix("_view")
+        assert f"TO replayql.{summary}_local AS SELECT" in views[name]
+        assert f"FROM replayql.{source}_local GROUP BY" in views[name]
+        assert SUMMARY_SHARD_KEYS[summary] == SHARD_KEYS[source]
+        assert (f"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/replayql/{summary}_local', "
+                f"'{{replica}}')") in locals_[summary]
+        assert distributed[summary].endswith(f"cityHash64({SUMMARY_SHARD_KEYS[summary]}))")
 
-    for name, statement in locals_.items():
+    for name in EXPECTED_TABLES:
+        statement = locals_[name]
         version = f", {VERSION_COLUMNS[name]}" if name in VERSION_COLUMNS else ""
         engine_clause = (f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/replayql/{name}_local',"
                          f" '{{replica}}'{version})")
@@ -226,7 +256,8 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
     assert "PARTITION BY toYYYYMM(ts)" in locals_["events"]
     assert "LowCardinality(String)" in locals_["events"] and "CODEC(ZSTD(3))" in locals_["recordings"]
 
-    for name, statement in distributed.items():
+    for name in EXPECTED_TABLES:
+        statement = distributed[name]
         assert statement == (f"CREATE TABLE IF NOT EXISTS replayql.{name} ON CLUSTER prod AS replayql.{name}_local "
                              f"ENGINE = Distributed(prod, replayql, {name}_local, cityHash64({SHARD_KEYS[name]}))")
     # One session's data lives on one shard.
@@ -244,7 +275,7 @@ def test_cluster_ttl_removal_runs_on_the_local_tables(engine: Any) -> None:
 def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
     """table -> its column list, for the statements that declare columns (the local ones in cluster mode)."""
     out = {}
-    for statement in layout.statements()[1:]:
+    for statement in [*layout.table_statements(), *layout.summary_statements()]:
         formatted = _one_line(engine, statement)
         name = formatted.split()[5].removeprefix("replayql.").removesuffix("_local")
         if " ENGINE = Distributed(" not in formatted:
@@ -254,7 +285,7 @@ def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
 
 def test_single_node_and_cluster_tables_have_the_same_columns(engine: Any) -> None:
     single = _column_lists(engine, Layout("replayql"))
-    assert set(single) == set(EXPECTED_TABLES)
+    assert set(single) == {*EXPECTED_TABLES, *SUMMARIES}
     assert _column_lists(engine, Layout("replayql", cluster="prod")) == single
 
 
@@ -323,3 +354,47 @@ def test_identifiers_are_quoted_in_the_ddl() -> None:
     statements = Layout("select", cluster="on").statements()
     assert statements[0] == "CREATE DATABASE IF NOT EXISTS `select` ON CLUSTER `on`"
     assert all("`select`." in s for s in statements[1:])
+
+
+SUMMARIES_QUERY = """{
+  sessions(first: 100, orderBy: {field: STARTED_AT, direction: ASC}) { totalCount nodes { id startedAt endedAt
+    activeDurationMs userId browser country initialUrl pageCount clickCount errorCount eventCount rageClickCount
+    deadClickCount errorClickCount hasRecording } }
+  users(first: 100) { totalCount nodes { id name email traits firstSeen lastSeen sessionCount } }
+  issues(first: 100) { totalCount nodes { id title errorType message status count firstSeen lastSeen } }
+}"""
+
+
+def test_opening_a_version_2_database_summarises_the_rows_it_holds(engine: Any, location: Location) -> None:
+    """Version 2 kept summaries only as per-batch rows, folded on every read. Opening such a database adds the
+    summary tables, fills them from the rows it holds, and starts their views: the answers stay what they were,
+    and new batches count once."""
+    batches = list(generate_batches("demo", 40, seed=11, end_ms=END_MS))
+    database = _database(location)
+    server = start_server(location)
+    try:
+        load(server, batches[:-5])
+        before = server.data(SUMMARIES_QUERY)
+    finally:
+        close_services(server.services)
+    assert before["sessions"]["totalCount"] > 20 and before["users"]["totalCount"] > 0
+    # What a version 2 database is: no summary tables or views, no `written` column, version 2 recorded.
+    for name in (*VIEWS, *SUMMARIES):
+        engine.command(f"DROP TABLE `{database}`.`{name}`")
+    engine.command(f"ALTER TABLE `{database}`.session_batches DROP COLUMN written")
+    engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (2, now())")
+
+    server = start_server(location)
+    try:
+        assert server.data(SUMMARIES_QUERY) == before
+        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
+        load(server, batches[-5:])  # through the views from now on
+        after = server.data(SUMMARIES_QUERY)
+    finally:
+        close_services(server.services)
+    expected = {b["sessionId"] for b in batches}
+    assert {n["id"] for n in after["sessions"]["nodes"]} == expected
+    # every event the batches sent is counted once, those from before the migration and those after it
+    assert sum(n["eventCount"] for n in after["sessions"]["nodes"]) == sum(
+        1 for b in batches for e in b["events"] if e["type"] != "recording")

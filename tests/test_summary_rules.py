@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import T0, Server, make_batch
+from conftest import T0, Server, make_batch, new_location, served
 from replayql.config import IngestLimits
 from replayql.ingest.importer import import_batches
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, sessionize
@@ -133,3 +133,28 @@ def test_active_time_is_the_same_whatever_order_the_batches_arrive_in(moments: l
         write, tail = sessionize(decode_batch(orjson.dumps(batch), IngestLimits()), tail, SessionizeOptions())
         total += write.session.active_ms
     assert total == active_ms([T0 + m for m in moments])
+
+
+def test_a_batch_written_again_after_a_write_that_failed_half_way_counts_once(tmp_path: Path,
+                                                                              chdb_path: Path) -> None:
+    """ClickHouse: a write that stopped before its ledger row (the process died) leaves the batch's rows but
+    not the batch's acknowledgement, so the client's retry writes it again. The summaries' views would count
+    its rows twice; the writer must not insert them twice."""
+    location = new_location("clickhouse", tmp_path, chdb_path)
+    with served(location) as server:
+        for batch in LATE:
+            fill_one(server, batch)
+        before = server.data(ALL_SUMMARIES)
+        server.services.store.fetch_rows("DELETE FROM batches WHERE session_id = 's-late' AND seq = 1")
+        fill_one(server, RETRY)  # not in the ledger any more: written again, as after a crash
+        assert server.data(ALL_SUMMARIES) == before
+
+
+ALL_SUMMARIES = f"""{{ sessions {{ nodes {{ {SESSION_FIELDS} }} }}
+    users {{ nodes {{ id sessionCount firstSeen lastSeen traits }} }} issues {{ nodes {{ id count title }} }} }}"""
+
+
+def fill_one(server: Server, batch: dict[str, Any]) -> None:
+    services = server.services
+    report = import_batches([orjson.dumps(batch)], services.writer, lambda app: True, server.settings.limits)
+    assert (report.stored, report.rejected) == (1, [])

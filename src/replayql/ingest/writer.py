@@ -253,14 +253,16 @@ class IngestWriter:
 
     def _commit_group(self, group: list[_Item]) -> None:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
-        # A single writer's session tails are the whole ledger; writers that share a store also ask the store.
+        # A single writer's session tails are the whole ledger (they commit with their batch). Writers that share
+        # a store ask its ledger, written last: a tail written by a try that failed before the end (the process
+        # died) says stored, and the retry must still write what that try did not.
         seen = set() if self.store.single_writer else self.store.seen_batches(keys)
         self._load_tails(group)
         self._load_deleted(group)
         writes: list[BatchWrite] = []
         outcomes: list[tuple[_Item, Outcome]] = []
         for item, key in zip(group, keys, strict=True):
-            if key in seen or self._tails[key[:2]].has_stored(key[2]):
+            if key in seen or (self.store.single_writer and self._tails[key[:2]].has_stored(key[2])):
                 outcomes.append((item, Outcome.DUPLICATE))
                 continue
             seen.add(key)

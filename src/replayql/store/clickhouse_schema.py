@@ -1,10 +1,11 @@
 """The ClickHouse schema: MergeTree tables designed for the access paths, and their DDL.
 
 Every table that can receive the same row twice (a retried batch, two servers) is a ReplacingMergeTree whose
-sorting key identifies the row, and every read uses FINAL, so duplicates never count twice. Summaries
-(sessions, users, issues) are stored as one row per batch and folded when read, with the same merge rules as
-the embedded store (store.merge). In cluster mode each table is Replicated on every shard and a Distributed
-table over it, sharded so that all rows that may replace each other live on one shard.
+sorting key identifies the row, and its reads use FINAL, so duplicates never count twice. Summaries (sessions,
+users, issues) are written as one row per batch, and a materialized view folds each insert into an
+AggregatingMergeTree of states by the same merge rules as the embedded store (store.clickhouse_summaries), which
+reads merge. In cluster mode each table is Replicated on every shard and a Distributed table over it, sharded so
+that all rows that may replace or merge with each other live on one shard.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from replayql.store import schema
+from replayql.store.clickhouse_summaries import SummaryTable
 
 # 2: no TTL. Version 1 could create tables with a per-row TTL (`--clickhouse-retention-days`), which expired the
 # old rows of a session still active; retention is now a job with one rule for both stores (store.retention).
-SCHEMA_VERSION = 2
+# 3: summaries kept at write time (sessions, users, issues: AggregatingMergeTree fed by materialized views), and
+# session_batches.written, the order rows were written in.
+SCHEMA_VERSION = 3
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -49,7 +53,7 @@ def _ledger(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
 
 
 _SESSION_BATCH_COLUMNS = (*((n, t) for n, t, _ in schema.SESSION_COLUMNS[:2]), ("seq", schema.INT),
-                          *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]))
+                          *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]), ("written", schema.BIGINT))
 
 TABLES: tuple[Table, ...] = (
     # The day leads the key so time ranges skip granules; a retried batch keeps its day (skew correction moves
@@ -59,7 +63,7 @@ TABLES: tuple[Table, ...] = (
     Table("session_batches", _SESSION_BATCH_COLUMNS, ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "started_at", "ended_at", "active_ms", "page_count", "click_count",
            "error_count", "event_count", "rage_click_count", "dead_click_count", "error_click_count",
-           "has_recording")),
+           "has_recording", "written")),
     Table("user_batches", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING),
                            ("seq", schema.INT), ("version", schema.BIGINT), ("name", schema.STRING),
                            ("email", schema.STRING), ("seen_from", schema.TIME), ("seen_to", schema.TIME),
@@ -106,6 +110,23 @@ TABLES: tuple[Table, ...] = (
 TABLE_NAMES = tuple(t.name for t in TABLES)
 
 
+def table(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(name)
+
+
+SESSIONS = SummaryTable("sessions", table("session_batches"), schema.SESSION_COLUMNS, ("app_id", "session_id"),
+                        order="seq", written="(written, seq)")
+USERS = SummaryTable("users", table("user_batches"), schema.USER_SUMMARY, ("app_id", "user_id"), order="version",
+                     sources={"first_seen": "seen_from", "last_seen": "seen_to"})
+ISSUES = SummaryTable("issues", table("issue_batches"), schema.ISSUE_SUMMARY, ("app_id", "issue_id"),
+                      order="received_at", sources={"last_received_at": "received_at"})
+SUMMARY_TABLES = (SESSIONS, USERS, ISSUES)
+_SHARD_BY = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}  # as their sources
+
+
 def column_type(table: Table, name: str, logical: str) -> str:
     base = _BASE_TYPES[logical]
     if name not in table.required:
@@ -124,10 +145,47 @@ class Layout:
     cluster: str | None = None
 
     def statements(self) -> list[str]:
-        out = [f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}{self._on_cluster()}"]
-        for table in TABLES:
-            out.extend(self._table(table))
+        """Everything, for a new database: the database, the tables, the summaries and their views."""
+        return [self.database_statement(), *self.table_statements(), *self.summary_statements(),
+                *self.view_statements()]
+
+    def database_statement(self) -> str:
+        return f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}{self._on_cluster()}"
+
+    def table_statements(self) -> list[str]:
+        return [ddl for t in TABLES for ddl in self._table(t)]
+
+    def summary_statements(self) -> list[str]:
+        """The summaries' AggregatingMergeTree tables (and their Distributed tables on a cluster)."""
+        out = []
+        for summary in SUMMARY_TABLES:
+            local = f"{summary.name}_local" if self.cluster else summary.name
+            columns = ",\n  ".join(f"{_ident(n)} {t}" for n, t in summary.column_ddl())
+            engine = self._engine_kind("AggregatingMergeTree", local, None)
+            out.append(f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
+                       f"ENGINE = {engine}\nORDER BY ({', '.join(summary.keys)})")
+            if self.cluster:
+                out.append(self._distributed(summary.name, local, _SHARD_BY[summary.name]))
         return out
+
+    def view_statements(self) -> list[str]:
+        """The views that fold every insert into a per-batch table into its summary's states."""
+        return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self.local_table(s.name + '_view')}{self._on_cluster()} "
+                f"TO {self.local_table(s.name)} AS {s.select_states(self.local_table(s.source.name))}"
+                for s in SUMMARY_TABLES]
+
+    def backfills(self) -> list[str]:
+        """Migration 2 -> 3: the summaries of the rows stored before their views existed."""
+        return [f"INSERT INTO {self._qualified(s.name)} "
+                f"{s.select_states(self._qualified(s.source.name) + ' FINAL')}" for s in SUMMARY_TABLES]
+
+    def written_column(self) -> list[str]:
+        """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""
+        names = [self.local_table("session_batches")]
+        if self.cluster:
+            names.append(self._qualified("session_batches"))
+        return [f"ALTER TABLE {name}{self._on_cluster()} ADD COLUMN IF NOT EXISTS written Int64 DEFAULT 0"
+                for name in names]
 
     def _on_cluster(self) -> str:
         return f" ON CLUSTER {_ident(self.cluster)}" if self.cluster else ""
@@ -142,20 +200,24 @@ class Layout:
         ddl = [f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
                + "\n".join(clauses)]
         if self.cluster:
-            ddl.append(
-                f"CREATE TABLE IF NOT EXISTS {self._qualified(table.name)}{self._on_cluster()} "
-                f"AS {self._qualified(local)} ENGINE = Distributed({_ident(self.cluster)}, "
-                f"{_ident(self.database)}, {_ident(local)}, cityHash64({_ident(table.shard_by)}))")
+            ddl.append(self._distributed(table.name, local, table.shard_by))
         return ddl
 
+    def _distributed(self, name: str, local: str, shard_by: str) -> str:
+        return (f"CREATE TABLE IF NOT EXISTS {self._qualified(name)}{self._on_cluster()} "
+                f"AS {self._qualified(local)} ENGINE = Distributed({_ident(self.cluster or '')}, "
+                f"{_ident(self.database)}, {_ident(local)}, cityHash64({_ident(shard_by)}))")
+
     def _engine(self, table: Table, local: str) -> str:
-        kind = "ReplacingMergeTree" if table.replacing else "MergeTree"
+        return self._engine_kind("ReplacingMergeTree" if table.replacing else "MergeTree", local, table.version)
+
+    def _engine_kind(self, kind: str, local: str, version: str | None) -> str:
         args: list[str] = []
         if self.cluster:
             kind = f"Replicated{kind}"
             args = [f"'/clickhouse/tables/{{shard}}/{self.database}/{local}'", "'{replica}'"]
-        if table.version:
-            args.append(table.version)
+        if version:
+            args.append(version)
         return f"{kind}({', '.join(args)})"
 
     def ttl_removals(self, names: Sequence[str]) -> list[str]:
@@ -179,13 +241,6 @@ def _ident(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"{name!r} is not a valid ClickHouse identifier (letters, digits and _ only)")
     return f"`{name}`"
-
-
-def table(name: str) -> Table:
-    for t in TABLES:
-        if t.name == name:
-            return t
-    raise KeyError(name)
 
 
 def columns_of(name: str) -> Sequence[tuple[str, str]]:

@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 
 from replayql.config import redact_url
-from replayql.store import merge, schema
+from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import (
     BatchKey,
@@ -31,9 +31,18 @@ from replayql.store.base import (
     StoreTimeout,
     StoreUnavailable,
 )
-from replayql.store.clickhouse_schema import SCHEMA_VERSION, TABLE_NAMES, Layout, columns_of
+from replayql.store.clickhouse_schema import (
+    ISSUES,
+    SCHEMA_VERSION,
+    SESSIONS,
+    TABLE_NAMES,
+    USERS,
+    Layout,
+    columns_of,
+)
+from replayql.store.clickhouse_summaries import SummaryTable
 from replayql.store.dialect import sql
-from replayql.store.merge import issues_with_status, session_aggregates
+from replayql.store.merge import issues_with_status
 from replayql.store.records import BatchWrite
 from replayql.store.retention import is_expired
 
@@ -153,10 +162,17 @@ class ClickHouseStore:
                                    f"{current}, newer than this replayql ({SCHEMA_VERSION}); upgrade replayql")
         if current == SCHEMA_VERSION:
             return
-        statements = self.layout.statements()[1:] if not current else self.layout.ttl_removals(self._with_ttl())
-        for statement in statements:
+        for statement in self.layout.statements()[1:] if not current else self._upgrades(current):
             client.command(statement)
         client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
+
+    def _upgrades(self, current: int) -> list[str]:
+        """From an older schema version to this one. 2 -> 3 fills the summaries from the rows stored so far,
+        then starts their views: run it with no other server writing (see README, Upgrading)."""
+        layout = self.layout
+        steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
+        return [*steps, *layout.written_column(), *layout.summary_statements(), *layout.backfills(),
+                *layout.view_statements()]
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -196,12 +212,11 @@ class ClickHouseStore:
     def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
         match table:
             case "sessions":
-                query = _restricted(_sessions_merged(app), only, None)
+                query = _sessions_merged(app, only)
             case "users":
-                query = _restricted(_users_merged(app), only, "b")
+                query = _users_merged(app, only)
             case "issues":
-                merged = _restricted(_issues_merged(app), only, "b")
-                query = issues_with_status(exp.Subquery(this=merged, alias="merged"), app)
+                query = issues_with_status(exp.Subquery(this=_issues_merged(app, only), alias="merged"), app)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
         return exp.Subquery(this=query, alias=exp.to_identifier(alias))
@@ -241,9 +256,9 @@ class ClickHouseStore:
 
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
         scope_app = self.placeholder("app", app_id)
+        wanted = exp.func("has", self.placeholder("ids", list(session_ids)), exp.column("session_id"))
         query = exp.select("session_id", "user_id", "tail").from_(
-            exp.Subquery(this=_sessions_merged(scope_app), alias="s")).where(
-            exp.func("has", self.placeholder("ids", list(session_ids)), exp.column("session_id")))
+            exp.Subquery(this=_sessions_merged(scope_app).where(wanted), alias="s"))
         rows = self._rows(sql(query, "clickhouse"), app=app_id, ids=list(session_ids))
         return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
 
@@ -257,7 +272,9 @@ class ClickHouseStore:
 
     def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
         """Append everything the batches carry, the ledger last: a batch whose insert failed half-way is not in
-        the ledger, so its retry writes it again, and the rows written twice replace each other."""
+        the ledger, so its retry writes it again. Events and recordings written twice replace each other. The
+        per-batch rows of summaries that the failed try wrote are kept (they were made from the right tail), and
+        what that try's views may or may not have folded is summarised again from the rows."""
         client = self._client()
         events = [e for w in writes for e in w.events]
         if events:
@@ -265,13 +282,44 @@ class ClickHouseStore:
         recordings = [w.recording for w in writes if w.recording is not None]
         if recordings:
             client.insert_arrow("recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
-        session_rows = records_to_table([w.session for w in writes], _SESSION_DELTA_COLUMNS)
-        client.insert_arrow("session_batches", session_rows.append_column(
-            "seq", _int32([w.seq for w in writes])))
-        self._write_users(writes, received_at_ms)
-        self._write_issues(writes, received_at_ms)
+        written = self._written(writes)
+        sessions = [(n, w) for n, w in enumerate(writes) if (w.app_id, w.session_id, w.seq) not in written[0]]
+        if sessions:
+            rows = records_to_table([w.session for _, w in sessions], _SESSION_DELTA_COLUMNS)
+            rows = rows.append_column("seq", _int32([w.seq for _, w in sessions]))
+            client.insert_arrow("session_batches", rows.append_column(
+                "written", _int64([received_at_ms * 10_000 + n for n, _ in sessions])))
+        self._write_users([w for w in writes if (w.app_id, w.session_id, w.seq) not in written[1]], received_at_ms)
+        self._write_issues([w for w in writes if (w.app_id, w.session_id, w.seq) not in written[2]], received_at_ms)
+        self._summarise_retries(writes, written)
         ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
         client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
+
+    def _written(self, writes: Sequence[BatchWrite]) -> tuple[set[BatchKey], set[BatchKey], set[BatchKey]]:
+        """Which of these batches already have their session, user and issue rows: written by an earlier try
+        of the same batch that failed before its ledger row (one query for the three tables)."""
+        found: tuple[set[BatchKey], set[BatchKey], set[BatchKey]] = (set(), set(), set())
+        for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
+            seqs = sorted({w.seq for w in writes if w.app_id == app_id})
+            rows = self._rows(" UNION ALL ".join(
+                f"SELECT {n} AS t, session_id, seq FROM {table} WHERE app_id = {{app:String}} "
+                "AND has({ids:Array(String)}, session_id) AND has({seqs:Array(Int32)}, seq)"
+                for n, table in enumerate(("session_batches", "user_batches", "issue_batches"))),
+                app=app_id, ids=sorted(set(session_ids)), seqs=seqs)
+            for n, session_id, seq in rows:
+                found[n].add((app_id, session_id, int(seq)))
+        return found
+
+    def _summarise_retries(self, writes: Sequence[BatchWrite],
+                           written: tuple[set[BatchKey], set[BatchKey], set[BatchKey]]) -> None:
+        """The sessions, users and issues of batches that a failed try had begun to write, summarised again: a
+        process that died inside an insert may have stored the rows but not their view's states."""
+        retried = [(w, tuple((w.app_id, w.session_id, w.seq) in found for found in written)) for w in writes]
+        for app_id in {w.app_id for w, flags in retried if any(flags)}:
+            of_app = [(w, flags) for w, flags in retried if w.app_id == app_id]
+            self._summarise_again(SESSIONS, app_id, sorted({w.session_id for w, f in of_app if f[0]}))
+            self._summarise_again(USERS, app_id, sorted({w.user.user_id for w, f in of_app if f[1] and w.user}))
+            self._summarise_again(ISSUES, app_id, sorted({i.issue_id for w, f in of_app if f[2] for i in w.issues}))
 
     def _write_users(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
         batches, traits = [], []
@@ -301,9 +349,33 @@ class ClickHouseStore:
         now = _now_ms()
         self._client().insert_arrow("deleted_sessions", rows_to_table([(app_id, s, now) for s in ids],
                                                                       columns_of("deleted_sessions")))
-        for table in _SESSION_TABLES:
-            self._delete(table, "session_id", app_id, ids)
+        self._delete_session_rows(app_id, ids, _SESSION_TABLES)
         return counts
+
+    def _delete_session_rows(self, app_id: str, ids: list[str], tables: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Delete these sessions' rows from `tables`, and their summaries; the users and issues they touched
+        are summarised again from the rows that remain. Returns those users and issues."""
+        users = self._of("user_batches", "user_id", app_id, ids)
+        issues = self._of("issue_batches", "issue_id", app_id, ids)
+        for table in tables:
+            self._delete(table, "session_id", app_id, ids)
+        self._delete(SESSIONS.name, "session_id", app_id, ids)
+        self._summarise_again(USERS, app_id, users)
+        self._summarise_again(ISSUES, app_id, issues)
+        return users, issues
+
+    def _summarise_again(self, summary: SummaryTable, app_id: str, keys: list[str]) -> None:
+        """Replace the states of these keys by those of their remaining per-batch rows (after a deletion: a
+        state cannot take a row back out). A batch of theirs written meanwhile could count twice; deletions
+        are rare and brief."""
+        if not keys:
+            return
+        key = summary.keys[1]
+        self._delete(summary.name, key, app_id, keys)
+        where = f"app_id = {{app:String}} AND has({{ids:Array(String)}}, {key})"
+        self._client().command(f"INSERT INTO {summary.name} "
+                               f"{summary.select_states(summary.source.name + ' FINAL', where)}",
+                               parameters={"app": app_id, "ids": keys})
 
     def _counts(self, app_id: str, ids: list[str]) -> DeletionCounts:
         return DeletionCounts(
@@ -314,7 +386,7 @@ class ClickHouseStore:
 
     def expired_sessions(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
         last_activity = exp.Max(this=exp.column("ended_at"))
-        query = exp.select("app_id", "session_id").from_(_final("session_batches")).group_by(
+        query = exp.select("app_id", "session_id").from_(SESSIONS.name).group_by(
             "app_id", "session_id").having(is_expired(last_activity, self.placeholder("cutoff", cutoff))).order_by(
             last_activity.copy()).limit(limit)
         return [(app, sid) for app, sid in self._rows(sql(query, "clickhouse"), cutoff=cutoff)]
@@ -325,14 +397,11 @@ class ClickHouseStore:
         and status too."""
         ids = list(session_ids)
         counts = self._counts(app_id, ids)
-        users = self._of("user_batches", "user_id", app_id, ids)
-        issues = self._of("issue_batches", "issue_id", app_id, ids)
-        for table in (*_SESSION_TABLES, "batches"):
-            self._delete(table, "session_id", app_id, ids)
+        users, issues = self._delete_session_rows(app_id, ids, (*_SESSION_TABLES, "batches"))
         with_sessions = exp.GTE(this=exp.column("seq"), expression=exp.Literal.number(0))  # not the API's rows
         gone_users = sorted(set(users) - set(self._of("user_batches", "user_id", app_id, users, "user_id",
                                                       with_sessions)))
-        for table in ("user_batches", "user_traits"):
+        for table in ("user_batches", "user_traits", USERS.name):
             self._delete(table, "user_id", app_id, gone_users)
         gone_issues = sorted(set(issues) - set(self._of("issue_batches", "issue_id", app_id, issues, "issue_id")))
         self._delete("issue_status", "issue_id", app_id, gone_issues)
@@ -356,7 +425,7 @@ class ClickHouseStore:
         existed = self._rows("SELECT count() FROM user_batches FINAL WHERE app_id = {app:String} "
                              "AND user_id = {user:String}", app=app_id, user=user_id)[0][0]
         counts = self.delete_sessions(app_id, sessions)
-        for table in ("user_batches", "user_traits"):
+        for table in ("user_batches", "user_traits", USERS.name):
             self._delete(table, "user_id", app_id, [user_id])
         counts.users = 1 if existed else 0
         return counts
@@ -428,6 +497,12 @@ def _int32(values: list[int]) -> Any:
     return pa.array(values, type=pa.int32())
 
 
+def _int64(values: list[int]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.int64())
+
+
 def _by_app(pairs: Any) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for app_id, value in pairs:
@@ -441,59 +516,55 @@ def _trait_rows(app_id: str, user_id: str, traits: dict[str, Any], version: int)
             for key, value in traits.items()]
 
 
-def _restricted(query: exp.Select, only: Only | None, table: str | None) -> exp.Select:
-    """Fold only the wanted keys: the condition sits before the GROUP BY, where it prunes by primary key."""
+def _restricted(query: exp.Select, only: Only | None) -> exp.Select:
+    """Merge only the wanted keys: the condition sits before the GROUP BY, where it prunes by primary key."""
     if only is None:
         return query
     column, values = only
-    return query.where(exp.In(this=exp.column(column, table), expressions=[v.copy() for v in values]))
+    return query.where(exp.In(this=exp.column(column), expressions=[v.copy() for v in values]))
 
 
 def _final(table: str) -> exp.Expression:
     return exp.Final(this=exp.to_table(table))
 
 
-def _sessions_merged(app: exp.Expression) -> exp.Select:
+def _sessions_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
+    """Sessions merged from their states (clickhouse_summaries)."""
     duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.Max(this=exp.column("ended_at"))),
                        expression=exp.func("toUnixTimestamp64Milli", exp.Min(this=exp.column("started_at"))))
-    return exp.select(*session_aggregates(), exp.alias_(duration, "duration_ms")).from_(
-        _final("session_batches")).where(exp.column("app_id").eq(app.copy())).group_by("app_id", "session_id")
+    return _restricted(exp.select(*SESSIONS.merged(), exp.alias_(duration, "duration_ms")).from_("sessions").where(
+        exp.column("app_id").eq(app.copy())), only).group_by("app_id", "session_id")
 
 
-def _users_merged(app: exp.Expression) -> exp.Select:
-    """Users folded from their per-batch rows by the declared rules (store.schema.USER_SUMMARY); traits are
-    kept one row per key (the newest wins, a null removes it), which is the patch already folded."""
-    traits = exp.select("user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(_final("user_traits")).where(
-        exp.column("app_id").eq(app.copy())).group_by("user_id")
-    own = {
-        "traits": exp.func("coalesce", exp.func("any", exp.column("traits", "t")), exp.Literal.string("{}")),
-        # Sessions attributed to the user, each once: not a sum of `new_session` flags, which two servers
-        # writing batches of one session concurrently (each with a tail that predates the other) both set.
-        "session_count": exp.func("uniqExactIf", exp.column("session_id", "b"),
-                                  exp.column("new_session", "b").eq(exp.Literal.number(1))),
-    }
-    folded = merge.fold(schema.USER_SUMMARY, order="version", table="b", own=own,
-                        sources={"first_seen": "seen_from", "last_seen": "seen_to"})
-    return exp.select(*folded).from_(exp.Final(this=exp.to_table("user_batches").as_("b"))).join(
-        exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "b")),
-        join_type="left",
-    ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("user_id", "b"))
+def _users_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
+    """Users merged from their states (clickhouse_summaries), with their traits: one row per key, the newest
+    wins and a null removes it, which is the declared patch already folded."""
+    traits = _restricted(exp.select("user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(
+        _final("user_traits")).where(exp.column("app_id").eq(app.copy())), only).group_by("user_id")
+    merged = _restricted(exp.select(*USERS.merged()).from_("users").where(exp.column("app_id").eq(app.copy())),
+                         only).group_by("app_id", "user_id")
+    with_traits = exp.func("coalesce", exp.column("traits", "t"), exp.Literal.string("{}"))
+    return exp.select(*(exp.column(name, "u") for name, _ in schema.USER_COLUMNS if name != "traits"),
+                      exp.alias_(with_traits, "traits")).from_(exp.Subquery(this=merged, alias="u")).join(
+        exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "u")),
+        join_type="left")
 
 
-def _issues_merged(app: exp.Expression) -> exp.Select:
-    """Issues folded from their per-batch rows by the declared rules (store.schema.ISSUE_SUMMARY), with the
-    status the API set last (OPEN, since the first occurrence, when it never did)."""
+def _issues_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
+    """Issues merged from their states (clickhouse_summaries), with the status the API set last (OPEN, since
+    the first occurrence, when it never did)."""
     status = exp.select("issue_id", exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")),
                                                "status"),
                         exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
         _final("issue_status")).where(exp.column("app_id").eq(app.copy())).group_by("issue_id")
-    own = {
-        "status": exp.func("coalesce", exp.func("any", exp.column("status", "st")), exp.Literal.string("OPEN")),
-        "status_changed_at": exp.func("coalesce", exp.func("any", exp.column("changed_at", "st")),
-                                      exp.Min(this=exp.column("first_seen", "b"))),
-    }
-    folded = merge.fold(schema.ISSUE_SUMMARY, table="b", own=own, sources={"last_received_at": "received_at"})
-    return exp.select(*folded).from_(exp.Final(this=exp.to_table("issue_batches").as_("b"))).join(
-        exp.Subquery(this=status, alias="st"), on=exp.column("issue_id", "st").eq(exp.column("issue_id", "b")),
-        join_type="left",
-    ).where(exp.column("app_id", "b").eq(app.copy())).group_by(exp.column("app_id", "b"), exp.column("issue_id", "b"))
+    merged = _restricted(exp.select(*ISSUES.merged()).from_("issues").where(exp.column("app_id").eq(app.copy())),
+                         only).group_by("app_id", "issue_id")
+    columns = [exp.column(name, "i") for name, _ in schema.ISSUE_COLUMNS if name not in ("status", "status_changed_at")]
+    return exp.select(
+        *columns,
+        exp.alias_(exp.func("coalesce", exp.column("status", "st"), exp.Literal.string("OPEN")), "status"),
+        exp.alias_(exp.func("coalesce", exp.column("changed_at", "st"), exp.column("first_seen", "i")),
+                   "status_changed_at"),
+    ).from_(exp.Subquery(this=merged, alias="i")).join(
+        exp.Subquery(this=status, alias="st"), on=exp.column("issue_id", "st").eq(exp.column("issue_id", "i")),
+        join_type="left")

@@ -126,7 +126,7 @@ def merge_sessions(stored: SessionDelta, incoming: SessionDelta) -> SessionDelta
                 merged[name] = _smaller(old, new)
             case Merge.MAX:
                 merged[name] = _larger(old, new)
-            case Merge.LATEST:
+            case Merge.LATEST | Merge.LATEST_WRITTEN:  # merged in the order written: the incoming delta is later
                 merged[name] = old if new is None else new
             case Merge.WITH_FIRST_PAGE | Merge.WITH_CONTEXT:
                 merged[name] = new if takes[rule] else old

@@ -21,6 +21,7 @@ class Merge(Enum):
     MIN = "min"
     MAX = "max"  # also "or" for booleans
     LATEST = "latest"  # the non-null value of the latest delta wins (its summary's `order` column decides)
+    LATEST_WRITTEN = "latest_written"  # the non-null value of the delta written last (a session's tail)
     WITH_FIRST_PAGE = "with_first_page"  # taken together with the earliest page view (landing page, UTM)
     WITH_CONTEXT = "with_context"  # taken from the lowest-seq batch that carried a context (device facts)
     WITH_FIRST_OCCURRENCE = "with_first_occurrence"  # an issue's sample: from its earliest occurrence
@@ -72,7 +73,8 @@ SESSION_COLUMNS: tuple[tuple[str, str, Merge | None], ...] = (
     ("user_id", STRING, Merge.LATEST),
     *((name, FLOAT, Merge.MAX) for name in VITAL_COLUMNS),
     ("has_recording", BOOL, Merge.MAX),
-    ("tail", JSON, Merge.LATEST),
+    # The tail a batch leaves is the session's state after every batch written so far, late ones included.
+    ("tail", JSON, Merge.LATEST_WRITTEN),
 )
 assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"  # type: ignore[attr-defined]
 
