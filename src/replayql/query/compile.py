@@ -207,7 +207,7 @@ class Compiler:
             case "^=":
                 return exp.StartsWith(this=column, expression=param)
             case "$=":
-                return exp.func("ends_with", column, param)
+                return exp.EndsWith(this=column, expression=param)
         return _SQL_COMPARE[op](this=column, expression=param)
 
     def _regex(self, value: lang.Value, node: lang.Compare) -> exp.Expression:
@@ -270,7 +270,7 @@ class Compiler:
         return self.scope.select("events", col("session_id", events), alias=events).where(
             self.event_match(had, events))
 
-    def _in_sessions(self, alias: str, sessions: exp.Select) -> exp.Expression:
+    def _in_sessions(self, alias: str, sessions: exp.Expression) -> exp.Expression:
         return exp.In(this=col("session_id", alias), query=exp.Subquery(this=sessions))
 
     def _count(self, alias: str, node: lang.CountOf) -> exp.Expression:

@@ -15,6 +15,8 @@ from sqlglot.dialects.clickhouse import ClickHouse
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.duckdb import DuckDB
 
+from replayql.store import sequence_sql
+
 PERCENTILE_DECIMALS = 9
 
 
@@ -77,9 +79,26 @@ class PathPattern(exp.Expression, exp.Func):
     arg_types = {"this": True}
 
 
+class SessionsInSequence(exp.Expression):
+    """A query: the session_id of each session whose events in `this` hold `steps` steps in order, the last at
+    most `within` milliseconds (a number; none: any time) after the first. `this` is a query of the candidate
+    events with the columns session_id, ts, seq, idx and one flag m1..mN per step (store.sequence_sql)."""
+
+    arg_types = {"this": True, "steps": True, "within": False}
+
+    @property
+    def step_count(self) -> int:
+        return int(self.args["steps"].name)
+
+    @property
+    def within_ms(self) -> int | None:
+        within = self.args.get("within")
+        return None if within is None else int(within.name)
+
+
 # Every node above, for the test that asks each dialect to print each of them.
 NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys,
-                                           TimeBucket, PathPattern)
+                                           TimeBucket, PathPattern, SessionsInSequence)
 
 
 def _duckdb_bucket(self: DuckDB.Generator, e: TimeBucket) -> str:
@@ -138,6 +157,8 @@ class ReplayDuckDB(DuckDB):
             JsonKeys: lambda self, e: self.func("json_keys", e.this),
             TimeBucket: _duckdb_bucket,
             PathPattern: _path_pattern("regexp_replace", ("'g'",)),
+            SessionsInSequence: lambda self, e: self.sql(
+                sequence_sql.window_chains(e.this.copy(), e.step_count, e.within_ms)),
         }
 
 
@@ -158,6 +179,8 @@ class ReplayClickHouse(ClickHouse):
             JsonKeys: lambda self, e: self.func("JSONExtractKeys", self.func("ifNull", e.this, "'{}'")),
             TimeBucket: _clickhouse_bucket,
             PathPattern: _path_pattern("replaceRegexpAll", ()),
+            SessionsInSequence: lambda self, e: self.sql(
+                sequence_sql.window_funnel(e.this.copy(), e.step_count, e.within_ms)),
         }
 
 
