@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from replayql.api.filters import SessionFilter, to_tree
 from replayql.api.inputs import TimeRange
 from replayql.api.types import Info
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import aggregate as agg
 from replayql.query.analytics import vitals
 from replayql.query.compile import applied_query
@@ -154,7 +154,7 @@ async def resolve_aggregate(info: Info, input: AggregateInput) -> AggregateResul
     request = _request(input)
     limits = info.context.services.settings.analytics
     table = await info.context.read(agg.aggregate, request, limits)
-    sessions = lang.InSession(request.session_filter) if request.session_filter is not None else None
+    sessions = ast.InSession(request.session_filter) if request.session_filter is not None else None
     return AggregateResult.of(table, applied_query(sessions, request.query))
 
 

@@ -18,9 +18,8 @@ from replayql.ingest import enrich
 from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
+from replayql.query import ast, entities
 from replayql.query import compile as compiler
-from replayql.query import entities
-from replayql.query import language as lang
 from replayql.query.lists import Page, check_page_size
 from replayql.query.sql import Scope
 from replayql.store.base import Store
@@ -196,11 +195,11 @@ class Context:
         return connection(events, cursors, has_next, lambda: self.read(entities.recording_size, session_id))
 
 
-def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> lang.Condition:
-    owned = lang.Compare(field_name, "=", lang.Str(owner))
+def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> ast.Condition:
+    owned = ast.Compare(field_name, "=", ast.Str(owner))
     if not kinds:
         return owned
-    return lang.And((owned, lang.Compare("kind", "IN", lang.ValueList(tuple(lang.Str(k) for k in kinds)))))
+    return ast.And((owned, ast.Compare("kind", "IN", ast.ValueList(tuple(ast.Str(k) for k in kinds)))))
 
 
 async def _session_count(stats: DataLoader[str, dict[str, Any]], issue_id: str) -> int:

@@ -36,8 +36,7 @@ from replayql.api.types import (
     event_from_row,
 )
 from replayql.ingest.wire import json_problem
-from replayql.query import discovery, entities
-from replayql.query import language as lang
+from replayql.query import ast, discovery, entities
 from replayql.query.compile import applied_query
 from replayql.query.entities import ListArgs
 from replayql.query.errors import BadUserInput, NotFound, UserError
@@ -199,7 +198,7 @@ class Mutation:
         ctx = info.context
         counts = await ctx.services.writer.delete_user(ctx.app_id, str(id))
         remaining = await ctx.read(entities.count_sessions, ListArgs(
-            filter=lang.Compare("userId", "=", lang.Str(str(id)))))
+            filter=ast.Compare("userId", "=", ast.Str(str(id)))))
         return DeletionResult(user_id=id, deleted_sessions=counts.sessions, deleted_events=counts.events,
                               deleted_recordings=counts.recordings, complete=remaining == 0)
 

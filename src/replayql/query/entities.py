@@ -11,7 +11,7 @@ import msgspec
 import orjson
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.compile import where
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import Page, ReadStore, by_keys, count, fetch_page, run
@@ -36,7 +36,7 @@ _EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
 
 @dataclass(frozen=True)
 class ListArgs:
-    filter: lang.Condition | None = None  # the typed filter, as a tree of the filter language
+    filter: ast.Condition | None = None  # the typed filter, as a tree of the filter language
     start: datetime | None = None
     end: datetime | None = None
     order: str | None = None

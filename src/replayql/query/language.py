@@ -1,7 +1,8 @@
-"""The query-string face of the filter language: tokenizer, grammar, AST, printer and errors.
+"""The query-string face of the filter language: tokenizer, grammar, printer and errors; the tree it parses into
+and prints from is query.ast.
 
-Purely syntactic: field names and value types are checked later by the compiler, which can use `walk()` to visit
-every node with its position. Grammar (keywords case-insensitive, precedence NOT > AND > OR):
+Purely syntactic: field names and value types are checked later by the compiler, which can use `ast.walk()` to
+visit every node with its position. Grammar (keywords case-insensitive, precedence NOT > AND > OR):
 
     query      := or_expr
     or_expr    := and_expr (OR and_expr)*
@@ -28,41 +29,46 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedToken
 from lark.lexer import Lexer
 
+from replayql.query.ast import (
+    And,
+    Bool,
+    Compare,
+    Condition,
+    CountOf,
+    Duration,
+    Had,
+    InSession,
+    Node,
+    Not,
+    Num,
+    Or,
+    Range,
+    RelativeTime,
+    Str,
+    Then,
+    Time,
+    Value,
+    ValueList,
+    walk,
+)
 from replayql.query.errors import UserError
 
 __all__ = [
+    "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_QUERY_LENGTH",
-    "And",
-    "Bool",
-    "Compare",
-    "CountOf",
-    "Duration",
-    "Had",
-    "InSession",
-    "Node",
-    "Not",
-    "Num",
-    "Or",
     "QueryError",
-    "Range",
-    "RelativeTime",
-    "Str",
-    "Then",
-    "Time",
-    "ValueList",
+    "check_size",
+    "error_at",
     "parse",
     "to_string",
-    "walk",
 ]
-
 MAX_QUERY_LENGTH = 10_000
 # Bounds the work of compiling and planning one filter, whichever face it comes from (a typed filter in
 # variables has no length limit of its own).
@@ -125,122 +131,6 @@ def error_at(text: str, position: int, summary: str) -> QueryError:
     line, column = _line_col(text, position)
     message = f"{summary} (line {line}, column {column})\n{_highlight(text, position)}"
     return QueryError(message, position, line, column, summary=summary)
-
-
-# ------------------------------------------------------------------------------------------------------------ AST
-
-
-@dataclass(frozen=True, kw_only=True)
-class Node:
-    """Every node knows its span in the query string; equality ignores positions."""
-
-    start: int = field(default=0, compare=False)
-    end: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Str(Node):
-    value: str
-
-
-@dataclass(frozen=True)
-class Num(Node):
-    value: int | float
-
-
-@dataclass(frozen=True)
-class Bool(Node):
-    value: bool
-
-
-@dataclass(frozen=True)
-class Duration(Node):
-    ms: int
-
-
-@dataclass(frozen=True)
-class Time(Node):
-    """An ISO-8601 date or date-time, kept as written (validated); the compiler converts it."""
-
-    value: str
-
-
-@dataclass(frozen=True)
-class RelativeTime(Node):
-    """`now` plus `offset_ms` (`-7d` is offset -7 days); resolved against a clock by the compiler."""
-
-    offset_ms: int
-
-
-@dataclass(frozen=True)
-class ValueList(Node):
-    items: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class Range(Node):
-    low: Value
-    high: Value
-
-
-Value = Str | Num | Bool | Duration | Time | RelativeTime | ValueList | Range
-
-
-@dataclass(frozen=True)
-class Compare(Node):
-    field: str
-    op: str
-    value: Value | None = None
-
-    @property
-    def field_end(self) -> int:
-        return self.start + len(self.field)
-
-
-@dataclass(frozen=True)
-class Had(Node):
-    kind: str
-    conditions: tuple[Compare, ...] = ()
-
-
-@dataclass(frozen=True)
-class Then(Node):
-    steps: tuple[Had, ...]
-    within_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class CountOf(Node):
-    """`count(network(status >= 500)) >= 3`: how many events of the session match, compared."""
-
-    event: Had
-    op: str
-    value: Value
-
-
-@dataclass(frozen=True)
-class InSession(Node):
-    """`session(...)`: a condition on sessions, asked of a user, issue or event (some session of it matches)."""
-
-    item: Condition
-
-
-@dataclass(frozen=True)
-class Not(Node):
-    item: Condition
-
-
-@dataclass(frozen=True)
-class And(Node):
-    items: tuple[Condition, ...]
-
-
-@dataclass(frozen=True)
-class Or(Node):
-    items: tuple[Condition, ...]
-
-
-Condition = And | Or | Not | Compare | Had | Then | CountOf | InSession
 
 
 # ------------------------------------------------------------------------------------------------------ tokenizer
@@ -697,35 +587,6 @@ def check_size(tree: Condition, text: str | None = None) -> Condition:
             raise QueryError(summary, 0, 1, 1)
         raise error_at(text, 0, summary)
     return tree
-
-
-def walk(node: Node) -> Iterator[Node]:
-    """Every node (conditions and values), parents before children, left to right; iterative."""
-    stack: list[Node] = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(_children(current)))
-
-
-def _children(node: Node) -> tuple[Node, ...]:
-    if isinstance(node, And | Or | ValueList):
-        return node.items
-    if isinstance(node, Not):
-        return (node.item,)
-    if isinstance(node, Compare):
-        return () if node.value is None else (node.value,)
-    if isinstance(node, Had):
-        return node.conditions
-    if isinstance(node, Then):
-        return node.steps
-    if isinstance(node, CountOf):
-        return (node.event, node.value)
-    if isinstance(node, InSession):
-        return (node.item,)
-    if isinstance(node, Range):
-        return (node.low, node.high)
-    return ()
 
 
 # -------------------------------------------------------------------------------------------------------- printer

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.sql import col
 from replayql.store.dialect import SessionsInSequence
 from replayql.store.sequence_sql import POSITION
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MAX_STEPS = 16
 
 
-def sequence_sessions(compiler: Compiler, node: lang.Then) -> SessionsInSequence:
+def sequence_sessions(compiler: Compiler, node: ast.Then) -> SessionsInSequence:
     """The query of the session_id of the sessions where the sequence happened."""
     events = compiler.alias("e")
     matches = [compiler.event_match(step, events) for step in node.steps]

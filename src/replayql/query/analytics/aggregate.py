@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import buckets
 from replayql.query.analytics.sources import SOURCES, Rows, as_number
 from replayql.query.compile import parse
@@ -64,7 +64,7 @@ class AggregateRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     limit: int | None = None
     order_by: str | None = None
     other: bool = False

@@ -37,7 +37,7 @@ from typing import Any
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast, language
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.sources import SOURCES, Rows
@@ -56,7 +56,7 @@ _STATS_PER_STEP = 6  # count, two conversions, drop-off, two times: the cells a 
 
 @dataclass(frozen=True)
 class Step:
-    had: lang.Had
+    had: ast.Had
     text: str | None = None  # the query string it came from (for error positions); None when typed
 
 
@@ -69,7 +69,7 @@ class FunnelRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None  # the filter language, on sessions
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     breakdown: str | None = None
     breakdown_limit: int = 10
     interval: str | None = None
@@ -123,19 +123,19 @@ def parse_step(text: str, index: int) -> Step:
     """A query-string step: exactly one event condition, or BAD_QUERY pointing at what is not."""
     try:
         tree = parse(text)
-    except lang.QueryError as err:
-        raise lang.error_at(text, err.position, f"step {index}: {err.summary}") from None
-    if not isinstance(tree, lang.Had):
-        raise lang.error_at(text, tree.start, f"step {index}: a funnel step is one event condition such as "
+    except language.QueryError as err:
+        raise language.error_at(text, err.position, f"step {index}: {err.summary}") from None
+    if not isinstance(tree, ast.Had):
+        raise language.error_at(text, tree.start, f"step {index}: a funnel step is one event condition such as "
                                               f'visited(path = "/checkout") or custom("Signup"), not '
                                               f"{_kind_of(tree)}")
     return Step(tree, text)
 
 
-def _kind_of(tree: lang.Condition) -> str:
-    return {lang.Then: "a sequence (give its events as separate steps)", lang.And: "an AND", lang.Or: "an OR",
-            lang.Not: "a NOT", lang.Compare: "a field comparison (filter sessions with `query`)",
-            lang.CountOf: "a count", lang.InSession: "a session(...) condition"}.get(type(tree), "that")
+def _kind_of(tree: ast.Condition) -> str:
+    return {ast.Then: "a sequence (give its events as separate steps)", ast.And: "an AND", ast.Or: "an OR",
+            ast.Not: "a NOT", ast.Compare: "a field comparison (filter sessions with `query`)",
+            ast.CountOf: "a count", ast.InSession: "a session(...) condition"}.get(type(tree), "that")
 
 
 # -- the per-entity table ----------------------------------------------------------------------------------------
@@ -236,10 +236,10 @@ class _Plan:
         request, out = self.request, []
         if request.session_filter is not None:
             out.append(Compiler(self.scope).condition(self.rows.source.entity, "e",
-                                                      lang.InSession(request.session_filter)))
+                                                      ast.InSession(request.session_filter)))
         if request.query:
             out.append(Compiler(self.scope, request.query).condition(self.rows.source.entity, "e",
-                                                                     lang.InSession(parse(request.query))))
+                                                                     ast.InSession(parse(request.query))))
         return out
 
     def stats(self) -> list[exp.Expression]:

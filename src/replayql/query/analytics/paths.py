@@ -26,7 +26,7 @@ from datetime import datetime
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics.occurrences import event_condition, sessions_in
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import ReadStore, run
@@ -50,7 +50,7 @@ class PathsRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
 
 
 @dataclass(frozen=True)

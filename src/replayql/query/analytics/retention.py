@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.occurrences import event_condition, session_conditions
@@ -56,7 +56,7 @@ class RetentionRequest:
     return_event: str | None = None  # None: any session
     breakdown: str | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
 
 
 @dataclass

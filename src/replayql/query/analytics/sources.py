@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.compile import Compiler, flag_value, parse
 from replayql.query.errors import BadUserInput
 from replayql.query.sql import Scope, col, time_range
@@ -65,7 +65,7 @@ class Rows:
     source: Source
     scope: Scope
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     start: datetime | None = None
     end: datetime | None = None
     joins: set[str] = field(default_factory=set)
@@ -94,7 +94,7 @@ class Rows:
         return exp.func("coalesce", col("user_id", "s"),
                         exp.DPipe(this=exp.Literal.string(ANONYMOUS), expression=col("session_id", "s")))
 
-    def condition(self, node: lang.Condition, text: str | None) -> exp.Expression:
+    def condition(self, node: ast.Condition, text: str | None) -> exp.Expression:
         """A filter-language condition on the source's rows (e.g. a RATE's numerator)."""
         return Compiler(self.scope, text).condition(self.source.entity, self.source.alias, node)
 
@@ -110,7 +110,7 @@ class Rows:
         if self.restrict:
             query = query.where(self.condition(parse(self.restrict), None))
         if self.session_filter is not None:
-            query = query.where(self.condition(lang.InSession(self.session_filter), None))
+            query = query.where(self.condition(ast.InSession(self.session_filter), None))
         for condition in time_range(self.time(), self.start, self.end, self.scope):
             query = query.where(condition)
         if self.joins and source.table != "sessions":
