@@ -19,9 +19,9 @@ from replayql.store.registry import (
     SCHEMA_VERSION,
     ApiKey,
     App,
+    KeyScope,
     Registry,
     RegistryError,
-    Scope,
     parse_token,
 )
 
@@ -107,8 +107,8 @@ def test_duplicate_app_is_rejected(registry: Registry, app: App) -> None:
 # --- keys ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scope", list(Scope))
-def test_created_token_authenticates_to_its_key(registry: Registry, app: App, scope: Scope) -> None:
+@pytest.mark.parametrize("scope", list(KeyScope))
+def test_created_token_authenticates_to_its_key(registry: Registry, app: App, scope: KeyScope) -> None:
     key, token = registry.create_key("shop", scope, name="ingest from web")
 
     assert key.app_id == "shop"
@@ -123,15 +123,15 @@ def test_created_token_authenticates_to_its_key(registry: Registry, app: App, sc
 
 
 def test_tokens_are_unique(registry: Registry, app: App) -> None:
-    tokens = [registry.create_key("shop", Scope.WRITE)[1] for _ in range(50)]
+    tokens = [registry.create_key("shop", KeyScope.WRITE)[1] for _ in range(50)]
     assert len(set(tokens)) == 50
     assert len({t.split("_")[1] for t in tokens}) == 50
 
 
 def test_each_token_authenticates_only_its_own_key(registry: Registry, app: App) -> None:
     registry.create_app("blog")
-    shop_key, shop_token = registry.create_key("shop", Scope.READ)
-    blog_key, blog_token = registry.create_key("blog", Scope.ADMIN)
+    shop_key, shop_token = registry.create_key("shop", KeyScope.READ)
+    blog_key, blog_token = registry.create_key("blog", KeyScope.ADMIN)
 
     assert registry.authenticate(shop_token) == shop_key
     assert registry.authenticate(blog_token) == blog_key
@@ -142,22 +142,22 @@ def test_each_token_authenticates_only_its_own_key(registry: Registry, app: App)
 def test_create_key_for_unknown_app_fails(registry: Registry) -> None:
     message = "unknown app 'ghost'; create it first with `replayql apps create`"
     with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
-        registry.create_key("ghost", Scope.READ)
+        registry.create_key("ghost", KeyScope.READ)
 
 
 def test_create_key_rejects_bad_scope_and_name(registry: Registry, app: App) -> None:
     with pytest.raises(RegistryError, match=r"^invalid scope 'read'; use one of: read, write, admin$"):
         registry.create_key("shop", "read")  # type: ignore[arg-type]
     with pytest.raises(RegistryError, match=r"^invalid key name: use text of at most 200 characters"):
-        registry.create_key("shop", Scope.READ, name="x" * 201)
+        registry.create_key("shop", KeyScope.READ, name="x" * 201)
     assert registry.list_keys("shop") == []
 
 
 def test_list_keys_never_exposes_secrets(registry: Registry, app: App) -> None:
-    first, first_token = registry.create_key("shop", Scope.READ, name="first")
-    second, second_token = registry.create_key("shop", Scope.WRITE)
+    first, first_token = registry.create_key("shop", KeyScope.READ, name="first")
+    second, second_token = registry.create_key("shop", KeyScope.WRITE)
     registry.create_app("blog")
-    registry.create_key("blog", Scope.ADMIN)
+    registry.create_key("blog", KeyScope.ADMIN)
 
     keys = registry.list_keys("shop")
 
@@ -170,7 +170,7 @@ def test_list_keys_never_exposes_secrets(registry: Registry, app: App) -> None:
 
 
 def test_database_files_never_hold_the_secret(path: Path, registry: Registry, app: App) -> None:
-    _, token = registry.create_key("shop", Scope.ADMIN)
+    _, token = registry.create_key("shop", KeyScope.ADMIN)
     secret = _secret_of(token).encode()
     wal = path.with_name(path.name + "-wal")
 
@@ -189,8 +189,8 @@ def test_database_files_never_hold_the_secret(path: Path, registry: Registry, ap
 
 
 def test_revoke_makes_the_token_useless(registry: Registry, app: App) -> None:
-    key, token = registry.create_key("shop", Scope.WRITE)
-    other, other_token = registry.create_key("shop", Scope.WRITE)
+    key, token = registry.create_key("shop", KeyScope.WRITE)
+    other, other_token = registry.create_key("shop", KeyScope.WRITE)
 
     assert registry.revoke_key(key.id) is True
     assert registry.authenticate(token) is None
@@ -211,7 +211,7 @@ def test_revoke_or_get_unknown_key(registry: Registry, app: App, key_id: str) ->
 
 
 def test_wrong_secret_with_valid_key_id(registry: Registry, app: App) -> None:
-    key, token = registry.create_key("shop", Scope.READ)
+    key, token = registry.create_key("shop", KeyScope.READ)
     secret = _secret_of(token)
     flipped = ("B" if secret[0] == "A" else "A") + secret[1:]
 
@@ -244,7 +244,7 @@ def test_wrong_secret_with_valid_key_id(registry: Registry, app: App) -> None:
     ],
 )
 def test_malformed_tokens_are_rejected(registry: Registry, app: App, token: str) -> None:
-    registry.create_key("shop", Scope.ADMIN)
+    registry.create_key("shop", KeyScope.ADMIN)
     assert parse_token(token) is None
     assert registry.authenticate(token) is None
 
@@ -262,7 +262,7 @@ def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
     cli = Registry(path)
     try:
         cli.create_app("shop")
-        key, token = cli.create_key("shop", Scope.WRITE)
+        key, token = cli.create_key("shop", KeyScope.WRITE)
         assert server.get_app("shop") is not None
         assert server.authenticate(token) == key
 
@@ -270,7 +270,7 @@ def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
         assert cli.authenticate(token) is None
         assert cli.revoke_key(key.id) is False
 
-        second, second_token = server.create_key("shop", Scope.READ)
+        second, second_token = server.create_key("shop", KeyScope.READ)
         assert cli.authenticate(second_token) == second
         assert cli.revoke_key(second.id) is True
         assert server.authenticate(second_token) is None
@@ -282,12 +282,12 @@ def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
 _CLI_SCRIPT = """
 import sys
 from pathlib import Path
-from replayql.store.registry import Registry, Scope
+from replayql.store.registry import Registry, KeyScope
 
 with Registry(Path(sys.argv[1])) as reg:
     if sys.argv[2] == "create":
         reg.create_app("shop")
-        print(reg.create_key("shop", Scope.ADMIN)[1])
+        print(reg.create_key("shop", KeyScope.ADMIN)[1])
     else:
         print(reg.revoke_key(sys.argv[3]))
 """
@@ -303,7 +303,7 @@ def _run_cli(*args: str) -> str:
 def test_another_process_creates_and_revokes_while_server_is_open(path: Path, registry: Registry) -> None:
     token = _run_cli(str(path), "create")
     key = registry.authenticate(token)
-    assert key is not None and key.scope is Scope.ADMIN
+    assert key is not None and key.scope is KeyScope.ADMIN
 
     assert _run_cli(str(path), "revoke", key.id) == "True"
     assert registry.authenticate(token) is None
@@ -311,7 +311,7 @@ def test_another_process_creates_and_revokes_while_server_is_open(path: Path, re
 
 def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -> None:
     """Threads authenticate and create keys at once on one registry (a server's request threads do)."""
-    issued = [registry.create_key("shop", Scope.READ) for _ in range(5)]
+    issued = [registry.create_key("shop", KeyScope.READ) for _ in range(5)]
     errors: list[BaseException] = []
 
     def authenticate_many() -> None:
@@ -325,7 +325,7 @@ def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -
     def create_many() -> None:
         try:
             for _ in range(creates):
-                registry.create_key("shop", Scope.WRITE)
+                registry.create_key("shop", KeyScope.WRITE)
         except BaseException as exc:
             errors.append(exc)
 
@@ -369,8 +369,8 @@ def test_many_registries_opening_a_fresh_file_at_once(path: Path) -> None:
 def test_reopening_keeps_data_and_schema_version(path: Path) -> None:
     with Registry(path) as first:
         app = first.create_app("shop")
-        key, token = first.create_key("shop", Scope.WRITE, name="web")
-        revoked, revoked_token = first.create_key("shop", Scope.READ)
+        key, token = first.create_key("shop", KeyScope.WRITE, name="web")
+        revoked, revoked_token = first.create_key("shop", KeyScope.READ)
         first.revoke_key(revoked.id)
     assert _user_version(path) == SCHEMA_VERSION
 
@@ -428,26 +428,26 @@ def test_closed_registry_raises_a_clear_error(path: Path) -> None:
 @pytest.mark.parametrize(
     ("held", "needed", "allowed"),
     [
-        (Scope.READ, Scope.READ, True),
-        (Scope.READ, Scope.WRITE, False),
-        (Scope.READ, Scope.ADMIN, False),
-        (Scope.WRITE, Scope.READ, True),
-        (Scope.WRITE, Scope.WRITE, True),
-        (Scope.WRITE, Scope.ADMIN, False),
-        (Scope.ADMIN, Scope.READ, True),
-        (Scope.ADMIN, Scope.WRITE, True),
-        (Scope.ADMIN, Scope.ADMIN, True),
+        (KeyScope.READ, KeyScope.READ, True),
+        (KeyScope.READ, KeyScope.WRITE, False),
+        (KeyScope.READ, KeyScope.ADMIN, False),
+        (KeyScope.WRITE, KeyScope.READ, True),
+        (KeyScope.WRITE, KeyScope.WRITE, True),
+        (KeyScope.WRITE, KeyScope.ADMIN, False),
+        (KeyScope.ADMIN, KeyScope.READ, True),
+        (KeyScope.ADMIN, KeyScope.WRITE, True),
+        (KeyScope.ADMIN, KeyScope.ADMIN, True),
     ],
 )
-def test_scope_allows(held: Scope, needed: Scope, allowed: bool) -> None:
+def test_scope_allows(held: KeyScope, needed: KeyScope, allowed: bool) -> None:
     assert held.allows(needed) is allowed
 
 
 def test_scopes_are_ordered_and_parse_from_their_values() -> None:
-    assert Scope.READ < Scope.WRITE < Scope.ADMIN
-    assert max(Scope) is Scope.ADMIN
-    assert sorted([Scope.ADMIN, Scope.READ, Scope.WRITE]) == [Scope.READ, Scope.WRITE, Scope.ADMIN]
-    assert [Scope(v) for v in ("read", "write", "admin")] == [Scope.READ, Scope.WRITE, Scope.ADMIN]
+    assert KeyScope.READ < KeyScope.WRITE < KeyScope.ADMIN
+    assert max(KeyScope) is KeyScope.ADMIN
+    assert sorted([KeyScope.ADMIN, KeyScope.READ, KeyScope.WRITE]) == [KeyScope.READ, KeyScope.WRITE, KeyScope.ADMIN]
+    assert [KeyScope(v) for v in ("read", "write", "admin")] == [KeyScope.READ, KeyScope.WRITE, KeyScope.ADMIN]
 
 
 def test_allowed_origins_are_normalised_and_kept(registry: Registry, app: App) -> None:

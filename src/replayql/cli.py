@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from replayql.config import ClickHouseConfig, FrustrationThresholds, Settings, default_data_dir, with_limits
 from replayql.logs import LogFormat
-from replayql.store.registry import RegistryError, Scope
+from replayql.store.registry import KeyScope, RegistryError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -157,7 +157,7 @@ def apps_list(data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
 @with_store
 def keys_create(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app", help="The app the key belongs to.")],
                 clickhouse: ClickHouseConfig | None,
-                scope: Annotated[Scope, typer.Option(help="read, write (also mutations) or admin.")] = Scope.READ,
+                scope: Annotated[KeyScope, typer.Option(help="read, write (also mutations) or admin.")] = KeyScope.READ,
                 name: Annotated[str | None, typer.Option(help="A label for the key.")] = None) -> None:
     """Create an API key; prints the secret key, which is shown only this once."""
     with _registry(data_dir, clickhouse) as registry:

@@ -21,7 +21,7 @@ from replayql.lru import Lru
 from replayql.query import ast, entities
 from replayql.query import compile as compiler
 from replayql.query.lists import Page, check_page_size
-from replayql.query.sql import Scope
+from replayql.query.sql import AppScope
 from replayql.store.base import Store
 from replayql.store.registry import ApiKey
 
@@ -137,9 +137,9 @@ class Context:
     def app_id(self) -> str:
         return self.key.app_id
 
-    def scope(self) -> Scope:
+    def scope(self) -> AppScope:
         """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return Scope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
+        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
 
     async def read(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""

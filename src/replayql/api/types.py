@@ -22,8 +22,9 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@strawberry.enum(description="What a key may do: read queries, also write mutations, also manage keys.")
-class Scope(enum.Enum):
+# The GraphQL face of store.registry.KeyScope; the schema calls it `Scope`.
+@strawberry.enum(name="Scope", description="What a key may do: read queries, also write mutations, also manage keys.")
+class KeyScopeEnum(enum.Enum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
@@ -421,7 +422,7 @@ class Issue:
 class Viewer:
     app_id: strawberry.ID
     key_id: strawberry.ID
-    scopes: list[Scope]
+    scopes: list[KeyScopeEnum]
 
 
 @strawberry.type
@@ -436,7 +437,7 @@ class DeletionResult:
 @strawberry.type
 class ApiKeyInfo:
     id: strawberry.ID
-    scope: Scope
+    scope: KeyScopeEnum
     name: str | None
     created_at: datetime
     revoked_at: datetime | None

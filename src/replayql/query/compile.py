@@ -5,7 +5,7 @@ GraphQL filter through the API's translation. Fields, types and operators are ch
 a mistake in a query string is a QueryError (BAD_QUERY) that points at its place, a mistake in a typed filter a
 BadUserInput. "Had", count and sequence conditions become semi-joins or grouped subqueries over events, and
 conditions on another entity's sessions become a semi-join through sessions: never a query per row. Every
-table is read through `Scope.select`, so the tenant guard is on every subquery.
+table is read through `AppScope.select`, so the tenant guard is on every subquery.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sqlglot import exp
 from replayql.query import ast, language
 from replayql.query.errors import BadUserInput, UserError
 from replayql.query.sequences import MAX_STEPS, sequence_sessions
-from replayql.query.sql import Scope, col, contains_ci, is_null, not_null
+from replayql.query.sql import AppScope, col, contains_ci, is_null, not_null
 from replayql.query.vocabulary import (
     FLAG,
     HAD_KINDS,
@@ -69,7 +69,7 @@ class Compiler:
     """Compiles conditions for one query. `text` is the query string the nodes came from (for error positions);
     None for a typed filter."""
 
-    def __init__(self, scope: Scope, text: str | None = None,
+    def __init__(self, scope: AppScope, text: str | None = None,
                  now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.scope, self.text, self.now_ms = scope, text, now_ms
         self._aliases = 0
@@ -364,7 +364,7 @@ def _unknown_field(entity: Entity, name: str) -> str:
     return f"unknown field `{name}` on {entity.name}{hint}; fields: {', '.join(known)}"
 
 
-def where(scope: Scope, entity: Entity, alias: str, typed: ast.Condition | None, query: str | None
+def where(scope: AppScope, entity: Entity, alias: str, typed: ast.Condition | None, query: str | None
           ) -> list[exp.Expression]:
     """The conditions of a list: the typed filter's tree and the query string's, ANDed."""
     parts = []

@@ -16,7 +16,7 @@ import orjson
 from sqlglot import exp
 
 from replayql.query.errors import BadUserInput
-from replayql.query.sql import Scope
+from replayql.query.sql import AppScope
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _value(value: Any, kind: str) -> Any:
     raise TypeError(kind)
 
 
-def after_condition(keys: list[SortKey], values: list[Any], scope: Scope) -> exp.Expression:
+def after_condition(keys: list[SortKey], values: list[Any], scope: AppScope) -> exp.Expression:
     """(k1, k2, ...) strictly after (v1, v2, ...) in the given directions, as an OR of prefixes."""
     disjuncts: list[exp.Expression] = []
     for i, key in enumerate(keys):

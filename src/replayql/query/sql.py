@@ -47,7 +47,7 @@ def _to_db(value: Any) -> Any:
 
 
 @dataclass
-class Scope:
+class AppScope:
     """One app's view of the store. Every table a query reads goes through `select`, which adds the app guard,
     so tenant isolation is a property of how queries are built, not of each caller remembering it."""
 
@@ -102,7 +102,7 @@ def contains_ci(haystack: exp.Expression, needle: exp.Expression) -> exp.Express
                   expression=exp.Literal.number(0))
 
 
-def time_range(column: exp.Expression, start: datetime | None, end: datetime | None, scope: Scope
+def time_range(column: exp.Expression, start: datetime | None, end: datetime | None, scope: AppScope
                ) -> list[exp.Expression]:
     """[start, end): the usual half-open range, so consecutive ranges never count a row twice."""
     parts: list[exp.Expression] = []

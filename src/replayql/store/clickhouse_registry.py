@@ -21,8 +21,8 @@ from replayql.store.registry import (
     TOKEN_PREFIX,
     ApiKey,
     App,
+    KeyScope,
     RegistryError,
-    Scope,
     check_app_id,
     check_key_name,
     check_scope,
@@ -45,7 +45,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def _key(row: tuple[Any, ...]) -> ApiKey:
     key_id, app_id, scope, name, created_at, revoked_at = row[:6]
-    return ApiKey(key_id, app_id, Scope(scope), name, _utc(created_at), _utc(revoked_at))  # type: ignore[arg-type]
+    return ApiKey(key_id, app_id, KeyScope(scope), name, _utc(created_at), _utc(revoked_at))  # type: ignore[arg-type]
 
 
 class ClickHouseRegistry:
@@ -95,7 +95,7 @@ class ClickHouseRegistry:
 
     # --- keys ---
 
-    def create_key(self, app_id: str, scope: Scope, name: str | None = None) -> tuple[ApiKey, str]:
+    def create_key(self, app_id: str, scope: KeyScope, name: str | None = None) -> tuple[ApiKey, str]:
         check_scope(scope)
         check_key_name(name)
         if self.get_app(app_id) is None:

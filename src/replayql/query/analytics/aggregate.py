@@ -25,7 +25,7 @@ from replayql.query.analytics.sources import SOURCES, Rows, as_number
 from replayql.query.compile import parse
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col, is_null
+from replayql.query.sql import AppScope, col, is_null
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import ExactPercentile, TimeBucket
 
@@ -90,7 +90,7 @@ class Table:
     previous: Table | None = None
 
 
-def aggregate(store: ReadStore, scope: Scope, request: AggregateRequest, limits: AnalyticsLimits) -> Table:
+def aggregate(store: ReadStore, scope: AppScope, request: AggregateRequest, limits: AnalyticsLimits) -> Table:
     table = _Aggregation(store, scope, request, limits).table()
     if request.compare_previous:
         if request.start is None or request.end is None:
@@ -102,10 +102,10 @@ def aggregate(store: ReadStore, scope: Scope, request: AggregateRequest, limits:
 
 
 class _Aggregation:
-    def __init__(self, store: ReadStore, scope: Scope, request: AggregateRequest, limits: AnalyticsLimits) -> None:
+    def __init__(self, store: ReadStore, scope: AppScope, request: AggregateRequest, limits: AnalyticsLimits) -> None:
         _validate(request)
         self.store, self.request, self.limits = store, request, limits
-        self.scope = Scope(scope.app_id, scope.target)  # fresh parameters per aggregation
+        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per aggregation
         self.rows = Rows(SOURCES[request.source], self.scope, request.query, request.session_filter,
                          request.start, request.end, restrict=request.restrict)
         self.measures = [self._measure(m) for m in request.measures]

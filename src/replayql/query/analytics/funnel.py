@@ -46,7 +46,7 @@ from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sequences import MAX_STEPS
-from replayql.query.sql import Scope, col, is_null, not_null
+from replayql.query.sql import AppScope, col, is_null, not_null
 from replayql.query.vocabulary import FLAG, HAD_KINDS, TIME
 from replayql.store.dialect import EpochMillis, ExactPercentile, TimeBucket
 
@@ -145,10 +145,10 @@ class _Plan:
     breakdown value, the time (epoch ms) of each step's event (NULL past the last step reached), the step-1
     event's timestamp and session, and its user id."""
 
-    def __init__(self, scope: Scope, request: FunnelRequest) -> None:
+    def __init__(self, scope: AppScope, request: FunnelRequest) -> None:
         _validate(request)
         self.request = request
-        self.scope = Scope(scope.app_id, scope.target)
+        self.scope = AppScope(scope.app_id, scope.target)
         self.n = len(request.steps)
         end = request.end
         if end is not None and request.window_ms is not None:
@@ -262,7 +262,7 @@ class _Plan:
 
 # -- the answers ---------------------------------------------------------------------------------------------------
 
-def funnel(store: ReadStore, scope: Scope, request: FunnelRequest, limits: AnalyticsLimits) -> FunnelAnswer:
+def funnel(store: ReadStore, scope: AppScope, request: FunnelRequest, limits: AnalyticsLimits) -> FunnelAnswer:
     plan = _Plan(scope, request)
     starts = _bucket_starts(request, limits)
     answer = FunnelAnswer(_steps(run(store, plan.scope, plan.over_entities(*plan.stats()), limits.timeout_s)[0],
@@ -341,7 +341,7 @@ def _series(store: ReadStore, plan: _Plan, starts: list[int], limits: AnalyticsL
 _DROPPED_KEYS = [SortKey(col("t1"), True, "number"), SortKey(col("entity"), True)]
 
 
-def dropped(store: ReadStore, scope: Scope, request: FunnelRequest, step: int, group: tuple[Any] | None, first: int,
+def dropped(store: ReadStore, scope: AppScope, request: FunnelRequest, step: int, group: tuple[Any] | None, first: int,
             after: str | None, limits: AnalyticsLimits) -> tuple[list[Dropped], list[str], bool]:
     """A page of the entities that reached step `step - 1` but not step `step` (of one breakdown value when
     `group` holds it), the latest step-1 first; with their cursors and whether more follow. Step 1 drops none."""

@@ -11,11 +11,11 @@ from sqlglot import exp
 
 from replayql.query import ast
 from replayql.query.compile import Compiler, parse, where
-from replayql.query.sql import Scope, col, time_range
+from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import HAD_KINDS, SESSIONS
 
 
-def event_condition(scope: Scope, text: str, alias: str, role: str,
+def event_condition(scope: AppScope, text: str, alias: str, role: str,
                     kinds: Collection[str] | None = None) -> exp.Expression:
     """The condition on an events row (alias `alias`) for `text`, one event condition or several joined with
     OR. `kinds`: the language's event kinds allowed (e.g. `visited`), None for all. Mistakes are BAD_QUERY with
@@ -41,13 +41,13 @@ def _example(allowed: list[str]) -> str:
     return 'custom("Signup")' if "custom" in allowed else 'visited(path = "/")'
 
 
-def session_conditions(scope: Scope, alias: str, typed: ast.Condition | None, query: str | None
+def session_conditions(scope: AppScope, alias: str, typed: ast.Condition | None, query: str | None
                        ) -> list[exp.Expression]:
     """The filter on the sessions (alias `alias`) an analytics query reads: the typed filter AND the query."""
     return where(scope, SESSIONS, alias, typed, query)
 
 
-def sessions_in(scope: Scope, typed: ast.Condition | None, query: str | None, start: datetime | None,
+def sessions_in(scope: AppScope, typed: ast.Condition | None, query: str | None, start: datetime | None,
                 end: datetime | None) -> exp.Select:
     """SELECT session_id of the sessions matching the filters that started in [start, end)."""
     alias = "fs"

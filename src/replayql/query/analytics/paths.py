@@ -30,7 +30,7 @@ from replayql.query import ast
 from replayql.query.analytics.occurrences import event_condition, sessions_in
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col
+from replayql.query.sql import AppScope, col
 from replayql.store.dialect import PathPattern
 
 MAX_STEPS = 10
@@ -77,9 +77,9 @@ class Paths:
     edge_count: int
 
 
-def paths(store: ReadStore, scope: Scope, request: PathsRequest, limits: AnalyticsLimits) -> Paths:
+def paths(store: ReadStore, scope: AppScope, request: PathsRequest, limits: AnalyticsLimits) -> Paths:
     _validate(request)
-    scope = Scope(scope.app_id, scope.target)  # fresh parameters per query
+    scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
     backward = request.end_event is not None
     chain = _chain(scope, request, backward)
     counted = exp.select("step", exp.alias_(exp.Count(this=exp.Star()), "n")).from_("path").group_by(col("step"))
@@ -126,7 +126,7 @@ def _node(nodes: str) -> exp.Expression:
                                       expression=exp.func("coalesce", col("name", "e"), exp.Literal.string(""))))
 
 
-def _chain(scope: Scope, request: PathsRequest, backward: bool) -> list[tuple[str, exp.Select]]:
+def _chain(scope: AppScope, request: PathsRequest, backward: bool) -> list[tuple[str, exp.Select]]:
     """The CTEs up to `path` (sid, step, node, other): each session's collapsed path from its anchor, `other`
     being the node at the step before (or, to an end, after) in step order."""
     condition = request.end_event if backward else request.start_event

@@ -36,7 +36,7 @@ from replayql.query.analytics.occurrences import event_condition, session_condit
 from replayql.query.analytics.sources import ANONYMOUS, SOURCES, Resolved, resolve_field
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col
+from replayql.query.sql import AppScope, col
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import TimeBucket
 
@@ -90,12 +90,12 @@ class Retention:
     groups: list[Group] | None
 
 
-def retention(store: ReadStore, scope: Scope, request: RetentionRequest, limits: AnalyticsLimits) -> Retention:
+def retention(store: ReadStore, scope: AppScope, request: RetentionRequest, limits: AnalyticsLimits) -> Retention:
     return _Retention(store, scope, request, limits).run()
 
 
 class _Retention:
-    def __init__(self, store: ReadStore, scope: Scope, request: RetentionRequest, limits: AnalyticsLimits) -> None:
+    def __init__(self, store: ReadStore, scope: AppScope, request: RetentionRequest, limits: AnalyticsLimits) -> None:
         if request.interval not in UNITS:
             raise BadUserInput(f"unknown interval {request.interval}; retention buckets by day, week or month")
         if not 1 <= request.periods <= MAX_PERIODS:
@@ -105,7 +105,7 @@ class _Retention:
         if request.end <= request.start:
             raise BadUserInput("timeRange.to must be after timeRange.from")
         self.store, self.request, self.limits = store, request, limits
-        self.scope = Scope(scope.app_id, scope.target)  # fresh parameters per query
+        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
         self.zone: ZoneInfo = buckets.zone(request.time_zone)
         self.group: Resolved | None = self._breakdown(request.breakdown)
 

@@ -16,7 +16,7 @@ from sqlglot import exp
 from replayql.query import ast
 from replayql.query.compile import Compiler, flag_value, parse
 from replayql.query.errors import BadUserInput
-from replayql.query.sql import Scope, col, time_range
+from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import EVENTS, FLAG, ISSUES, NUMBER, SESSIONS, TEXT, TIME, USERS, Entity
 from replayql.store.dialect import JsonText, NumberOrNull, PathPattern
 
@@ -60,10 +60,10 @@ class Resolved:
 @dataclass
 class Rows:
     """The rows one analytics query reads: a source, its filter, its time range, and the joins its fields need.
-    Every table goes through `Scope`, so each carries the tenant guard."""
+    Every table goes through `AppScope`, so each carries the tenant guard."""
 
     source: Source
-    scope: Scope
+    scope: AppScope
     query: str | None = None
     session_filter: ast.Condition | None = None
     start: datetime | None = None
@@ -120,7 +120,7 @@ class Rows:
         return query
 
 
-def resolve_field(source: Source, scope: Scope, name: str) -> Resolved:
+def resolve_field(source: Source, scope: AppScope, name: str) -> Resolved:
     entity, alias = source.entity, source.alias
     if name == "pathPattern" and source.table in ("sessions", "events"):
         return Resolved(PathPattern(this=col("initial_path" if source.table == "sessions" else "path", alias)), TEXT)
