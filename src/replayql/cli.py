@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from replayql.api.context import Services
+    from replayql.store.base import Registry
 
 app = typer.Typer(help="replayql: session replay and product analytics behind a GraphQL API.",
                   no_args_is_help=True, add_completion=False)
@@ -95,7 +96,7 @@ def fail(message: str) -> typer.Exit:
 
 
 @contextmanager
-def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[Any]:
+def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[Registry]:
     from replayql.store.backends import open_registry
     from replayql.store.base import StoreUnavailable
 

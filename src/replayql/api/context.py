@@ -22,7 +22,7 @@ from replayql.query import ast, entities
 from replayql.query import compile as compiler
 from replayql.query.lists import Page, check_page_size
 from replayql.query.sql import AppScope
-from replayql.store.base import Store
+from replayql.store.base import Registry, Store
 from replayql.store.registry import ApiKey
 
 R = TypeVar("R")
@@ -34,7 +34,7 @@ class Services:
 
     settings: Settings
     store: Store
-    registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
+    registry: Registry
     writer: IngestWriter
     metrics: Metrics = field(default_factory=Metrics)
     retention: RetentionSchedule | None = None  # with Settings.retention_days

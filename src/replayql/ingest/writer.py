@@ -254,7 +254,7 @@ class IngestWriter:
     def _commit_group(self, group: list[_Item]) -> None:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
         # A single writer's session tails are the whole ledger; writers that share a store also ask the store.
-        seen = set() if self.store.single_writer else self.store.seen_batches(keys)
+        seen = self.store.seen_batches(keys)
         self._load_tails(group)
         self._load_deleted(group)
         writes: list[BatchWrite] = []

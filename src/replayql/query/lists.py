@@ -17,7 +17,10 @@ from replayql.store.dialect import sql
 
 
 class ReadStore(Protocol):
+    """What the query layer reads through (store.base.Store has it all)."""
+
     dialect: str
+    narrow_pages: bool  # find a page by its sort keys first, then read its rows whole (see fetch_page)
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]: ...
@@ -75,7 +78,7 @@ def fetch_page(store: ReadStore, scope: AppScope, query: exp.Select, keys: list[
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
     keyed = [exp.alias_(key.expression.copy(), f"_k{i}") for i, key in enumerate(keys)]
-    if reread is not None and getattr(store, "narrow_pages", False):
+    if reread is not None and store.narrow_pages:
         narrow = order_by(query.copy().select(*keyed, append=False), keys).limit(first + 1)
         found = run(store, scope, narrow)
         ids = [row[f"_k{len(keys) - 1}"] for row in found[:first]]

@@ -24,7 +24,7 @@ from sqlglot import exp
 from replayql.lru import Lru
 from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
 from replayql.store.merge import issues_with_status, merge_sessions
 from replayql.store.records import BatchWrite, IssueDelta, SessionDelta, UserDelta
@@ -163,6 +163,7 @@ class DuckDBStore:
 
     dialect = "duckdb"
     single_writer = True  # the file is owned by this process
+    narrow_pages = False  # summaries are stored whole: a page is one query
 
     def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
@@ -251,6 +252,9 @@ class DuckDBStore:
             raise StoreTimeout(f"the query ran longer than {timeout_s} s and was stopped") from None
         finally:
             cursor.close()
+
+    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
+        return set()  # the only writer: the session tails it wrote are the whole ledger
 
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
         """Read through the summary cache: the writer asks for the sessions it is about to write."""

@@ -255,7 +255,7 @@ def _row_to_app(row: tuple[str, str]) -> App:
 # --- the registry ----------------------------------------------------------------------------------------
 
 
-class Registry:
+class SQLiteRegistry:
     """Apps and API keys in one SQLite file, safe to share between threads and between processes.
 
     Threading: one connection opened with check_same_thread=False and guarded by a lock, rather than one
@@ -296,14 +296,14 @@ class Registry:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> SQLiteRegistry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Registry({str(self.path)!r})"
+        return f"SQLiteRegistry({str(self.path)!r})"
 
     # --- connection plumbing ---
 
