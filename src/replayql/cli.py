@@ -75,6 +75,7 @@ def with_store(command: Callable[..., None]) -> Callable[..., None]:
         options = {name: kwargs.pop(name) for name in _STORE_OPTIONS}
         command(*args, clickhouse=_clickhouse_config(**options), **kwargs)
 
+    # typer reads the parameters from __signature__, which functions do not declare
     run.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in own + extra}
     return run
@@ -250,7 +251,7 @@ def _serve_until_stopped(app: ASGIApp, host: str, port: int, logging_config: dic
     ingest request waits for its commit). Returns then, so the caller can drain the writer and close the store;
     a second SIGINT stops at once."""
     import uvicorn
-    from uvicorn.main import STARTUP_FAILURE
+    from uvicorn.config import STARTUP_FAILURE
 
     class Server(uvicorn.Server):
         @contextmanager

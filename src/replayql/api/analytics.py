@@ -133,7 +133,8 @@ class AggregateResult:
     def of(table: agg.Table, applied: str | None) -> AggregateResult:
         return AggregateResult(
             columns=[AggregateColumn(name=c.name, role=ColumnRole(c.role), type=c.type) for c in table.columns],
-            rows=table.rows, totals=table.totals, other_rows=table.other, truncated=table.truncated,
+            rows=JSON(table.rows), totals=JSON(table.totals),
+            other_rows=None if table.other is None else JSON(table.other), truncated=table.truncated,
             group_count=table.group_count, applied_query=applied,
             previous=AggregateResult.of(table.previous, applied) if table.previous else None)
 

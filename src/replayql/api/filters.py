@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 import functools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import strawberry
 
@@ -152,11 +152,11 @@ def _time(value: datetime) -> ast.Time:
     return ast.Time(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-def _exists(field: str, exists: bool | None) -> list[ast.Condition]:
+def _exists(field: str, exists: bool | None) -> list[ast.Compare]:
     return [] if exists is None else [ast.Compare(field, "EXISTS" if exists else "NOT EXISTS")]
 
 
-def _pair(field: str, given: list[Any] | None, make: Callable[[Any], ast.Value]) -> list[ast.Condition]:
+def _pair(field: str, given: list[Any] | None, make: Callable[[Any], ast.Value]) -> list[ast.Compare]:
     if given is None:
         return []
     if len(given) != 2:
@@ -164,8 +164,8 @@ def _pair(field: str, given: list[Any] | None, make: Callable[[Any], ast.Value])
     return [ast.Compare(field, "BETWEEN", ast.Range(make(given[0]), make(given[1])))]
 
 
-def string_conditions(field: str, given: StringCondition) -> list[ast.Condition]:
-    out: list[ast.Condition] = [ast.Compare(field, op, ast.Str(getattr(given, attr)))
+def string_conditions(field: str, given: StringCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, ast.Str(getattr(given, attr)))
                                  for attr, op in _STRING_OPS.items() if getattr(given, attr) is not None]
     for attr, op in (("in_", "IN"), ("not_in", "NOT IN")):
         values = getattr(given, attr)
@@ -174,19 +174,19 @@ def string_conditions(field: str, given: StringCondition) -> list[ast.Condition]
     return out + _exists(field, given.exists)
 
 
-def number_conditions(field: str, given: NumberCondition) -> list[ast.Condition]:
-    out: list[ast.Condition] = [ast.Compare(field, op, _num(getattr(given, attr)))
+def number_conditions(field: str, given: NumberCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, _num(getattr(given, attr)))
                                  for attr, op in _NUMBER_OPS.items() if getattr(given, attr) is not None]
     return out + _pair(field, given.between, _num) + _exists(field, given.exists)
 
 
-def time_conditions(field: str, given: TimeCondition) -> list[ast.Condition]:
-    out: list[ast.Condition] = [ast.Compare(field, op, _time(getattr(given, attr)))
+def time_conditions(field: str, given: TimeCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, _time(getattr(given, attr)))
                                  for attr, op in _NUMBER_OPS.items() if getattr(given, attr, None) is not None]
     return out + _pair(field, given.between, _time) + _exists(field, given.exists)
 
 
-def _leaf(field: str, given: Any) -> list[ast.Condition]:
+def _leaf(field: str, given: Any) -> list[ast.Compare]:
     """The conditions one typed field stands for; an empty condition object is a mistake, not "anything"."""
     if isinstance(given, bool):
         return [ast.Compare(field, "=", ast.Bool(given))]
@@ -201,8 +201,8 @@ def _leaf(field: str, given: Any) -> list[ast.Condition]:
     return out
 
 
-def key_conditions(prefix: str, given: Iterable[KeyCondition]) -> list[ast.Condition]:
-    out: list[ast.Condition] = []
+def key_conditions(prefix: str, given: Iterable[KeyCondition]) -> list[ast.Compare]:
+    out: list[ast.Compare] = []
     for condition in given:
         if not condition.key:
             raise BadUserInput(f"`{prefix}<key>`: the key is empty")
@@ -223,8 +223,8 @@ def event_condition(given: EventCondition) -> ast.Had:
                  "handled", "selector", "text", "level", "name", "value"):
         value = getattr(given, attr)
         if value is not None:
-            conditions.extend(_leaf(fields.get(attr, attr), value))  # type: ignore[arg-type]
-    conditions.extend(key_conditions(PROPERTIES_PREFIX, given.properties or ()))  # type: ignore[arg-type]
+            conditions.extend(_leaf(fields.get(attr, attr), value))
+    conditions.extend(key_conditions(PROPERTIES_PREFIX, given.properties or ()))
     return ast.Had(given.kind.value, tuple(conditions))
 
 
@@ -252,7 +252,7 @@ def sequence_condition(given: SequenceCondition) -> ast.Then:
 # -- the four filters --------------------------------------------------------------------------------------------
 
 _LEAF_TYPES = {TEXT: StringCondition, NUMBER: NumberCondition, TIME: TimeCondition, FLAG: bool}
-_Extra = tuple[Any, str, Callable[[Any], list[ast.Condition]]]  # (annotation, description, to conditions)
+_Extra = tuple[Any, str, Callable[[Any], Sequence[ast.Condition]]]  # (annotation, description, to conditions)
 
 
 @functools.cache
@@ -285,14 +285,23 @@ def _filter_input(name: str, entity: Entity, extras: dict[str, _Extra], descript
 _CONVERTERS: dict[type, tuple[Entity, dict[str, _Extra]]] = {}
 
 
-def to_tree(given: Any) -> ast.Condition | None:
+class FilterInput(Protocol):
+    """What every generated filter input has: AND, OR and NOT of its own kind. Its other fields (one per vocabulary
+    field, and the extras) are read by name."""
+
+    and_: list[FilterInput] | None
+    or_: list[FilterInput] | None
+    not_: FilterInput | None
+
+
+def to_tree(given: FilterInput | None) -> ast.Condition | None:
     """A typed filter as a tree of the filter language (None for no filter), within the language's limits."""
     _check_shape(given)
     tree = _to_tree(given)
     return None if tree is None else language.check_size(tree)
 
 
-def _check_shape(given: Any) -> None:
+def _check_shape(given: FilterInput | None) -> None:
     """Refuse a filter past the language's depth or size before converting any of it (iteratively)."""
     stack, objects = [(given, 0)], 0
     while stack:
@@ -308,7 +317,7 @@ def _check_shape(given: Any) -> None:
         stack.extend((child, depth + 1) for child in (*(current.and_ or ()), *(current.or_ or ()), current.not_))
 
 
-def _to_tree(given: Any) -> ast.Condition | None:
+def _to_tree(given: FilterInput | None) -> ast.Condition | None:
     if given is None:
         return None
     entity, extras = _CONVERTERS[type(given)]
@@ -338,7 +347,7 @@ def _counts(given: list[EventCountCondition]) -> list[ast.Condition]:
     return [condition for c in given for condition in count_conditions(c)]
 
 
-def _in_session(given: Any) -> list[ast.Condition]:
+def _in_session(given: FilterInput) -> list[ast.Condition]:
     tree = to_tree(given)
     return [] if tree is None else [ast.InSession(tree)]
 
@@ -350,7 +359,7 @@ _HAPPENED: dict[str, _Extra] = {
     "occurrences": ("list[EventCountCondition] | None", "How many times events happened.", _counts),
 }
 
-SessionFilter = _filter_input("SessionFilter", SESSIONS, {
+_SESSION_FILTER = _filter_input("SessionFilter", SESSIONS, {
     "user_name": ("StringCondition | None", "The session's user's name.",
                   lambda c: _leaf(USER_PREFIX + "name", c)),
     "user_email": ("StringCondition | None", "The session's user's email.",
@@ -358,25 +367,33 @@ SessionFilter = _filter_input("SessionFilter", SESSIONS, {
     "trait": ("list[KeyCondition] | None", "The session's user's traits.",
               lambda cs: key_conditions(USER_PREFIX + "trait.", cs)),
     "visited_url": ("StringCondition | None", "A page view whose URL matches.",
-                    lambda c: [ast.Had("visited", tuple(_leaf("url", c)))]),  # type: ignore[arg-type]
+                    lambda c: [ast.Had("visited", tuple(_leaf("url", c)))]),
     **_HAPPENED,
 }, "Conditions on sessions; all given fields must hold. The typed face of the `query` language.")
 
 _SESSION_OF = ("SessionFilter | None", "Some session of it (for an issue: one it occurred in) matches.", _in_session)
 
-UserFilter = _filter_input("UserFilter", USERS, {
+_USER_FILTER = _filter_input("UserFilter", USERS, {
     "trait": ("list[KeyCondition] | None", "Traits.", lambda cs: key_conditions("trait.", cs)),
     "session": _SESSION_OF,
     **_HAPPENED,
 }, "Conditions on users; all given fields must hold. Event conditions hold when they hold in some session.")
 
-IssueFilter = _filter_input("IssueFilter", ISSUES, {"session": _SESSION_OF, **_HAPPENED},
-                            "Conditions on issues; all given fields must hold.")
+_ISSUE_FILTER = _filter_input("IssueFilter", ISSUES, {"session": _SESSION_OF, **_HAPPENED},
+                               "Conditions on issues; all given fields must hold.")
 
-EventFilter = _filter_input("EventFilter", EVENTS, {
+_EVENT_FILTER = _filter_input("EventFilter", EVENTS, {
     "properties": ("list[KeyCondition] | None", "Custom properties.",
                    lambda cs: key_conditions(PROPERTIES_PREFIX, cs)),
     "session": ("SessionFilter | None", "The event's session matches.", _in_session),
 }, "Conditions on events; all given fields must hold.")
+
+if TYPE_CHECKING:  # generated from the vocabulary above; to the checker, each is a FilterInput
+    SessionFilter: TypeAlias = FilterInput
+    UserFilter: TypeAlias = FilterInput
+    IssueFilter: TypeAlias = FilterInput
+    EventFilter: TypeAlias = FilterInput
+else:
+    SessionFilter, UserFilter, IssueFilter, EventFilter = _SESSION_FILTER, _USER_FILTER, _ISSUE_FILTER, _EVENT_FILTER
 
 assert set(HAD_KINDS) == {k.value for k in EventConditionKind}, "typed event kinds drifted from the language"

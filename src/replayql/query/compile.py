@@ -45,7 +45,7 @@ _ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
 _TEXT_OPS = frozenset({"~", "!~", "^=", "$=", "MATCHES", "NOT MATCHES"})
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_SQL_COMPARE: dict[str, type[exp.Expression]] = {
+_SQL_COMPARE: dict[str, type[exp.Expr]] = {
     "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 # Event kinds whose count the session row keeps, so `count(visited) >= 5` needs no events scan.
 _SESSION_COUNTERS = {"visited": "page_count", "clicked": "click_count", "error": "error_count",
@@ -74,7 +74,7 @@ class Compiler:
         self.scope, self.text, self.now_ms = scope, text, now_ms
         self._aliases = 0
 
-    def condition(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expression:
+    def condition(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expr:
         match node:
             case ast.And(items):
                 return exp.and_(*(self.condition(entity, alias, i) for i in items))
@@ -108,7 +108,7 @@ class Compiler:
 
     # -- fields ---------------------------------------------------------------------------------------------
 
-    def _field(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expression:
+    def _field(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expr:
         name = node.field
         if name in entity.derived_counts:
             return self._derived_count(entity, alias, node)
@@ -123,12 +123,12 @@ class Compiler:
             return self._user_of_session(alias, node)
         raise self.fail(node, _unknown_field(entity, name))
 
-    def _column(self, column: exp.Expression, found: Field, node: ast.Compare) -> exp.Expression:
+    def _column(self, column: exp.Expr, found: Field, node: ast.Compare) -> exp.Expr:
         if found.type == FLAG:
             return self._flag(column, found, node)
         return self.compare(column, found.type, node)
 
-    def _flag(self, column: exp.Expression, found: Field, node: ast.Compare) -> exp.Expression:
+    def _flag(self, column: exp.Expr, found: Field, node: ast.Compare) -> exp.Expr:
         if node.op not in ("=", "!=") or not isinstance(node.value, ast.Bool):
             raise self.fail(node, f"`{node.field}` is true or false: write `{node.field} = true`")
         holds = flag_value(column, found.test)
@@ -137,7 +137,7 @@ class Compiler:
         wanted = node.value.value == (node.op == "=")
         return holds if wanted else exp.Not(this=exp.paren(holds))
 
-    def _json(self, document: exp.Expression, key: str, node: ast.Compare) -> exp.Expression:
+    def _json(self, document: exp.Expr, key: str, node: ast.Compare) -> exp.Expr:
         """A key of a JSON object (traits, properties): compared as a number when the value is one, else as
         text; `true`/`false` compare with the JSON booleans."""
         text = JsonText(this=document, expression=self.scope.param(key))
@@ -150,7 +150,7 @@ class Compiler:
                                 ast.ValueList(tuple(texts)), start=node.start, end=node.end)
         return self.compare(text, TEXT, node)
 
-    def _user_of_session(self, alias: str, node: ast.Compare) -> exp.Expression:
+    def _user_of_session(self, alias: str, node: ast.Compare) -> exp.Expr:
         """`user.<field>`: the condition on the session's user. An anonymous session has no user, so only the
         conditions that hold where a value is absent (`!=`, NOT IN, NOT EXISTS ...) match it."""
         inner = ast.Compare(node.field[len(USER_PREFIX):], node.op, node.value, start=node.start, end=node.end)
@@ -160,7 +160,7 @@ class Compiler:
         found = exp.In(this=col("user_id", alias), query=exp.Subquery(this=matching))
         return exp.or_(found, is_null(col("user_id", alias))) if node.op in _NEGATIVE_OPS else found
 
-    def _derived_count(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expression:
+    def _derived_count(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expr:
         """An issue's count computed from its error events (e.g. distinct sessions)."""
         events = self.alias("e")
         counted = exp.Count(this=exp.Distinct(expressions=[col(entity.derived_counts[node.field], events)]))
@@ -171,7 +171,7 @@ class Compiler:
 
     # -- comparisons ----------------------------------------------------------------------------------------
 
-    def compare(self, column: exp.Expression, kind: str, node: ast.Compare) -> exp.Expression:
+    def compare(self, column: exp.Expr, kind: str, node: ast.Compare) -> exp.Expr:
         op, value = node.op, node.value
         if op in ("EXISTS", "NOT EXISTS"):
             return not_null(column) if op == "EXISTS" else is_null(column)
@@ -191,12 +191,12 @@ class Compiler:
                                high=self._param(kind, value.high, node))
         assert value is not None
         if op in ("MATCHES", "NOT MATCHES"):
-            found = exp.RegexpLike(this=column, expression=self._regex(value, node))
-            return found if op == "MATCHES" else _or_absent(column, exp.Not(this=found))
+            matched = exp.RegexpLike(this=column, expression=self._regex(value, node))
+            return matched if op == "MATCHES" else _or_absent(column, exp.Not(this=matched))
         return self._binary(column, op, self._param(kind, value, node))
 
     @staticmethod
-    def _binary(column: exp.Expression, op: str, param: exp.Expression) -> exp.Expression:
+    def _binary(column: exp.Expr, op: str, param: exp.Expr) -> exp.Expr:
         match op:
             case "!=":
                 return _or_absent(column, exp.NEQ(this=column, expression=param))
@@ -210,7 +210,7 @@ class Compiler:
                 return exp.EndsWith(this=column, expression=param)
         return _SQL_COMPARE[op](this=column, expression=param)
 
-    def _regex(self, value: ast.Value, node: ast.Compare) -> exp.Expression:
+    def _regex(self, value: ast.Value, node: ast.Compare) -> exp.Expr:
         if not isinstance(value, ast.Str):
             raise self.fail(node, "MATCHES takes a regular expression in quotes")
         try:
@@ -228,7 +228,7 @@ class Compiler:
                                    f"multiplied)")
         return self.scope.param(value.value)
 
-    def _param(self, kind: str, value: ast.Value, node: ast.Compare) -> exp.Expression:
+    def _param(self, kind: str, value: ast.Value, node: ast.Compare) -> exp.Expr:
         match value:
             case ast.Str(text) if kind == TEXT:
                 return self.scope.param(text)
@@ -248,10 +248,10 @@ class Compiler:
 
     # -- what happened in a session -------------------------------------------------------------------------
 
-    def event_match(self, had: ast.Had, alias: str) -> exp.Expression:
+    def event_match(self, had: ast.Had, alias: str) -> exp.Expr:
         """The condition on one events row (alias `alias`) for a "had" condition: its kind and its fields."""
         kind = HAD_KINDS[had.kind]
-        parts: list[exp.Expression] = [col("kind", alias).eq(exp.Literal.string(kind.kind))]
+        parts: list[exp.Expr] = [col("kind", alias).eq(exp.Literal.string(kind.kind))]
         for condition in had.conditions:
             name = condition.field
             found = kind.fields.get(name)
@@ -270,10 +270,10 @@ class Compiler:
         return self.scope.select("events", col("session_id", events), alias=events).where(
             self.event_match(had, events))
 
-    def _in_sessions(self, alias: str, sessions: exp.Expression) -> exp.Expression:
+    def _in_sessions(self, alias: str, sessions: exp.Expr) -> exp.Expr:
         return exp.In(this=col("session_id", alias), query=exp.Subquery(this=sessions))
 
-    def _count(self, alias: str, node: ast.CountOf) -> exp.Expression:
+    def _count(self, alias: str, node: ast.CountOf) -> exp.Expr:
         """Sessions by how many matching events they had. Sessions with none have no group, so when zero
         satisfies the comparison the condition is turned around: not among the sessions whose count fails."""
         for value in _values(node.value):
@@ -290,14 +290,14 @@ class Compiler:
             return exp.Not(this=self._in_sessions(alias, grouped.having(exp.Not(this=exp.paren(holds)))))
         return self._in_sessions(alias, grouped.having(holds))
 
-    def _sequence(self, alias: str, node: ast.Then) -> exp.Expression:
+    def _sequence(self, alias: str, node: ast.Then) -> exp.Expr:
         if len(node.steps) > MAX_STEPS:
             raise self.fail(node, f"a sequence has at most {MAX_STEPS} steps")
         return self._in_sessions(alias, sequence_sessions(self, node))
 
     # -- other entities -------------------------------------------------------------------------------------
 
-    def _via_sessions(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expression:
+    def _via_sessions(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expr:
         """A session condition asked of a user, issue or event: some session of it (for an issue, some session
         it occurred in) matches."""
         sessions = self.alias("s")
@@ -315,7 +315,7 @@ class Compiler:
         return self._in_sessions(alias, matching)
 
 
-def flag_value(column: exp.Expression, test: str) -> exp.Expression:
+def flag_value(column: exp.Expr, test: str) -> exp.Expr:
     """A FLAG field's value from its column: set (`not_null`), above zero (`positive`), or the column itself."""
     if test == "not_null":
         return not_null(column)
@@ -343,7 +343,7 @@ def _number(value: ast.Value) -> float:
     return float(value.value)
 
 
-def _or_absent(column: exp.Expression, condition: exp.Expression) -> exp.Expression:
+def _or_absent(column: exp.Expr, condition: exp.Expr) -> exp.Expr:
     """Negative conditions include rows where the field is missing, as users expect."""
     return exp.or_(is_null(column.copy()), condition)
 
@@ -365,7 +365,7 @@ def _unknown_field(entity: Entity, name: str) -> str:
 
 
 def where(scope: AppScope, entity: Entity, alias: str, typed: ast.Condition | None, query: str | None
-          ) -> list[exp.Expression]:
+          ) -> list[exp.Expr]:
     """The conditions of a list: the typed filter's tree and the query string's, ANDed."""
     parts = []
     if typed is not None:

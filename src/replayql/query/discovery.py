@@ -70,7 +70,7 @@ def _field_keys(fields: dict[str, Field]) -> list[Key]:
 
 
 def _key_stats(scope: AppScope, table: str, document: str, extra: list[str],
-               condition: exp.Expression | None = None) -> exp.Select:
+               condition: exp.Expr | None = None) -> exp.Select:
     """(extra..., key, seen, numeric) for the keys of a JSON column: how many rows have each key, and whether
     every value of it reads as a number."""
     alias = "j"

@@ -76,7 +76,7 @@ def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
     frustration is the sum of rage, dead and error clicks."""
     column = SESSION_ORDER[order or "STARTED_AT"]
     if column == "frustration":
-        total: exp.Expression = col(_FRUSTRATIONS[0], "s")
+        total: exp.Expr = col(_FRUSTRATIONS[0], "s")
         for name in _FRUSTRATIONS[1:]:
             total = exp.Add(this=total, expression=col(name, "s"))
         key = SortKey(exp.Paren(this=total), descending, "number")

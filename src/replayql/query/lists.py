@@ -45,7 +45,7 @@ def check_page_size(first: int | None, cap: int) -> None:
                            "Page through the rest with `after: pageInfo.endCursor`.")
 
 
-def run(store: ReadStore, scope: AppScope, query: exp.Expression, timeout_s: float | None = None
+def run(store: ReadStore, scope: AppScope, query: exp.Expr, timeout_s: float | None = None
         ) -> list[dict[str, Any]]:
     """The query's rows, within `timeout_s` (else the scope's limit): a later answer is refused too, so the limit
     means the same on every store."""
@@ -61,7 +61,7 @@ def run(store: ReadStore, scope: AppScope, query: exp.Expression, timeout_s: flo
     return rows or []
 
 
-def used_params(scope: AppScope, query: exp.Expression) -> dict[str, Any]:
+def used_params(scope: AppScope, query: exp.Expr) -> dict[str, Any]:
     """The bound values this query refers to: a scope may have bound values that a condition then folded away
     (an empty IN list), and DuckDB refuses values it is given but not asked for."""
     used = {p.name for p in query.find_all(exp.Placeholder)}

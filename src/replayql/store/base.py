@@ -14,7 +14,7 @@ from replayql.store.records import BatchWrite
 from replayql.store.registry import ApiKey, App, KeyScope
 
 BatchKey = tuple[str, str, int]  # (app id, session id, seq)
-Only = tuple[str, list[exp.Expression]]  # (key column, values): the rows a query wants of a relation
+Only = tuple[str, list[exp.Expr]]  # (key column, values): the rows a query wants of a relation
 
 
 class StoreLocked(Exception):
@@ -63,7 +63,7 @@ class Store(Protocol):
     narrow_pages: bool
 
     # -- query support -----------------------------------------------------------------------------------
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Placeholder, only: Only | None = None) -> exp.Expr:
         """The FROM item that reads logical table `table` for one app (the guard may sit inside). `only` is a
         hint that the caller wants just these keys (it filters them itself): a store that folds rows when it
         reads may fold only those."""

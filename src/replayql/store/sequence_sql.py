@@ -32,11 +32,11 @@ POSITION = ("session_id", "ts", "seq", "idx")
 _BASE = "seq_candidates"
 
 
-def window_chains(candidates: exp.Expression, steps: int, within_ms: int | None) -> exp.Select:
+def window_chains(candidates: exp.Expr, steps: int, within_ms: int | None) -> exp.Select:
     """SELECT session_id of the sessions where the sequence happened, one window pass per step."""
     names = [f"seq_step{k}" for k in range(1, steps + 1)]
     first = exp.select(*POSITION, exp.alias_(_col("ts"), "start")).from_(_BASE).where(_col("m1"))
-    ctes: list[tuple[str, exp.Expression]] = [(_BASE, candidates), (names[0], first)]
+    ctes: list[tuple[str, exp.Expr]] = [(_BASE, candidates), (names[0], first)]
     for k in range(2, steps + 1):
         step = _next_step(names[k - 2], k)
         if within_ms is not None:
@@ -68,7 +68,7 @@ def _next_step(previous: str, k: int) -> exp.Select:
         _col("tag").eq(_number(1))).where(exp.Not(this=exp.Is(this=_col("start"), expression=exp.Null())))
 
 
-def window_funnel(candidates: exp.Expression, steps: int, within_ms: int | None) -> exp.Select:
+def window_funnel(candidates: exp.Expr, steps: int, within_ms: int | None) -> exp.Select:
     """SELECT session_id of the sessions where the sequence happened, with one windowFunnel aggregate."""
     ms = exp.func("toUnixTimestamp64Milli", _col("ts"))
     order = exp.Order(expressions=[exp.Ordered(this=_col(c)) for c in POSITION[1:]])

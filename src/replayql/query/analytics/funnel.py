@@ -156,7 +156,7 @@ class _Plan:
         self.rows = Rows(SOURCES["EVENTS"], self.scope, start=request.start, end=end)
         self.dimension = self._dimension() if request.breakdown else None
 
-    def _dimension(self) -> tuple[exp.Expression, str]:
+    def _dimension(self) -> tuple[exp.Expr, str]:
         name = self.request.breakdown
         assert name is not None
         users = self.request.count_by == "USER"
@@ -210,7 +210,7 @@ class _Plan:
 
     def _level(self, inner: exp.Select, k: int, keep: list[str]) -> exp.Select:
         """Step k's event per entity: its number r{k} and time t{k}, as window MINs over the rows that qualify."""
-        qualifies: exp.Expression = col(f"m{k}")
+        qualifies: exp.Expr = col(f"m{k}")
         if k > 1:
             previous = col(f"r{k - 1}")
             after = (col("pos").eq(exp.Add(this=previous, expression=exp.Literal.number(1))) if self.request.strict
@@ -220,7 +220,7 @@ class _Plan:
                 elapsed = exp.Sub(this=col("at_ms"), expression=col("t1"))
                 qualifies = exp.and_(qualifies, exp.LTE(this=elapsed, expression=self.scope.param(
                     self.request.window_ms)))
-        def first(value: str) -> exp.Expression:
+        def first(value: str) -> exp.Expr:
             return exp.Window(this=exp.Min(this=exp.If(this=qualifies.copy(), true=col(value), false=exp.Null())),
                               partition_by=[col("entity")])
         query = exp.select(*(col(c) for c in keep), exp.alias_(first("pos"), f"r{k}"),
@@ -231,7 +231,7 @@ class _Plan:
                 exp.GT(this=col("pos"), expression=col(f"r{k - 1}")), exp.paren(later))))
         return query
 
-    def _sessions(self) -> list[exp.Expression]:
+    def _sessions(self) -> list[exp.Expr]:
         """The sessions whose events count, as conditions on the events row."""
         request, out = self.request, []
         if request.session_filter is not None:
@@ -242,9 +242,9 @@ class _Plan:
                                                                      ast.InSession(parse(request.query))))
         return out
 
-    def stats(self) -> list[exp.Expression]:
+    def stats(self) -> list[exp.Expr]:
         """The aggregates of the step table over F: c{k}, and p50_{k} / p90_{k} from step 2 on."""
-        out: list[exp.Expression] = [exp.alias_(exp.Count(this=col(f"t{k}")), f"c{k}") for k in range(1, self.n + 1)]
+        out: list[exp.Expr] = [exp.alias_(exp.Count(this=col(f"t{k}")), f"c{k}") for k in range(1, self.n + 1)]
         for k in range(2, self.n + 1):
             elapsed = exp.Sub(this=col(f"t{k}"), expression=col(f"t{k - 1}"))
             for name, quantile in (("p50", "0.5"), ("p90", "0.9")):
@@ -252,10 +252,10 @@ class _Plan:
                                       f"{name}_{k}"))
         return out
 
-    def over_entities(self, *columns: exp.Expression) -> exp.Select:
+    def over_entities(self, *columns: exp.Expr) -> exp.Select:
         return exp.select(*columns).from_(exp.Subquery(this=self.entities(), alias="f"))
 
-    def group(self, value: Any) -> exp.Expression:
+    def group(self, value: Any) -> exp.Expr:
         """F's rows of one breakdown value (NULL is a value of its own)."""
         return is_null(col("dim")) if value is None else col("dim").eq(self.scope.param(value))
 

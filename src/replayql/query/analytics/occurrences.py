@@ -16,7 +16,7 @@ from replayql.query.vocabulary import HAD_KINDS, SESSIONS
 
 
 def event_condition(scope: AppScope, text: str, alias: str, role: str,
-                    kinds: Collection[str] | None = None) -> exp.Expression:
+                    kinds: Collection[str] | None = None) -> exp.Expr:
     """The condition on an events row (alias `alias`) for `text`, one event condition or several joined with
     OR. `kinds`: the language's event kinds allowed (e.g. `visited`), None for all. Mistakes are BAD_QUERY with
     the position in `text`; `role` (start, return, end) names the argument in messages."""
@@ -42,7 +42,7 @@ def _example(allowed: list[str]) -> str:
 
 
 def session_conditions(scope: AppScope, alias: str, typed: ast.Condition | None, query: str | None
-                       ) -> list[exp.Expression]:
+                       ) -> list[exp.Expr]:
     """The filter on the sessions (alias `alias`) an analytics query reads: the typed filter AND the query."""
     return where(scope, SESSIONS, alias, typed, query)
 

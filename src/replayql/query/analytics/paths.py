@@ -116,7 +116,7 @@ def _with(query: exp.Select, chain: list[tuple[str, exp.Select]]) -> exp.Select:
     return query
 
 
-def _node(nodes: str) -> exp.Expression:
+def _node(nodes: str) -> exp.Expr:
     page = exp.func("coalesce", PathPattern(this=col("path", "e")), exp.Literal.string(NO_PATH))
     if nodes == "PAGES":
         return page
@@ -143,7 +143,7 @@ def _chain(scope: AppScope, request: PathsRequest, backward: bool) -> list[tuple
                           ).from_("nodes")
     hit_rank = exp.Case(ifs=[exp.If(this=col("hit"), true=col("rn"))])
     if condition is None:
-        anchor: exp.Expression = exp.Literal.number(1)
+        anchor: exp.Expr = exp.Literal.number(1)
     else:
         found = exp.Max(this=hit_rank) if backward else exp.Min(this=hit_rank)
         anchor = exp.Window(this=found, partition_by=[col("sid")])
@@ -160,7 +160,7 @@ def _chain(scope: AppScope, request: PathsRequest, backward: bool) -> list[tuple
     return [("nodes", nodes), ("numbered", numbered), ("anchored", anchored), ("kept", kept), ("path", path)]
 
 
-def _window(function: exp.Expression, *order: str, descending: bool = False) -> exp.Window:
+def _window(function: exp.Expr, *order: str, descending: bool = False) -> exp.Window:
     ordered = [exp.Ordered(this=col(name), desc=descending) for name in order]
     return exp.Window(this=function, partition_by=[col("sid")], order=exp.Order(expressions=ordered))
 

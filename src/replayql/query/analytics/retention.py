@@ -228,7 +228,7 @@ class _Retention:
         moment (its start) to until (its end); an event is a moment."""
         scope, user_key = self.scope, exp.func("coalesce", col("user_id", "s"), exp.DPipe(
             this=exp.Literal.string(ANONYMOUS), expression=col("session_id", "s")))
-        columns: list[exp.Expression] = [exp.alias_(user_key, "uk")]
+        columns: list[exp.Expr] = [exp.alias_(user_key, "uk")]
         if text is None:
             columns += [exp.alias_(col("started_at", "s"), "moment"), exp.alias_(col("ended_at", "s"), "until"),
                         exp.alias_(col("session_id", "s"), "sid"), exp.alias_(exp.Literal.number(0), "seq"),
@@ -249,16 +249,17 @@ class _Retention:
             query = query.where(condition)
         return query
 
-    def _bucket(self, moment: exp.Expression) -> exp.Expression:
+    def _bucket(self, moment: exp.Expr) -> exp.Expr:
         return TimeBucket(this=moment, unit=exp.var(self.request.interval),
                           zone=exp.Literal.string(self.request.time_zone))
 
 
-def _aliased(query: exp.Select, name: str) -> exp.Expression:
+def _aliased(query: exp.Select, name: str) -> exp.Expr:
     """The expression behind an alias of a SELECT (a WHERE cannot name the alias on every store)."""
     for expression in query.expressions:
         if isinstance(expression, exp.Alias) and expression.alias == name:
-            return expression.this.copy()
+            aliased: exp.Expr = expression.this
+            return aliased.copy()
     raise AssertionError(name)
 
 

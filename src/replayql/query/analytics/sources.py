@@ -52,7 +52,7 @@ SOURCES: dict[str, Source] = {
 class Resolved:
     """A field as an expression over the source's rows, its type, and the joins it needs ("session", "user")."""
 
-    expression: exp.Expression
+    expression: exp.Expr
     type: str
     joins: frozenset[str] = frozenset()
 
@@ -76,15 +76,15 @@ class Rows:
         self.joins |= found.joins
         return found
 
-    def time(self) -> exp.Expression:
+    def time(self) -> exp.Expr:
         return col(self.source.time_column, self.source.alias)
 
-    def session_key(self) -> exp.Expression:
+    def session_key(self) -> exp.Expr:
         if self.source.table in ("sessions", "events"):
             return col("session_id", self.source.alias)
         raise BadUserInput(f"{self.source.name} rows have no session: use COUNT or UNIQUE_USERS")
 
-    def user_key(self) -> exp.Expression:
+    def user_key(self) -> exp.Expr:
         """Users, counting each anonymous session as a user of its own."""
         if self.source.table == "users":
             return col("user_id", "u")
@@ -94,11 +94,11 @@ class Rows:
         return exp.func("coalesce", col("user_id", "s"),
                         exp.DPipe(this=exp.Literal.string(ANONYMOUS), expression=col("session_id", "s")))
 
-    def condition(self, node: ast.Condition, text: str | None) -> exp.Expression:
+    def condition(self, node: ast.Condition, text: str | None) -> exp.Expr:
         """A filter-language condition on the source's rows (e.g. a RATE's numerator)."""
         return Compiler(self.scope, text).condition(self.source.entity, self.source.alias, node)
 
-    def select(self, *columns: exp.Expression) -> exp.Select:
+    def select(self, *columns: exp.Expr) -> exp.Select:
         """SELECT columns FROM the source's rows, filtered and joined as its fields need."""
         source, alias = self.source, self.source.alias
         query = self.scope.select(source.table, *columns, alias=alias)
@@ -141,7 +141,7 @@ def resolve_field(source: Source, scope: AppScope, name: str) -> Resolved:
     raise BadUserInput(_unknown(source, name))
 
 
-def as_number(found: Resolved, name: str) -> exp.Expression:
+def as_number(found: Resolved, name: str) -> exp.Expr:
     """A field for sum/avg/percentiles: a number column, or a JSON value read as a number."""
     if found.type == NUMBER:
         return found.expression
