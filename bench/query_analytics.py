@@ -248,9 +248,9 @@ def _settings(data_dir: Path, store: str) -> Any:
 def _execute_in_process(services: Any, text: str, values: dict[str, Any]) -> dict[str, Any]:
     from replayql.api.context import Context
     from replayql.api.schema import schema
-    from replayql.store.registry import ApiKey, Scope
+    from replayql.store.registry import ApiKey, KeyScope
 
-    key = ApiKey("bench", APP_ID, Scope.READ, "bench-analytics", datetime.now(UTC), None)
+    key = ApiKey("bench", APP_ID, KeyScope.READ, "bench-analytics", datetime.now(UTC), None)
     result = asyncio.run(schema.execute(text, variable_values=values, context_value=Context(services, key)))
     if result.errors:
         raise RuntimeError(f"in-process query failed: {result.errors}")
@@ -267,10 +267,10 @@ def _facts(store: Any) -> dict[str, Any]:
     """The stored events of the app (rrweb recordings are stored apart), and the first and last timestamps."""
     from sqlglot import exp
 
-    from replayql.query.sql import Scope, col
+    from replayql.query.sql import AppScope, col
     from replayql.store.dialect import sql
 
-    scope = Scope(APP_ID, store)
+    scope = AppScope(APP_ID, store)
     query = scope.select("events", exp.alias_(exp.Count(this=exp.Star()), "events"),
                          exp.alias_(exp.Min(this=col("ts", "e")), "first"),
                          exp.alias_(exp.Max(this=col("ts", "e")), "last"), alias="e")

@@ -27,7 +27,7 @@ from replayql.api.app import close_services, create_app, open_services
 from replayql.api.context import Services
 from replayql.config import ClickHouseConfig, Settings
 from replayql.ingest.importer import import_batches
-from replayql.store.registry import Scope
+from replayql.store.registry import KeyScope
 
 T0 = 1_764_140_000_000  # 2025-11-26T06:53:20Z: the base time of hand-built test data (epoch ms)
 CONTEXT = {
@@ -148,9 +148,9 @@ def start_server(where: Location | Path, **settings: Any) -> Server:
         registry.create_app("demo")
         registry.create_app("other")
     server = Server(TestClient(create_app(config, services)), services, config)
-    for scope in Scope:
+    for scope in KeyScope:
         server.keys[scope.value] = registry.create_key("demo", scope)[1]
-    server.keys["other"] = registry.create_key("other", Scope.ADMIN)[1]
+    server.keys["other"] = registry.create_key("other", KeyScope.ADMIN)[1]
     return server
 
 

@@ -28,7 +28,7 @@ from starlette.testclient import TestClient
 from conftest import T0, make_batch
 from replayql.api.app import close_services, create_app, open_services
 from replayql.config import Settings
-from replayql.store.registry import Registry, Scope
+from replayql.store.registry import KeyScope, SQLiteRegistry
 
 REPLAYQL = Path(sys.executable).parent / "replayql"
 TOKEN = re.compile(r"rq_[a-z2-7]{12}_[A-Za-z0-9]{43}")
@@ -161,7 +161,7 @@ def stored_sessions(data_dir: Path, app_id: str) -> tuple[int, set[str]]:
     settings = Settings(data_dir=data_dir)
     services = open_services(settings)
     try:
-        _, key = services.registry.create_key(app_id, Scope.READ)
+        _, key = services.registry.create_key(app_id, KeyScope.READ)
         client = TestClient(create_app(settings, services))
         response = client.post("/graphql", json={"query": SESSIONS_QUERY}, headers={"authorization": f"token {key}"})
         body = response.json()
@@ -238,10 +238,11 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     default = ok(tmp_path, "keys", "create", "--app", "shop", "--data-dir", data).stdout.strip()
     assert TOKEN.fullmatch(default) and default != secret
 
-    with Registry(data / "registry.sqlite") as registry:
+    with SQLiteRegistry(data / "registry.sqlite") as registry:
         write_key, read_key = registry.authenticate(secret), registry.authenticate(default)
-    assert write_key is not None and (write_key.app_id, write_key.scope, write_key.name) == ("shop", Scope.WRITE, "ci")
-    assert read_key is not None and (read_key.app_id, read_key.scope, read_key.name) == ("shop", Scope.READ, None)
+    assert write_key is not None
+    assert (write_key.app_id, write_key.scope, write_key.name) == ("shop", KeyScope.WRITE, "ci")
+    assert read_key is not None and (read_key.app_id, read_key.scope, read_key.name) == ("shop", KeyScope.READ, None)
 
     listing = ok(tmp_path, "keys", "list", "--app", "shop", "--data-dir", data)
     for token in (secret, default):
@@ -252,7 +253,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
 
     revoked = ok(tmp_path, "keys", "revoke", write_key.id, "--data-dir", data)
     assert revoked.stdout == "" and write_key.id in revoked.stderr
-    with Registry(data / "registry.sqlite") as registry:
+    with SQLiteRegistry(data / "registry.sqlite") as registry:
         assert registry.authenticate(secret) is None
         assert registry.authenticate(default) is not None
     states = {line.split("\t")[0]: line.split("\t")[-1]

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import Location, Server, drop_location, make_batch, new_location, start_server
 from replayql.api.app import close_services
-from replayql.store.registry import Scope
+from replayql.store.registry import KeyScope
 
 MIN = 60_000
 VIEWER = "{ viewer { appId keyId } }"
@@ -176,7 +176,7 @@ def test_a_batch_retried_concurrently_through_both_servers_is_stored_once(two: t
 def test_a_key_made_on_one_server_works_on_the_other_and_revoking_it_is_seen_at_once(two: tuple[Server, Server]
                                                                                      ) -> None:
     a, b = two
-    key, secret = a.services.registry.create_key("demo", Scope.ADMIN, "shared")
+    key, secret = a.services.registry.create_key("demo", KeyScope.ADMIN, "shared")
     assert status(b, secret).json() == {"data": {"viewer": {"appId": "demo", "keyId": key.id}}}
     assert status(a, secret).status_code == 200
     # created through B's API, usable on A

@@ -22,7 +22,7 @@ import pytest
 from conftest import drop_location, new_location
 from replayql.store.clickhouse_registry import ClickHouseRegistry
 from replayql.store.clickhouse_store import ClickHouseStore, Connection
-from replayql.store.registry import Scope
+from replayql.store.registry import KeyScope
 
 # Collected here and run against ClickHouse (see the module docstring). Not imported: the thread test, whose
 # 4,000 lookups take over ten seconds through chDB's one connection; a smaller version of it is below.
@@ -97,7 +97,7 @@ def test_two_registries_on_one_database_see_each_other_at_once(registry: ClickHo
     cli = ClickHouseRegistry(ClickHouseStore(Connection(url)), owns_store=True)
     try:
         shop = cli.create_app("shop")
-        key, token = cli.create_key("shop", Scope.WRITE)
+        key, token = cli.create_key("shop", KeyScope.WRITE)
         assert server.get_app("shop") == shop
         assert server.list_apps() == [shop]
         assert server.authenticate(token) == key
@@ -108,7 +108,7 @@ def test_two_registries_on_one_database_see_each_other_at_once(registry: ClickHo
         revoked = cli.get_key(key.id)
         assert revoked is not None and revoked.revoked_at is not None and not revoked.active
 
-        second, second_token = server.create_key("shop", Scope.READ)
+        second, second_token = server.create_key("shop", KeyScope.READ)
         assert cli.authenticate(second_token) == second
         assert [k.id for k in cli.list_keys("shop")] == [key.id, second.id]
         assert cli.revoke_key(second.id) is True
@@ -120,8 +120,8 @@ def test_two_registries_on_one_database_see_each_other_at_once(registry: ClickHo
 
 def test_the_secret_is_stored_only_as_its_sha256(registry: ClickHouseRegistry, store: ClickHouseStore) -> None:
     registry.create_app("shop")
-    key, token = registry.create_key("shop", Scope.ADMIN, name="deploy")
-    other, other_token = registry.create_key("shop", Scope.READ)
+    key, token = registry.create_key("shop", KeyScope.ADMIN, name="deploy")
+    other, other_token = registry.create_key("shop", KeyScope.READ)
     assert registry.revoke_key(other.id) is True  # a revocation writes a second version of the row
 
     rows = _api_key_rows(store)
@@ -141,7 +141,7 @@ def test_a_revocation_is_a_newer_version_of_the_key(registry: ClickHouseRegistry
     """Nothing is updated in place: the revoked row replaces the active one because its version is higher, and
     that holds before and after ClickHouse merges the two rows."""
     registry.create_app("shop")
-    key, token = registry.create_key("shop", Scope.WRITE)
+    key, token = registry.create_key("shop", KeyScope.WRITE)
     assert registry.revoke_key(key.id) is True
     assert [r[-1] is None for r in store.fetch_rows("SELECT id, revoked_at FROM api_keys ORDER BY version")
             ] == [True, False]
@@ -155,8 +155,8 @@ def test_a_revocation_is_a_newer_version_of_the_key(registry: ClickHouseRegistry
 
 def test_reopening_keeps_apps_keys_and_revocations(registry: ClickHouseRegistry, url: str) -> None:
     shop = registry.create_app("shop")
-    key, token = registry.create_key("shop", Scope.WRITE, name="web")
-    revoked, revoked_token = registry.create_key("shop", Scope.READ)
+    key, token = registry.create_key("shop", KeyScope.WRITE, name="web")
+    revoked, revoked_token = registry.create_key("shop", KeyScope.READ)
     registry.revoke_key(revoked.id)
 
     reopened = ClickHouseRegistry(ClickHouseStore(Connection(url)), owns_store=True)
@@ -172,14 +172,14 @@ def test_reopening_keeps_apps_keys_and_revocations(registry: ClickHouseRegistry,
 def test_keys_of_one_app_are_not_listed_for_another(registry: ClickHouseRegistry) -> None:
     registry.create_app("shop")
     registry.create_app("blog")
-    shop_key, _ = registry.create_key("shop", Scope.READ)
-    blog_key, blog_token = registry.create_key("blog", Scope.ADMIN)
+    shop_key, _ = registry.create_key("shop", KeyScope.READ)
+    blog_key, blog_token = registry.create_key("blog", KeyScope.ADMIN)
 
     assert registry.list_keys("shop") == [shop_key]
     assert registry.list_keys("blog") == [blog_key]
     assert registry.list_keys("nope") == []
     authenticated = registry.authenticate(blog_token)
-    assert authenticated is not None and authenticated.app_id == "blog" and authenticated.scope is Scope.ADMIN
+    assert authenticated is not None and authenticated.app_id == "blog" and authenticated.scope is KeyScope.ADMIN
 
 
 def test_concurrent_threads_share_one_registry(registry: ClickHouseRegistry) -> None:

@@ -24,6 +24,7 @@ from replayql.store.dialect import (
     JsonText,
     NumberOrNull,
     PathPattern,
+    SessionsInSequence,
     TimeBucket,
     sql,
 )
@@ -52,6 +53,18 @@ PRINTED = {
                                  + PATH_ID + "', '/:id\\\\2')",
     ("duckdb", JsonKeys): "JSON_KEYS(x)",
     ("clickhouse", JsonKeys): "JSONExtractKeys(ifNull(x, '{}'))",
+    # One step keeps it short; the filter tests run longer sequences on both stores.
+    ("duckdb", SessionsInSequence): "WITH seq_candidates AS (SELECT * FROM x), seq_step1 AS (SELECT session_id, ts, "
+                                    "seq, idx, ts AS start FROM seq_candidates WHERE m1) SELECT session_id FROM "
+                                    "seq_step1",
+    ("clickhouse", SessionsInSequence): (
+        "SELECT session_id FROM (SELECT session_id, toUInt64((toUInt64(ms - first_ms) * 16777216 + rn) * 32 + "
+        "(32 - step)) AS t, step FROM (SELECT session_id, ms, first_ms, rn, arrayJoin(steps) AS step FROM (SELECT "
+        "session_id, toUnixTimestamp64Milli(ts) AS ms, MIN(toUnixTimestamp64Milli(ts)) OVER (PARTITION BY "
+        "session_id) AS first_ms, ROW_NUMBER() OVER (PARTITION BY session_id ORDER BY ts, seq, idx) AS rn, "
+        "arrayFilter(x -> x > 0, [CASE WHEN m1 THEN 1 ELSE 0 END]) AS steps FROM (SELECT * FROM x) AS candidates) "
+        "AS matches) AS entries) AS timed GROUP BY session_id HAVING windowFunnel(4611686018427387904, "
+        "'strict_increase')(t, step = 1) = 1"),
 }
 # JSON text as stored (orjson output), keys of every awkward shape, and what each key reads as.
 DOCUMENT = '{"plan":"pro","seats":5,"ratio":0.25,"beta":true,"gone":null,"a.b":"dot","$x":"dollar",' \
@@ -71,6 +84,8 @@ def _node(node: type[exp.Expression]) -> exp.Expression:
         return TimeBucket(this=exp.column("x"), unit=exp.var("day"), zone=exp.Literal.string("Europe/Berlin"))
     if node is JsonText:
         return JsonText(this=exp.column("x"), expression=exp.column("k"))
+    if node is SessionsInSequence:
+        return SessionsInSequence(this=exp.select("*").from_("x"), steps=exp.Literal.number(1))
     return node(this=exp.column("x"))
 
 

@@ -54,7 +54,7 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from conftest import CONTEXT, T0, Server, load, make_batch
-from replayql.query import language as lang
+from replayql.query import ast, language
 
 # ----------------------------------------------------------------------------------------------------- the data
 
@@ -247,13 +247,13 @@ HAD_KINDS = {"visited": "page", "network": "network", "error": "error", "custom"
 NEGATIVE = {"!=", "NOT IN", "!~", "NOT MATCHES", "NOT EXISTS"}
 
 
-def _scalar(value: lang.Value, kind: str) -> Any:
+def _scalar(value: ast.Value, kind: str) -> Any:
     match value:
-        case lang.Str(text):
+        case ast.Str(text):
             return text
-        case lang.Num(number) | lang.Duration(number):
+        case ast.Num(number) | ast.Duration(number):
             return float(number)
-        case lang.Bool(flag):
+        case ast.Bool(flag):
             return flag
     raise TypeError(f"no {kind} value: {value!r}")
 
@@ -268,11 +268,11 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-def holds(actual: Any, kind: str, node: lang.Compare) -> bool:
+def holds(actual: Any, kind: str, node: ast.Compare) -> bool:
     """One field comparison; `actual` is None where the field is absent."""
     op = node.op
     if kind == FLAG:
-        assert isinstance(node.value, lang.Bool)
+        assert isinstance(node.value, ast.Bool)
         return bool(actual) == node.value.value if op == "=" else bool(actual) != node.value.value
     if kind == NUMBER:
         actual = _as_number(actual)
@@ -281,7 +281,7 @@ def holds(actual: Any, kind: str, node: lang.Compare) -> bool:
     if op == "NOT EXISTS":
         return actual is None
     if op in ("IN", "NOT IN"):
-        assert isinstance(node.value, lang.ValueList)
+        assert isinstance(node.value, ast.ValueList)
         items = [_scalar(v, kind) for v in node.value.items]
         if op == "IN":
             return actual is not None and actual in items
@@ -289,7 +289,7 @@ def holds(actual: Any, kind: str, node: lang.Compare) -> bool:
     if actual is None:
         return op in NEGATIVE
     if op == "BETWEEN":
-        assert isinstance(node.value, lang.Range)
+        assert isinstance(node.value, ast.Range)
         return bool(_scalar(node.value.low, kind) <= actual <= _scalar(node.value.high, kind))
     assert node.value is not None
     wanted = _scalar(node.value, kind)
@@ -321,14 +321,14 @@ def holds(actual: Any, kind: str, node: lang.Compare) -> bool:
     raise ValueError(op)
 
 
-def matches(had: lang.Had, event: Stored) -> bool:
+def matches(had: ast.Had, event: Stored) -> bool:
     if event.kind != HAD_KINDS[had.kind]:
         return False
     fields = HAD_FIELDS[had.kind]
     return all(holds(event.fields.get(c.field), fields[c.field], c) for c in had.conditions)
 
 
-def happened_in_order(session: Session, steps: tuple[lang.Had, ...], within_ms: int | None) -> bool:
+def happened_in_order(session: Session, steps: tuple[ast.Had, ...], within_ms: int | None) -> bool:
     """Some events e1 < e2 < ... (in the session's order) match the steps, with e_last - e1 <= within_ms. For a
     fixed first event the earliest match of each later step is best, so trying every first event suffices."""
     events = session.events
@@ -345,29 +345,29 @@ def happened_in_order(session: Session, steps: tuple[lang.Had, ...], within_ms: 
     return False
 
 
-def evaluate(node: lang.Condition, session: Session) -> bool:
+def evaluate(node: ast.Condition, session: Session) -> bool:
     match node:
-        case lang.And(items):
+        case ast.And(items):
             return all(evaluate(item, session) for item in items)
-        case lang.Or(items):
+        case ast.Or(items):
             return any(evaluate(item, session) for item in items)
-        case lang.Not(item):
+        case ast.Not(item):
             return not evaluate(item, session)
-        case lang.InSession(item):
+        case ast.InSession(item):
             return evaluate(item, session)
-        case lang.Compare(name):
+        case ast.Compare(name):
             return holds(session.attributes[name], SESSION_FIELDS[name], node)
-        case lang.Had():
+        case ast.Had():
             return any(matches(node, event) for event in session.events)
-        case lang.CountOf(event, op, value):
+        case ast.CountOf(event, op, value):
             count = sum(matches(event, e) for e in session.events)
-            return holds(count, NUMBER, lang.Compare("count", op, value))
-        case lang.Then(steps, within_ms):
+            return holds(count, NUMBER, ast.Compare("count", op, value))
+        case ast.Then(steps, within_ms):
             return happened_in_order(session, steps, within_ms)
     raise TypeError(f"not a condition: {node!r}")
 
 
-def expected(tree: lang.Condition) -> list[str]:
+def expected(tree: ast.Condition) -> list[str]:
     return sorted(s.id for s in SESSIONS if evaluate(tree, s))
 
 # -------------------------------------------------------------------------------------------------- strategies
@@ -378,7 +378,7 @@ class Values:
     """Where the values of generated comparisons come from, per field."""
 
     text: Callable[[str], st.SearchStrategy[str]]
-    number: Callable[[str], st.SearchStrategy[lang.Value]]
+    number: Callable[[str], st.SearchStrategy[ast.Value]]
     regex: st.SearchStrategy[str]
 
 
@@ -405,9 +405,9 @@ REGEXES = ["^/c", "ing$", "(?i)^/pricing$", "^[A-Z]", "o", "^$", r"\d", "A.*t", 
 WINDOWS = [0, 100, 599, 600, 1000, 1999, 2000, 2600, 4200, 6000, 60000, 30 * 86_400_000]
 
 
-def _data_number(name: str) -> st.SearchStrategy[lang.Value]:
-    numbers = st.sampled_from(NUMBERS[name]).map(lang.Num)
-    return st.one_of(numbers, st.sampled_from(DURATIONS).map(lang.Duration)) if name == "durationMs" else numbers
+def _data_number(name: str) -> st.SearchStrategy[ast.Value]:
+    numbers = st.sampled_from(NUMBERS[name]).map(ast.Num)
+    return st.one_of(numbers, st.sampled_from(DURATIONS).map(ast.Duration)) if name == "durationMs" else numbers
 
 
 DATA = Values(text=lambda name: st.sampled_from([*TEXTS[name][0], *TEXTS[name][0], *TEXTS[name][1], ""]),
@@ -419,64 +419,64 @@ ANY = Values(
                                                  "-7d", "now", "now+1h", "2025-11-26", "12", "1.5.0", "a b", "x,y",
                                                  'say "hi"', "back\\slash", "tab\tnew\nline", "(", "a=b", "é",
                                                  "\u200b", "\x00"])),
-    number=lambda name: st.one_of(st.integers(-(10**12), 10**12).map(lang.Num),
-                                  st.floats(allow_nan=False, allow_infinity=False).map(lang.Num),
-                                  st.integers(0, 10**10).map(lang.Duration)),
+    number=lambda name: st.one_of(st.integers(-(10**12), 10**12).map(ast.Num),
+                                  st.floats(allow_nan=False, allow_infinity=False).map(ast.Num),
+                                  st.integers(0, 10**10).map(ast.Duration)),
     regex=st.one_of(st.sampled_from(REGEXES), st.text(max_size=6)),
 )
 
 
 @st.composite
-def comparisons(draw: st.DrawFn, fields: dict[str, str], values: Values) -> lang.Compare:
+def comparisons(draw: st.DrawFn, fields: dict[str, str], values: Values) -> ast.Compare:
     name = draw(st.sampled_from(sorted(fields)))
     kind = fields[name]
     if kind == FLAG:
-        return lang.Compare(name, draw(st.sampled_from(["=", "!="])), lang.Bool(draw(st.booleans())))
+        return ast.Compare(name, draw(st.sampled_from(["=", "!="])), ast.Bool(draw(st.booleans())))
     text_ops = ["=", "!=", "~", "!~", "^=", "$=", "IN", "NOT IN", "EXISTS", "NOT EXISTS", "MATCHES", "NOT MATCHES"]
     number_ops = ["=", "!=", "<", "<=", ">", ">=", "BETWEEN", "IN", "NOT IN", "EXISTS", "NOT EXISTS"]
     op = draw(st.sampled_from(text_ops if kind == TEXT else number_ops))
-    scalar = values.text(name).map(lang.Str) if kind == TEXT else values.number(name)
+    scalar = values.text(name).map(ast.Str) if kind == TEXT else values.number(name)
     if op in ("EXISTS", "NOT EXISTS"):
-        return lang.Compare(name, op)
+        return ast.Compare(name, op)
     if op in ("IN", "NOT IN"):
-        return lang.Compare(name, op, lang.ValueList(tuple(draw(st.lists(scalar, max_size=3)))))
+        return ast.Compare(name, op, ast.ValueList(tuple(draw(st.lists(scalar, max_size=3)))))
     if op == "BETWEEN":
-        return lang.Compare(name, op, lang.Range(draw(scalar), draw(scalar)))
+        return ast.Compare(name, op, ast.Range(draw(scalar), draw(scalar)))
     if op in ("MATCHES", "NOT MATCHES"):
-        return lang.Compare(name, op, lang.Str(draw(values.regex)))
-    return lang.Compare(name, op, draw(scalar))
+        return ast.Compare(name, op, ast.Str(draw(values.regex)))
+    return ast.Compare(name, op, draw(scalar))
 
 
 @st.composite
-def hads(draw: st.DrawFn, values: Values, most: int = 2) -> lang.Had:
+def hads(draw: st.DrawFn, values: Values, most: int = 2) -> ast.Had:
     kind = draw(st.sampled_from(sorted(HAD_FIELDS)))
-    return lang.Had(kind, tuple(draw(st.lists(comparisons(HAD_FIELDS[kind], values), max_size=most))))
+    return ast.Had(kind, tuple(draw(st.lists(comparisons(HAD_FIELDS[kind], values), max_size=most))))
 
 
 @st.composite
-def counts(draw: st.DrawFn, values: Values) -> lang.CountOf:
+def counts(draw: st.DrawFn, values: Values) -> ast.CountOf:
     event = draw(hads(values))
-    number = st.integers(-1, 4).map(lang.Num)
+    number = st.integers(-1, 4).map(ast.Num)
     if draw(st.integers(0, 4)) == 0:
-        return lang.CountOf(event, "BETWEEN", lang.Range(draw(number), draw(number)))
-    return lang.CountOf(event, draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="])), draw(number))
+        return ast.CountOf(event, "BETWEEN", ast.Range(draw(number), draw(number)))
+    return ast.CountOf(event, draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="])), draw(number))
 
 
 @st.composite
-def sequences(draw: st.DrawFn, values: Values) -> lang.Then:
+def sequences(draw: st.DrawFn, values: Values) -> ast.Then:
     """2 to 4 steps of at most one field condition each; a step repeats the one before it a third of the time
     (A THEN A)."""
     steps = [draw(hads(values, most=1))]
     for _ in range(draw(st.integers(1, 3))):
         steps.append(steps[-1] if draw(st.integers(0, 2)) == 0 else draw(hads(values, most=1)))
     within = draw(st.one_of(st.none(), st.sampled_from(WINDOWS)))
-    return lang.Then(tuple(steps), within)
+    return ast.Then(tuple(steps), within)
 
 
-def _joined(kind: type[lang.And] | type[lang.Or]) -> Callable[[list[lang.Condition]], lang.Condition]:
+def _joined(kind: type[ast.And] | type[ast.Or]) -> Callable[[list[ast.Condition]], ast.Condition]:
     """AND/OR of the items, nested ones of the same kind flattened (as the parser builds them)."""
-    def join(items: list[lang.Condition]) -> lang.Condition:
-        flat: list[lang.Condition] = []
+    def join(items: list[ast.Condition]) -> ast.Condition:
+        flat: list[ast.Condition] = []
         for item in items:
             flat.extend(item.items if isinstance(item, kind) else (item,))
         return kind(tuple(flat))
@@ -487,32 +487,32 @@ SHAPES = ["leaf", "leaf", "and", "and", "or", "or", "not", "session"]  # drawn w
 
 
 @st.composite
-def conditions(draw: st.DrawFn, values: Values, extra: st.SearchStrategy[lang.Condition] | None = None,
-               depth: int = 2) -> lang.Condition:
+def conditions(draw: st.DrawFn, values: Values, extra: st.SearchStrategy[ast.Condition] | None = None,
+               depth: int = 2) -> ast.Condition:
     """A tree of session fields, had, count and sequence conditions under AND/OR/NOT/session(), at most `depth`
     levels of those above the leaves (AND and OR of 2-3 items, nested ones flattened as the parser does)."""
     shape = "leaf" if depth == 0 else draw(st.sampled_from(SHAPES))
     inner = conditions(values, extra, depth - 1)
     match shape:
         case "and" | "or":
-            return _joined(lang.And if shape == "and" else lang.Or)(draw(st.lists(inner, min_size=2, max_size=3)))
+            return _joined(ast.And if shape == "and" else ast.Or)(draw(st.lists(inner, min_size=2, max_size=3)))
         case "not":
-            return lang.Not(draw(inner))
+            return ast.Not(draw(inner))
         case "session":
-            return lang.InSession(draw(inner))
+            return ast.InSession(draw(inner))
     kinds = [comparisons(SESSION_FIELDS, values), hads(values), counts(values), sequences(values)]
     return draw(st.sampled_from(kinds if extra is None else [*kinds, extra]).flatmap(lambda kind: kind))
 
 
-def _times() -> st.SearchStrategy[lang.Value]:
+def _times() -> st.SearchStrategy[ast.Value]:
     """Absolute times in the ISO forms the language reads, and `now`-relative ones."""
     moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31))
     formats = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+02:00"]
-    absolute = st.builds(lambda moment, fmt: lang.Time(moment.strftime(fmt)), moments, st.sampled_from(formats))
-    return st.one_of(absolute, st.integers(-(10**11), 10**11).map(lang.RelativeTime))
+    absolute = st.builds(lambda moment, fmt: ast.Time(moment.strftime(fmt)), moments, st.sampled_from(formats))
+    return st.one_of(absolute, st.integers(-(10**11), 10**11).map(ast.RelativeTime))
 
 
-TIME_COMPARISONS = st.builds(lambda op, value: lang.Compare("startedAt", op, value),
+TIME_COMPARISONS = st.builds(lambda op, value: ast.Compare("startedAt", op, value),
                              st.sampled_from(["=", "<", ">=", "!="]), _times())
 
 # ------------------------------------------------------------------------------------------------------- tests
@@ -581,7 +581,7 @@ def test_model_matches_the_store(shop: Server) -> None:
 
 @pytest.mark.parametrize(("query", "answer"), KNOWN, ids=[q for q, _ in KNOWN])
 def test_evaluator_knows_the_corner_cases(query: str, answer: list[str]) -> None:
-    assert expected(lang.parse(query)) == answer
+    assert expected(language.parse(query)) == answer
 
 
 @pytest.fixture
@@ -600,15 +600,15 @@ def sessions_matching(server: Server, query: str) -> list[str]:
 
 def _with_known(test: Callable[..., None]) -> Callable[..., None]:
     for query, _ in reversed(KNOWN):
-        test = example(tree=lang.parse(query))(test)
+        test = example(tree=language.parse(query))(test)
     return test
 
 
 @settings(EXAMPLES, max_examples=int(os.environ.get("FILTER_PROPERTY_EXAMPLES", "100")))
 @_with_known
 @given(tree=conditions(DATA))
-def test_sql_agrees_with_the_evaluator(shop: Server, tree: lang.Condition) -> None:
-    query = lang.to_string(tree)
+def test_sql_agrees_with_the_evaluator(shop: Server, tree: ast.Condition) -> None:
+    query = language.to_string(tree)
     note(f"query: {query}")
     want = expected(tree)
     got = sessions_matching(shop, query)
@@ -617,8 +617,8 @@ def test_sql_agrees_with_the_evaluator(shop: Server, tree: lang.Condition) -> No
 
 @settings(EXAMPLES, max_examples=300)
 @given(tree=st.one_of(conditions(DATA), conditions(ANY, TIME_COMPARISONS)))
-def test_printed_trees_parse_back(tree: lang.Condition) -> None:
-    text = lang.to_string(tree)
+def test_printed_trees_parse_back(tree: ast.Condition) -> None:
+    text = language.to_string(tree)
     note(f"printed: {text!r}")
-    assert lang.parse(text) == tree
+    assert language.parse(text) == tree
 

@@ -165,6 +165,9 @@ SEQUENCES = [
     ('visited THEN custom("Add To Cart") THEN error(type = TypeError)', ["s5"]),
     ("NOT (network(status >= 500) THEN rageClick WITHIN 10s)", ["s2", "s3", "s4", "s5"]),
     ("network(status >= 500) THEN rageClick WITHIN 10s OR custom(properties.sku = C3)", ["s1", "s5"]),
+    # two sequences in one filter: each subquery's names are its own
+    ("network(status >= 500) THEN rageClick WITHIN 10s OR rageClick THEN network(status >= 500)", ["s1", "s4"]),
+    ("visited THEN visited AND network(status >= 500) THEN rageClick", ["s1"]),
 ]
 
 COMBINED = [

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import T0, Server, make_batch, new_location, served
-from replayql.store.registry import Scope
+from replayql.store.registry import KeyScope
 from test_graphql_queries import build_dataset
 
 VIEWER = "{ viewer { appId keyId scopes } }"
@@ -78,7 +78,7 @@ def test_unknown_key_and_wrong_secret_are_401(server: Server) -> None:
 
 
 def test_key_revoked_in_the_registry_is_401_at_once(server: Server) -> None:
-    key, secret = server.services.registry.create_key("demo", Scope.READ, "temp")
+    key, secret = server.services.registry.create_key("demo", KeyScope.READ, "temp")
     assert post(server, {"query": VIEWER}, f"token {secret}").status_code == 200
     assert server.services.registry.revoke_key(key.id)
     assert_401(post(server, {"query": VIEWER}, f"token {secret}"), INVALID)

@@ -6,10 +6,7 @@ import random
 
 import pytest
 
-from replayql.query.errors import UserError
-from replayql.query.language import (
-    MAX_DEPTH,
-    MAX_QUERY_LENGTH,
+from replayql.query.ast import (
     And,
     Bool,
     Compare,
@@ -19,16 +16,21 @@ from replayql.query.language import (
     Not,
     Num,
     Or,
-    QueryError,
     Range,
     RelativeTime,
     Str,
     Then,
     Time,
     ValueList,
+    walk,
+)
+from replayql.query.errors import UserError
+from replayql.query.language import (
+    MAX_DEPTH,
+    MAX_QUERY_LENGTH,
+    QueryError,
     parse,
     to_string,
-    walk,
 )
 
 

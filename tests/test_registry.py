@@ -1,4 +1,4 @@
-"""Registry of apps and API keys: real SQLite files in tmp_path, no mocks."""
+"""The SQLite registry of apps and API keys: real SQLite files in tmp_path, no mocks."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from replayql.store.registry import (
     SCHEMA_VERSION,
     ApiKey,
     App,
-    Registry,
+    KeyScope,
     RegistryError,
-    Scope,
+    SQLiteRegistry,
     parse_token,
 )
 
@@ -32,14 +32,14 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def registry(path: Path) -> Iterator[Registry]:
-    reg = Registry(path)
+def registry(path: Path) -> Iterator[SQLiteRegistry]:
+    reg = SQLiteRegistry(path)
     yield reg
     reg.close()
 
 
 @pytest.fixture
-def app(registry: Registry) -> App:
+def app(registry: SQLiteRegistry) -> App:
     return registry.create_app("shop")
 
 
@@ -58,7 +58,7 @@ def _user_version(path: Path) -> int:
 # --- apps ------------------------------------------------------------------------------------------------
 
 
-def test_create_get_and_list_apps(registry: Registry) -> None:
+def test_create_get_and_list_apps(registry: SQLiteRegistry) -> None:
     before = datetime.now(UTC)
     created = registry.create_app("web-shop")
     registry.create_app("a")
@@ -73,12 +73,12 @@ def test_create_get_and_list_apps(registry: Registry) -> None:
     assert [a.id for a in registry.list_apps()] == ["0-admin", "a", "web-shop"]
 
 
-def test_empty_registry_lists_nothing(registry: Registry) -> None:
+def test_empty_registry_lists_nothing(registry: SQLiteRegistry) -> None:
     assert registry.list_apps() == []
     assert registry.list_keys("shop") == []
 
 
-def test_longest_valid_app_id(registry: Registry) -> None:
+def test_longest_valid_app_id(registry: SQLiteRegistry) -> None:
     app_id = "a" + "-b" * 31  # 63 characters
     assert registry.create_app(app_id).id == app_id
 
@@ -87,7 +87,7 @@ def test_longest_valid_app_id(registry: Registry) -> None:
     "app_id",
     ["Shop", "my shop", "", "a" * 64, "-shop", "shop_1", "shöp", "shop\n", " shop"],
 )
-def test_invalid_app_ids_are_rejected(registry: Registry, app_id: str) -> None:
+def test_invalid_app_ids_are_rejected(registry: SQLiteRegistry, app_id: str) -> None:
     message = (
         f"invalid app id {app_id!r}: use 1-63 characters of lowercase letters, digits and '-', "
         "starting with a letter or digit (e.g. 'my-shop')"
@@ -97,7 +97,7 @@ def test_invalid_app_ids_are_rejected(registry: Registry, app_id: str) -> None:
     assert registry.list_apps() == []
 
 
-def test_duplicate_app_is_rejected(registry: Registry, app: App) -> None:
+def test_duplicate_app_is_rejected(registry: SQLiteRegistry, app: App) -> None:
     message = "app 'shop' already exists; choose another id or use that app"
     with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
         registry.create_app("shop")
@@ -107,8 +107,8 @@ def test_duplicate_app_is_rejected(registry: Registry, app: App) -> None:
 # --- keys ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scope", list(Scope))
-def test_created_token_authenticates_to_its_key(registry: Registry, app: App, scope: Scope) -> None:
+@pytest.mark.parametrize("scope", list(KeyScope))
+def test_created_token_authenticates_to_its_key(registry: SQLiteRegistry, app: App, scope: KeyScope) -> None:
     key, token = registry.create_key("shop", scope, name="ingest from web")
 
     assert key.app_id == "shop"
@@ -122,16 +122,16 @@ def test_created_token_authenticates_to_its_key(registry: Registry, app: App, sc
     assert registry.get_key(key.id) == key
 
 
-def test_tokens_are_unique(registry: Registry, app: App) -> None:
-    tokens = [registry.create_key("shop", Scope.WRITE)[1] for _ in range(50)]
+def test_tokens_are_unique(registry: SQLiteRegistry, app: App) -> None:
+    tokens = [registry.create_key("shop", KeyScope.WRITE)[1] for _ in range(50)]
     assert len(set(tokens)) == 50
     assert len({t.split("_")[1] for t in tokens}) == 50
 
 
-def test_each_token_authenticates_only_its_own_key(registry: Registry, app: App) -> None:
+def test_each_token_authenticates_only_its_own_key(registry: SQLiteRegistry, app: App) -> None:
     registry.create_app("blog")
-    shop_key, shop_token = registry.create_key("shop", Scope.READ)
-    blog_key, blog_token = registry.create_key("blog", Scope.ADMIN)
+    shop_key, shop_token = registry.create_key("shop", KeyScope.READ)
+    blog_key, blog_token = registry.create_key("blog", KeyScope.ADMIN)
 
     assert registry.authenticate(shop_token) == shop_key
     assert registry.authenticate(blog_token) == blog_key
@@ -139,25 +139,25 @@ def test_each_token_authenticates_only_its_own_key(registry: Registry, app: App)
     assert registry.authenticate(f"rq_{shop_key.id}_{_secret_of(blog_token)}") is None
 
 
-def test_create_key_for_unknown_app_fails(registry: Registry) -> None:
+def test_create_key_for_unknown_app_fails(registry: SQLiteRegistry) -> None:
     message = "unknown app 'ghost'; create it first with `replayql apps create`"
     with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
-        registry.create_key("ghost", Scope.READ)
+        registry.create_key("ghost", KeyScope.READ)
 
 
-def test_create_key_rejects_bad_scope_and_name(registry: Registry, app: App) -> None:
+def test_create_key_rejects_bad_scope_and_name(registry: SQLiteRegistry, app: App) -> None:
     with pytest.raises(RegistryError, match=r"^invalid scope 'read'; use one of: read, write, admin$"):
         registry.create_key("shop", "read")  # type: ignore[arg-type]
     with pytest.raises(RegistryError, match=r"^invalid key name: use text of at most 200 characters"):
-        registry.create_key("shop", Scope.READ, name="x" * 201)
+        registry.create_key("shop", KeyScope.READ, name="x" * 201)
     assert registry.list_keys("shop") == []
 
 
-def test_list_keys_never_exposes_secrets(registry: Registry, app: App) -> None:
-    first, first_token = registry.create_key("shop", Scope.READ, name="first")
-    second, second_token = registry.create_key("shop", Scope.WRITE)
+def test_list_keys_never_exposes_secrets(registry: SQLiteRegistry, app: App) -> None:
+    first, first_token = registry.create_key("shop", KeyScope.READ, name="first")
+    second, second_token = registry.create_key("shop", KeyScope.WRITE)
     registry.create_app("blog")
-    registry.create_key("blog", Scope.ADMIN)
+    registry.create_key("blog", KeyScope.ADMIN)
 
     keys = registry.list_keys("shop")
 
@@ -169,8 +169,8 @@ def test_list_keys_never_exposes_secrets(registry: Registry, app: App) -> None:
         assert token not in dumped
 
 
-def test_database_files_never_hold_the_secret(path: Path, registry: Registry, app: App) -> None:
-    _, token = registry.create_key("shop", Scope.ADMIN)
+def test_database_files_never_hold_the_secret(path: Path, registry: SQLiteRegistry, app: App) -> None:
+    _, token = registry.create_key("shop", KeyScope.ADMIN)
     secret = _secret_of(token).encode()
     wal = path.with_name(path.name + "-wal")
 
@@ -188,9 +188,9 @@ def test_database_files_never_hold_the_secret(path: Path, registry: Registry, ap
     assert hashlib.sha256(secret).hexdigest().encode() in main_bytes
 
 
-def test_revoke_makes_the_token_useless(registry: Registry, app: App) -> None:
-    key, token = registry.create_key("shop", Scope.WRITE)
-    other, other_token = registry.create_key("shop", Scope.WRITE)
+def test_revoke_makes_the_token_useless(registry: SQLiteRegistry, app: App) -> None:
+    key, token = registry.create_key("shop", KeyScope.WRITE)
+    other, other_token = registry.create_key("shop", KeyScope.WRITE)
 
     assert registry.revoke_key(key.id) is True
     assert registry.authenticate(token) is None
@@ -205,13 +205,13 @@ def test_revoke_makes_the_token_useless(registry: Registry, app: App) -> None:
 
 
 @pytest.mark.parametrize("key_id", ["abcdefghijkl", "", "nope", "ABCDEFGHIJKL", "x" * 10_000])
-def test_revoke_or_get_unknown_key(registry: Registry, app: App, key_id: str) -> None:
+def test_revoke_or_get_unknown_key(registry: SQLiteRegistry, app: App, key_id: str) -> None:
     assert registry.revoke_key(key_id) is False
     assert registry.get_key(key_id) is None
 
 
-def test_wrong_secret_with_valid_key_id(registry: Registry, app: App) -> None:
-    key, token = registry.create_key("shop", Scope.READ)
+def test_wrong_secret_with_valid_key_id(registry: SQLiteRegistry, app: App) -> None:
+    key, token = registry.create_key("shop", KeyScope.READ)
     secret = _secret_of(token)
     flipped = ("B" if secret[0] == "A" else "A") + secret[1:]
 
@@ -243,14 +243,14 @@ def test_wrong_secret_with_valid_key_id(registry: Registry, app: App) -> None:
         "\x00" * 59,
     ],
 )
-def test_malformed_tokens_are_rejected(registry: Registry, app: App, token: str) -> None:
-    registry.create_key("shop", Scope.ADMIN)
+def test_malformed_tokens_are_rejected(registry: SQLiteRegistry, app: App, token: str) -> None:
+    registry.create_key("shop", KeyScope.ADMIN)
     assert parse_token(token) is None
     assert registry.authenticate(token) is None
 
 
 @pytest.mark.parametrize("token", [None, b"rq_abc", 42])
-def test_non_string_tokens_are_rejected(registry: Registry, token: object) -> None:
+def test_non_string_tokens_are_rejected(registry: SQLiteRegistry, token: object) -> None:
     assert registry.authenticate(token) is None  # type: ignore[arg-type]
 
 
@@ -258,11 +258,11 @@ def test_non_string_tokens_are_rejected(registry: Registry, token: object) -> No
 
 
 def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
-    server = Registry(path)
-    cli = Registry(path)
+    server = SQLiteRegistry(path)
+    cli = SQLiteRegistry(path)
     try:
         cli.create_app("shop")
-        key, token = cli.create_key("shop", Scope.WRITE)
+        key, token = cli.create_key("shop", KeyScope.WRITE)
         assert server.get_app("shop") is not None
         assert server.authenticate(token) == key
 
@@ -270,7 +270,7 @@ def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
         assert cli.authenticate(token) is None
         assert cli.revoke_key(key.id) is False
 
-        second, second_token = server.create_key("shop", Scope.READ)
+        second, second_token = server.create_key("shop", KeyScope.READ)
         assert cli.authenticate(second_token) == second
         assert cli.revoke_key(second.id) is True
         assert server.authenticate(second_token) is None
@@ -282,12 +282,12 @@ def test_two_registries_on_one_file_see_each_other_at_once(path: Path) -> None:
 _CLI_SCRIPT = """
 import sys
 from pathlib import Path
-from replayql.store.registry import Registry, Scope
+from replayql.store.registry import SQLiteRegistry, KeyScope
 
-with Registry(Path(sys.argv[1])) as reg:
+with SQLiteRegistry(Path(sys.argv[1])) as reg:
     if sys.argv[2] == "create":
         reg.create_app("shop")
-        print(reg.create_key("shop", Scope.ADMIN)[1])
+        print(reg.create_key("shop", KeyScope.ADMIN)[1])
     else:
         print(reg.revoke_key(sys.argv[3]))
 """
@@ -300,10 +300,10 @@ def _run_cli(*args: str) -> str:
     return done.stdout.strip()
 
 
-def test_another_process_creates_and_revokes_while_server_is_open(path: Path, registry: Registry) -> None:
+def test_another_process_creates_and_revokes_while_server_is_open(path: Path, registry: SQLiteRegistry) -> None:
     token = _run_cli(str(path), "create")
     key = registry.authenticate(token)
-    assert key is not None and key.scope is Scope.ADMIN
+    assert key is not None and key.scope is KeyScope.ADMIN
 
     assert _run_cli(str(path), "revoke", key.id) == "True"
     assert registry.authenticate(token) is None
@@ -311,7 +311,7 @@ def test_another_process_creates_and_revokes_while_server_is_open(path: Path, re
 
 def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -> None:
     """Threads authenticate and create keys at once on one registry (a server's request threads do)."""
-    issued = [registry.create_key("shop", Scope.READ) for _ in range(5)]
+    issued = [registry.create_key("shop", KeyScope.READ) for _ in range(5)]
     errors: list[BaseException] = []
 
     def authenticate_many() -> None:
@@ -325,7 +325,7 @@ def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -
     def create_many() -> None:
         try:
             for _ in range(creates):
-                registry.create_key("shop", Scope.WRITE)
+                registry.create_key("shop", KeyScope.WRITE)
         except BaseException as exc:
             errors.append(exc)
 
@@ -340,17 +340,17 @@ def check_threads_share_one_registry(registry: Any, rounds: int, creates: int) -
     assert len(registry.list_keys("shop")) == 5 + 2 * creates
 
 
-def test_concurrent_threads_share_one_registry(registry: Registry, app: App) -> None:
+def test_concurrent_threads_share_one_registry(registry: SQLiteRegistry, app: App) -> None:
     check_threads_share_one_registry(registry, rounds=200, creates=50)
 
 
 def test_many_registries_opening_a_fresh_file_at_once(path: Path) -> None:
-    opened: list[Registry] = []
+    opened: list[SQLiteRegistry] = []
     errors: list[BaseException] = []
 
     def open_one() -> None:
         try:
-            opened.append(Registry(path))
+            opened.append(SQLiteRegistry(path))
         except BaseException as exc:
             errors.append(exc)
 
@@ -367,14 +367,14 @@ def test_many_registries_opening_a_fresh_file_at_once(path: Path) -> None:
 
 
 def test_reopening_keeps_data_and_schema_version(path: Path) -> None:
-    with Registry(path) as first:
+    with SQLiteRegistry(path) as first:
         app = first.create_app("shop")
-        key, token = first.create_key("shop", Scope.WRITE, name="web")
-        revoked, revoked_token = first.create_key("shop", Scope.READ)
+        key, token = first.create_key("shop", KeyScope.WRITE, name="web")
+        revoked, revoked_token = first.create_key("shop", KeyScope.READ)
         first.revoke_key(revoked.id)
     assert _user_version(path) == SCHEMA_VERSION
 
-    with Registry(path) as second:
+    with SQLiteRegistry(path) as second:
         assert second.list_apps() == [app]
         assert second.authenticate(token) == key
         assert second.authenticate(revoked_token) is None
@@ -382,7 +382,7 @@ def test_reopening_keeps_data_and_schema_version(path: Path) -> None:
     assert _user_version(path) == SCHEMA_VERSION
 
 
-def test_file_uses_wal_and_is_created_with_parent_dirs(path: Path, registry: Registry) -> None:
+def test_file_uses_wal_and_is_created_with_parent_dirs(path: Path, registry: SQLiteRegistry) -> None:
     assert path.exists()
     conn = sqlite3.connect(path)
     try:
@@ -392,7 +392,7 @@ def test_file_uses_wal_and_is_created_with_parent_dirs(path: Path, registry: Reg
 
 
 def test_newer_schema_version_is_refused(path: Path) -> None:
-    Registry(path).close()
+    SQLiteRegistry(path).close()
     conn = sqlite3.connect(path)
     try:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -403,7 +403,7 @@ def test_newer_schema_version_is_refused(path: Path) -> None:
         f"{SCHEMA_VERSION}; upgrade replayql to open this data dir"
     )
     with pytest.raises(RegistryError, match=f"^{re.escape(message)}$"):
-        Registry(path)
+        SQLiteRegistry(path)
 
 
 def test_a_file_that_is_not_a_database_is_refused(path: Path) -> None:
@@ -411,11 +411,11 @@ def test_a_file_that_is_not_a_database_is_refused(path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     message = "file is not a database; is it an undamaged replayql registry.sqlite file?"
     with pytest.raises(RegistryError, match=f"{re.escape(message)}$"):
-        Registry(path)
+        SQLiteRegistry(path)
 
 
 def test_closed_registry_raises_a_clear_error(path: Path) -> None:
-    reg = Registry(path)
+    reg = SQLiteRegistry(path)
     reg.close()
     reg.close()  # idempotent
     with pytest.raises(RegistryError, match=r"is closed; open a new Registry to use it$"):
@@ -428,29 +428,29 @@ def test_closed_registry_raises_a_clear_error(path: Path) -> None:
 @pytest.mark.parametrize(
     ("held", "needed", "allowed"),
     [
-        (Scope.READ, Scope.READ, True),
-        (Scope.READ, Scope.WRITE, False),
-        (Scope.READ, Scope.ADMIN, False),
-        (Scope.WRITE, Scope.READ, True),
-        (Scope.WRITE, Scope.WRITE, True),
-        (Scope.WRITE, Scope.ADMIN, False),
-        (Scope.ADMIN, Scope.READ, True),
-        (Scope.ADMIN, Scope.WRITE, True),
-        (Scope.ADMIN, Scope.ADMIN, True),
+        (KeyScope.READ, KeyScope.READ, True),
+        (KeyScope.READ, KeyScope.WRITE, False),
+        (KeyScope.READ, KeyScope.ADMIN, False),
+        (KeyScope.WRITE, KeyScope.READ, True),
+        (KeyScope.WRITE, KeyScope.WRITE, True),
+        (KeyScope.WRITE, KeyScope.ADMIN, False),
+        (KeyScope.ADMIN, KeyScope.READ, True),
+        (KeyScope.ADMIN, KeyScope.WRITE, True),
+        (KeyScope.ADMIN, KeyScope.ADMIN, True),
     ],
 )
-def test_scope_allows(held: Scope, needed: Scope, allowed: bool) -> None:
+def test_scope_allows(held: KeyScope, needed: KeyScope, allowed: bool) -> None:
     assert held.allows(needed) is allowed
 
 
 def test_scopes_are_ordered_and_parse_from_their_values() -> None:
-    assert Scope.READ < Scope.WRITE < Scope.ADMIN
-    assert max(Scope) is Scope.ADMIN
-    assert sorted([Scope.ADMIN, Scope.READ, Scope.WRITE]) == [Scope.READ, Scope.WRITE, Scope.ADMIN]
-    assert [Scope(v) for v in ("read", "write", "admin")] == [Scope.READ, Scope.WRITE, Scope.ADMIN]
+    assert KeyScope.READ < KeyScope.WRITE < KeyScope.ADMIN
+    assert max(KeyScope) is KeyScope.ADMIN
+    assert sorted([KeyScope.ADMIN, KeyScope.READ, KeyScope.WRITE]) == [KeyScope.READ, KeyScope.WRITE, KeyScope.ADMIN]
+    assert [KeyScope(v) for v in ("read", "write", "admin")] == [KeyScope.READ, KeyScope.WRITE, KeyScope.ADMIN]
 
 
-def test_allowed_origins_are_normalised_and_kept(registry: Registry, app: App) -> None:
+def test_allowed_origins_are_normalised_and_kept(registry: SQLiteRegistry, app: App) -> None:
     assert registry.allowed_origins(app.id) == ()
     saved = registry.set_allowed_origins(app.id, ["https://Shop.example/", "http://localhost:3000",
                                                    "https://shop.example", "http://[::1]:8080"])
@@ -462,12 +462,12 @@ def test_allowed_origins_are_normalised_and_kept(registry: Registry, app: App) -
 
 @pytest.mark.parametrize("origin", ["shop.example", "https://shop.example/path", "ftp://shop.example",
                                     "https://shop example", "*"])
-def test_invalid_origins_are_refused(registry: Registry, app: App, origin: str) -> None:
+def test_invalid_origins_are_refused(registry: SQLiteRegistry, app: App, origin: str) -> None:
     with pytest.raises(RegistryError, match=f"invalid origin {re.escape(repr(origin.lower().rstrip('/')))}"):
         registry.set_allowed_origins(app.id, [origin])
 
 
-def test_origins_of_an_unknown_app_are_refused(registry: Registry) -> None:
+def test_origins_of_an_unknown_app_are_refused(registry: SQLiteRegistry) -> None:
     with pytest.raises(RegistryError, match="unknown app 'ghost'"):
         registry.set_allowed_origins("ghost", ["https://shop.example"])
 
@@ -482,7 +482,7 @@ def test_a_version_1_registry_gains_origins_and_keeps_its_keys(path: Path) -> No
         conn.execute("INSERT INTO apps VALUES ('shop', '2026-01-01T00:00:00+00:00')")
         conn.execute("PRAGMA user_version = 1")
     conn.close()
-    with Registry(path) as upgraded:
+    with SQLiteRegistry(path) as upgraded:
         assert [a.id for a in upgraded.list_apps()] == ["shop"]
         assert upgraded.set_allowed_origins("shop", ["https://shop.example"]) == ("https://shop.example",)
     assert _user_version(path) == SCHEMA_VERSION == 2

@@ -19,12 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from replayql.config import ClickHouseConfig, FrustrationThresholds, Settings, default_data_dir, with_limits
 from replayql.logs import LogFormat
-from replayql.store.registry import RegistryError, Scope
+from replayql.store.registry import KeyScope, RegistryError
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from replayql.api.context import Services
+    from replayql.store.base import Registry
 
 app = typer.Typer(help="replayql: session replay and product analytics behind a GraphQL API.",
                   no_args_is_help=True, add_completion=False)
@@ -74,6 +75,7 @@ def with_store(command: Callable[..., None]) -> Callable[..., None]:
         options = {name: kwargs.pop(name) for name in _STORE_OPTIONS}
         command(*args, clickhouse=_clickhouse_config(**options), **kwargs)
 
+    # typer reads the parameters from __signature__, which functions do not declare
     run.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in own + extra}
     return run
@@ -95,7 +97,7 @@ def fail(message: str) -> typer.Exit:
 
 
 @contextmanager
-def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[Any]:
+def _registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Iterator[Registry]:
     from replayql.store.backends import open_registry
     from replayql.store.base import StoreUnavailable
 
@@ -157,7 +159,7 @@ def apps_list(data_dir: DataDir, clickhouse: ClickHouseConfig | None) -> None:
 @with_store
 def keys_create(data_dir: DataDir, app_id: Annotated[str, typer.Option("--app", help="The app the key belongs to.")],
                 clickhouse: ClickHouseConfig | None,
-                scope: Annotated[Scope, typer.Option(help="read, write (also mutations) or admin.")] = Scope.READ,
+                scope: Annotated[KeyScope, typer.Option(help="read, write (also mutations) or admin.")] = KeyScope.READ,
                 name: Annotated[str | None, typer.Option(help="A label for the key.")] = None) -> None:
     """Create an API key; prints the secret key, which is shown only this once."""
     with _registry(data_dir, clickhouse) as registry:
@@ -249,7 +251,7 @@ def _serve_until_stopped(app: ASGIApp, host: str, port: int, logging_config: dic
     ingest request waits for its commit). Returns then, so the caller can drain the writer and close the store;
     a second SIGINT stops at once."""
     import uvicorn
-    from uvicorn.main import STARTUP_FAILURE
+    from uvicorn.config import STARTUP_FAILURE
 
     class Server(uvicorn.Server):
         @contextmanager

@@ -148,7 +148,7 @@ def with_limits(settings: Settings, assignments: list[str]) -> Settings:
         attribute = _LIMIT_GROUPS.get(group)
         current = getattr(settings, attribute) if attribute else None
         known = {f.name: f for f in fields(current)} if current is not None else {}
-        if name not in known:
+        if attribute is None or current is None or name not in known:
             choices = ", ".join(f"{g}.{f.name}" for g, a in _LIMIT_GROUPS.items() for f in fields(getattr(settings, a)))
             raise ValueError(f"unknown limit {target!r}; one of: {choices}")
         kind = float if "float" in str(known[name].type) else int  # "float", "float | None" or the class

@@ -8,7 +8,7 @@ from rich.console import Console
 from replayql.api.context import Services
 from replayql.generate import generate_batches
 from replayql.ingest.importer import import_batches
-from replayql.store.registry import Scope
+from replayql.store.registry import KeyScope
 
 DEMO_APP = "demo"
 
@@ -24,7 +24,7 @@ def load_demo(services: Services, sessions: int, host: str, port: int, console: 
     with console.status(f"generating and loading {sessions} demo sessions..."):
         report = import_batches((orjson.dumps(b) for b in generate_batches(DEMO_APP, sessions, seed=1)),
                                 services.writer, lambda a: a == DEMO_APP, services.settings.limits)
-    _, secret = registry.create_key(DEMO_APP, Scope.ADMIN, name="demo")
+    _, secret = registry.create_key(DEMO_APP, KeyScope.ADMIN, name="demo")
     console.print(f"loaded {report.stored} batches ({report.events} events) into app [bold]{DEMO_APP}[/bold]")
     console.print(f"API key (admin scope, shown once): [bold]{secret}[/bold]")
     console.print(f"web UI: http://{host}:{port}/ (sign in with the key)", highlight=False, soft_wrap=True)

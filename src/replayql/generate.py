@@ -978,7 +978,8 @@ class Template(NamedTuple):
         return self.tree % tuple(base + number for number in self.tree_holes)
 
     def adds_at(self, base: int) -> list[dict[str, Any]]:
-        return orjson.loads(self.adds % tuple(base + number for number in self.adds_holes))
+        adds: list[dict[str, Any]] = orjson.loads(self.adds % tuple(base + number for number in self.adds_holes))
+        return adds
 
 
 class Page(NamedTuple):
@@ -1346,7 +1347,7 @@ def _act(s: SessionBuilder, nxt: str) -> None:
     elif s.kind == "cart" and rng.random() < 0.12:
         _apply_coupon(s)
     elif s.kind == "checkout":
-        fields = CHECKOUT_FIELDS[1:] if s.identified else CHECKOUT_FIELDS
+        fields: tuple[str, ...] = CHECKOUT_FIELDS[1:] if s.identified else CHECKOUT_FIELDS
         if nxt != "confirmation":
             fields = fields[: rng.randrange(len(fields))]  # abandoned part-way through the form
         for selector in fields:
@@ -1531,7 +1532,7 @@ def default_end_ms() -> int:
 
 
 def generate_batches(app_id: str, sessions: int, seed: int = 1, days: int = 7,
-                     end_ms: int | None = None) -> Iterator[dict]:
+                     end_ms: int | None = None) -> Iterator[dict[str, Any]]:
     """Yield wire-format batches (plain dicts) for `sessions` sessions spread over the `days` days before end_ms
     (epoch ms; default: the start of the current UTC day, so the same seed gives the same data all
     day). Same arguments -> exactly the same batches, in the same order.
@@ -1555,7 +1556,7 @@ def generate_batches(app_id: str, sessions: int, seed: int = 1, days: int = 7,
         yield from _batches(rng, app_id, session_id, context, _ip(rng, plan.country), builder.finish())
 
 
-def write_ndjson(path: Path, batches: Iterable[dict]) -> int:
+def write_ndjson(path: Path, batches: Iterable[dict[str, Any]]) -> int:
     """Write one JSON batch per line; returns the number of batches written."""
     count = 0
     with Path(path).open("wb") as out:

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from replayql.api.filters import SessionFilter, to_tree
 from replayql.api.inputs import TimeRange
 from replayql.api.types import Info
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import aggregate as agg
 from replayql.query.analytics import vitals
 from replayql.query.compile import applied_query
@@ -133,7 +133,8 @@ class AggregateResult:
     def of(table: agg.Table, applied: str | None) -> AggregateResult:
         return AggregateResult(
             columns=[AggregateColumn(name=c.name, role=ColumnRole(c.role), type=c.type) for c in table.columns],
-            rows=table.rows, totals=table.totals, other_rows=table.other, truncated=table.truncated,
+            rows=JSON(table.rows), totals=JSON(table.totals),
+            other_rows=None if table.other is None else JSON(table.other), truncated=table.truncated,
             group_count=table.group_count, applied_query=applied,
             previous=AggregateResult.of(table.previous, applied) if table.previous else None)
 
@@ -154,7 +155,7 @@ async def resolve_aggregate(info: Info, input: AggregateInput) -> AggregateResul
     request = _request(input)
     limits = info.context.services.settings.analytics
     table = await info.context.read(agg.aggregate, request, limits)
-    sessions = lang.InSession(request.session_filter) if request.session_filter is not None else None
+    sessions = ast.InSession(request.session_filter) if request.session_filter is not None else None
     return AggregateResult.of(table, applied_query(sessions, request.query))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,15 +18,15 @@ from replayql.ingest import enrich
 from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru
+from replayql.query import ast, entities
 from replayql.query import compile as compiler
-from replayql.query import entities
-from replayql.query import language as lang
 from replayql.query.lists import Page, check_page_size
-from replayql.query.sql import Scope
-from replayql.store.base import Store
+from replayql.query.sql import AppScope
+from replayql.store.base import Registry, Store
 from replayql.store.registry import ApiKey
 
 R = TypeVar("R")
+W = TypeVar("W")
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Services:
 
     settings: Settings
     store: Store
-    registry: Any  # store.registry.Registry or store.clickhouse_registry.ClickHouseRegistry: the same methods
+    registry: Registry
     writer: IngestWriter
     metrics: Metrics = field(default_factory=Metrics)
     retention: RetentionSchedule | None = None  # with Settings.retention_days
@@ -91,16 +91,21 @@ MAX_KNOWN_APPS = 100_000  # apps that exist (only the CLI creates them): bounded
 
 class Loaders:
     def __init__(self, ctx: Context) -> None:
-        self.session = DataLoader(lambda ids: ctx.by_ids(entities.sessions_by_id, ids, Session.from_row))
-        self.user = DataLoader(lambda ids: ctx.by_ids(entities.users_by_id, ids, User.from_row))
-        self.issue = DataLoader(lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
-        self.issue_stats = DataLoader(self._issue_stats(ctx))
+        self.session: DataLoader[str, Session | None] = DataLoader(
+            lambda ids: ctx.by_ids(entities.sessions_by_id, ids, Session.from_row))
+        self.user: DataLoader[str, User | None] = DataLoader(
+            lambda ids: ctx.by_ids(entities.users_by_id, ids, User.from_row))
+        self.issue: DataLoader[str, Issue | None] = DataLoader(
+            lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
+        self.issue_stats: DataLoader[str, dict[str, Any]] = DataLoader(self._issue_stats(ctx))
         # keys: (session id, kinds, first, after) and (user id, first, after)
-        self.session_events = DataLoader(self._pages_by_owner(ctx, entities.events_of_sessions))
-        self.user_sessions = DataLoader(self._pages_by_owner(ctx, entities.sessions_of_users))
+        self.session_events: DataLoader[tuple[Any, ...], Page] = DataLoader(
+            self._pages_by_owner(ctx, entities.events_of_sessions))
+        self.user_sessions: DataLoader[tuple[Any, ...], Page] = DataLoader(
+            self._pages_by_owner(ctx, entities.sessions_of_users))
 
     @staticmethod
-    def _issue_stats(ctx: Context) -> Callable[[list[str]], Any]:
+    def _issue_stats(ctx: Context) -> Callable[[list[str]], Awaitable[list[dict[str, Any]]]]:
         empty = {"session_count": 0, "user_count": 0, "releases": []}
 
         async def load(ids: list[str]) -> list[dict[str, Any]]:
@@ -109,7 +114,8 @@ class Loaders:
         return load
 
     @staticmethod
-    def _pages_by_owner(ctx: Context, reader: Callable[..., dict[str, Page]]) -> Callable[[list[Any]], Any]:
+    def _pages_by_owner(ctx: Context, reader: Callable[..., dict[str, Page]]
+                        ) -> Callable[[list[tuple[Any, ...]]], Awaitable[list[Page]]]:
         """Keys are (owner id, *arguments): one query per distinct arguments in the request, not one per owner
         (reader(owner ids, *arguments) pages every owner at once)."""
         async def load(keys: list[tuple[Any, ...]]) -> list[Page]:
@@ -117,10 +123,10 @@ class Loaders:
             for owner, *arguments in keys:
                 groups.setdefault(tuple(arguments), []).append(owner)
             results: dict[tuple[Any, ...], Page] = {}
-            for arguments, owners in groups.items():
-                pages = await ctx.read(reader, owners, *arguments)
+            for shared, owners in groups.items():
+                pages = await ctx.read(reader, owners, *shared)
                 for owner in owners:
-                    results[(owner, *arguments)] = pages.get(owner, Page([], [], False))
+                    results[(owner, *shared)] = pages.get(owner, Page([], [], False))
             return [results[k] for k in keys]
         return load
 
@@ -138,16 +144,16 @@ class Context:
     def app_id(self) -> str:
         return self.key.app_id
 
-    def scope(self) -> Scope:
+    def scope(self) -> AppScope:
         """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return Scope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
+        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
 
     async def read(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""
         return await run_in_threadpool(fn, self.services.store, self.scope(), *args)
 
     async def by_ids(self, fn: Callable[..., dict[str, dict[str, Any]]], ids: Sequence[str],
-                     wrap: Callable[[dict[str, Any]], Any]) -> list[Any]:
+                     wrap: Callable[[dict[str, Any]], W]) -> list[W | None]:
         rows = await self.read(fn, list(ids))
         return [wrap(rows[i]) if i in rows else None for i in ids]
 
@@ -196,11 +202,11 @@ class Context:
         return connection(events, cursors, has_next, lambda: self.read(entities.recording_size, session_id))
 
 
-def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> lang.Condition:
-    owned = lang.Compare(field_name, "=", lang.Str(owner))
+def _event_owner_filter(field_name: str, owner: str, kinds: tuple[str, ...]) -> ast.Condition:
+    owned = ast.Compare(field_name, "=", ast.Str(owner))
     if not kinds:
         return owned
-    return lang.And((owned, lang.Compare("kind", "IN", lang.ValueList(tuple(lang.Str(k) for k in kinds)))))
+    return ast.And((owned, ast.Compare("kind", "IN", ast.ValueList(tuple(ast.Str(k) for k in kinds)))))
 
 
 async def _session_count(stats: DataLoader[str, dict[str, Any]], issue_id: str) -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import enum
 import functools
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import strawberry
 
-from replayql.query import language as lang
+from replayql.query import ast, language
 from replayql.query.errors import BadUserInput
 from replayql.query.vocabulary import (
     EVENTS,
@@ -137,59 +137,59 @@ _STRING_OPS = {"eq": "=", "neq": "!=", "contains": "~", "not_contains": "!~", "s
 _NUMBER_OPS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _and(items: list[lang.Condition]) -> lang.Condition | None:
+def _and(items: list[ast.Condition]) -> ast.Condition | None:
     if not items:
         return None
-    return items[0] if len(items) == 1 else lang.And(tuple(items))
+    return items[0] if len(items) == 1 else ast.And(tuple(items))
 
 
-def _num(value: float) -> lang.Num:
-    return lang.Num(int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value))
+def _num(value: float) -> ast.Num:
+    return ast.Num(int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value))
 
 
-def _time(value: datetime) -> lang.Time:
+def _time(value: datetime) -> ast.Time:
     moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return lang.Time(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    return ast.Time(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
 
-def _exists(field: str, exists: bool | None) -> list[lang.Condition]:
-    return [] if exists is None else [lang.Compare(field, "EXISTS" if exists else "NOT EXISTS")]
+def _exists(field: str, exists: bool | None) -> list[ast.Compare]:
+    return [] if exists is None else [ast.Compare(field, "EXISTS" if exists else "NOT EXISTS")]
 
 
-def _pair(field: str, given: list[Any] | None, make: Callable[[Any], lang.Value]) -> list[lang.Condition]:
+def _pair(field: str, given: list[Any] | None, make: Callable[[Any], ast.Value]) -> list[ast.Compare]:
     if given is None:
         return []
     if len(given) != 2:
         raise BadUserInput(f"`{field}`: `between` takes two values, [low, high]")
-    return [lang.Compare(field, "BETWEEN", lang.Range(make(given[0]), make(given[1])))]
+    return [ast.Compare(field, "BETWEEN", ast.Range(make(given[0]), make(given[1])))]
 
 
-def string_conditions(field: str, given: StringCondition) -> list[lang.Condition]:
-    out: list[lang.Condition] = [lang.Compare(field, op, lang.Str(getattr(given, attr)))
+def string_conditions(field: str, given: StringCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, ast.Str(getattr(given, attr)))
                                  for attr, op in _STRING_OPS.items() if getattr(given, attr) is not None]
     for attr, op in (("in_", "IN"), ("not_in", "NOT IN")):
         values = getattr(given, attr)
         if values is not None:
-            out.append(lang.Compare(field, op, lang.ValueList(tuple(lang.Str(v) for v in values))))
+            out.append(ast.Compare(field, op, ast.ValueList(tuple(ast.Str(v) for v in values))))
     return out + _exists(field, given.exists)
 
 
-def number_conditions(field: str, given: NumberCondition) -> list[lang.Condition]:
-    out: list[lang.Condition] = [lang.Compare(field, op, _num(getattr(given, attr)))
+def number_conditions(field: str, given: NumberCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, _num(getattr(given, attr)))
                                  for attr, op in _NUMBER_OPS.items() if getattr(given, attr) is not None]
     return out + _pair(field, given.between, _num) + _exists(field, given.exists)
 
 
-def time_conditions(field: str, given: TimeCondition) -> list[lang.Condition]:
-    out: list[lang.Condition] = [lang.Compare(field, op, _time(getattr(given, attr)))
+def time_conditions(field: str, given: TimeCondition) -> list[ast.Compare]:
+    out: list[ast.Compare] = [ast.Compare(field, op, _time(getattr(given, attr)))
                                  for attr, op in _NUMBER_OPS.items() if getattr(given, attr, None) is not None]
     return out + _pair(field, given.between, _time) + _exists(field, given.exists)
 
 
-def _leaf(field: str, given: Any) -> list[lang.Condition]:
+def _leaf(field: str, given: Any) -> list[ast.Compare]:
     """The conditions one typed field stands for; an empty condition object is a mistake, not "anything"."""
     if isinstance(given, bool):
-        return [lang.Compare(field, "=", lang.Bool(given))]
+        return [ast.Compare(field, "=", ast.Bool(given))]
     if isinstance(given, StringCondition):
         out = string_conditions(field, given)
     elif isinstance(given, NumberCondition):
@@ -201,8 +201,8 @@ def _leaf(field: str, given: Any) -> list[lang.Condition]:
     return out
 
 
-def key_conditions(prefix: str, given: Iterable[KeyCondition]) -> list[lang.Condition]:
-    out: list[lang.Condition] = []
+def key_conditions(prefix: str, given: Iterable[KeyCondition]) -> list[ast.Compare]:
+    out: list[ast.Compare] = []
     for condition in given:
         if not condition.key:
             raise BadUserInput(f"`{prefix}<key>`: the key is empty")
@@ -216,43 +216,43 @@ def key_conditions(prefix: str, given: Iterable[KeyCondition]) -> list[lang.Cond
     return out
 
 
-def event_condition(given: EventCondition) -> lang.Had:
+def event_condition(given: EventCondition) -> ast.Had:
     fields = {"duration_ms": "durationMs"}
-    conditions: list[lang.Compare] = []
+    conditions: list[ast.Compare] = []
     for attr in ("url", "host", "path", "title", "method", "status", "duration_ms", "message", "type", "issue",
                  "handled", "selector", "text", "level", "name", "value"):
         value = getattr(given, attr)
         if value is not None:
-            conditions.extend(_leaf(fields.get(attr, attr), value))  # type: ignore[arg-type]
-    conditions.extend(key_conditions(PROPERTIES_PREFIX, given.properties or ()))  # type: ignore[arg-type]
-    return lang.Had(given.kind.value, tuple(conditions))
+            conditions.extend(_leaf(fields.get(attr, attr), value))
+    conditions.extend(key_conditions(PROPERTIES_PREFIX, given.properties or ()))
+    return ast.Had(given.kind.value, tuple(conditions))
 
 
-def count_conditions(given: EventCountCondition) -> list[lang.Condition]:
-    out: list[lang.Condition] = []
+def count_conditions(given: EventCountCondition) -> list[ast.Condition]:
+    out: list[ast.Condition] = []
     for compare in number_conditions("count", given.count):
-        assert isinstance(compare, lang.Compare)
+        assert isinstance(compare, ast.Compare)
         if compare.op in ("EXISTS", "NOT EXISTS", "!="):
             raise BadUserInput("`count`: use eq, gt, gte, lt, lte or between")
         assert compare.value is not None
-        out.append(lang.CountOf(event_condition(given.event), compare.op, compare.value))
+        out.append(ast.CountOf(event_condition(given.event), compare.op, compare.value))
     if not out:
         raise BadUserInput("`count`: an empty condition object; give at least one operator such as `gte`")
     return out
 
 
-def sequence_condition(given: SequenceCondition) -> lang.Then:
+def sequence_condition(given: SequenceCondition) -> ast.Then:
     if len(given.steps) < 2:
         raise BadUserInput("`sequence` needs at least two steps")
     if given.within_ms is not None and given.within_ms <= 0:
         raise BadUserInput("`sequence.withinMs` must be positive")
-    return lang.Then(tuple(event_condition(step) for step in given.steps), given.within_ms)
+    return ast.Then(tuple(event_condition(step) for step in given.steps), given.within_ms)
 
 
 # -- the four filters --------------------------------------------------------------------------------------------
 
 _LEAF_TYPES = {TEXT: StringCondition, NUMBER: NumberCondition, TIME: TimeCondition, FLAG: bool}
-_Extra = tuple[Any, str, Callable[[Any], list[lang.Condition]]]  # (annotation, description, to conditions)
+_Extra = tuple[Any, str, Callable[[Any], Sequence[ast.Condition]]]  # (annotation, description, to conditions)
 
 
 @functools.cache
@@ -285,14 +285,23 @@ def _filter_input(name: str, entity: Entity, extras: dict[str, _Extra], descript
 _CONVERTERS: dict[type, tuple[Entity, dict[str, _Extra]]] = {}
 
 
-def to_tree(given: Any) -> lang.Condition | None:
+class FilterInput(Protocol):
+    """What every generated filter input has: AND, OR and NOT of its own kind. Its other fields (one per vocabulary
+    field, and the extras) are read by name."""
+
+    and_: list[FilterInput] | None
+    or_: list[FilterInput] | None
+    not_: FilterInput | None
+
+
+def to_tree(given: FilterInput | None) -> ast.Condition | None:
     """A typed filter as a tree of the filter language (None for no filter), within the language's limits."""
     _check_shape(given)
     tree = _to_tree(given)
-    return None if tree is None else lang.check_size(tree)
+    return None if tree is None else language.check_size(tree)
 
 
-def _check_shape(given: Any) -> None:
+def _check_shape(given: FilterInput | None) -> None:
     """Refuse a filter past the language's depth or size before converting any of it (iteratively)."""
     stack, objects = [(given, 0)], 0
     while stack:
@@ -300,25 +309,25 @@ def _check_shape(given: Any) -> None:
         if current is None:
             continue
         objects += 1
-        if depth > lang.MAX_DEPTH:
-            raise BadUserInput(f"the filter is nested more than {lang.MAX_DEPTH} levels deep")
-        if objects > lang.MAX_CONDITIONS:
-            raise BadUserInput(f"the filter has more than {lang.MAX_CONDITIONS} conditions; the limit is "
-                               f"{lang.MAX_CONDITIONS}")
+        if depth > language.MAX_DEPTH:
+            raise BadUserInput(f"the filter is nested more than {language.MAX_DEPTH} levels deep")
+        if objects > language.MAX_CONDITIONS:
+            raise BadUserInput(f"the filter has more than {language.MAX_CONDITIONS} conditions; the limit is "
+                               f"{language.MAX_CONDITIONS}")
         stack.extend((child, depth + 1) for child in (*(current.and_ or ()), *(current.or_ or ()), current.not_))
 
 
-def _to_tree(given: Any) -> lang.Condition | None:
+def _to_tree(given: FilterInput | None) -> ast.Condition | None:
     if given is None:
         return None
     entity, extras = _CONVERTERS[type(given)]
-    parts: list[lang.Condition] = []
-    for children, combine in ((given.and_, lang.And), (given.or_, lang.Or)):
+    parts: list[ast.Condition] = []
+    for children, combine in ((given.and_, ast.And), (given.or_, ast.Or)):
         trees = [t for t in (_to_tree(child) for child in children or ()) if t is not None]
         if trees:
             parts.append(trees[0] if len(trees) == 1 else combine(tuple(trees)))
     if given.not_ is not None and (inner := _to_tree(given.not_)) is not None:
-        parts.append(lang.Not(inner))
+        parts.append(ast.Not(inner))
     for field_name in entity.fields:
         value = getattr(given, _snake(field_name))
         if value is not None:
@@ -330,17 +339,17 @@ def _to_tree(given: Any) -> lang.Condition | None:
     return _and(parts)
 
 
-def _had_all(given: list[EventCondition]) -> list[lang.Condition]:
+def _had_all(given: list[EventCondition]) -> list[ast.Condition]:
     return [event_condition(c) for c in given]
 
 
-def _counts(given: list[EventCountCondition]) -> list[lang.Condition]:
+def _counts(given: list[EventCountCondition]) -> list[ast.Condition]:
     return [condition for c in given for condition in count_conditions(c)]
 
 
-def _in_session(given: Any) -> list[lang.Condition]:
+def _in_session(given: FilterInput) -> list[ast.Condition]:
     tree = to_tree(given)
-    return [] if tree is None else [lang.InSession(tree)]
+    return [] if tree is None else [ast.InSession(tree)]
 
 
 _HAPPENED: dict[str, _Extra] = {
@@ -350,7 +359,7 @@ _HAPPENED: dict[str, _Extra] = {
     "occurrences": ("list[EventCountCondition] | None", "How many times events happened.", _counts),
 }
 
-SessionFilter = _filter_input("SessionFilter", SESSIONS, {
+_SESSION_FILTER = _filter_input("SessionFilter", SESSIONS, {
     "user_name": ("StringCondition | None", "The session's user's name.",
                   lambda c: _leaf(USER_PREFIX + "name", c)),
     "user_email": ("StringCondition | None", "The session's user's email.",
@@ -358,25 +367,33 @@ SessionFilter = _filter_input("SessionFilter", SESSIONS, {
     "trait": ("list[KeyCondition] | None", "The session's user's traits.",
               lambda cs: key_conditions(USER_PREFIX + "trait.", cs)),
     "visited_url": ("StringCondition | None", "A page view whose URL matches.",
-                    lambda c: [lang.Had("visited", tuple(_leaf("url", c)))]),  # type: ignore[arg-type]
+                    lambda c: [ast.Had("visited", tuple(_leaf("url", c)))]),
     **_HAPPENED,
 }, "Conditions on sessions; all given fields must hold. The typed face of the `query` language.")
 
 _SESSION_OF = ("SessionFilter | None", "Some session of it (for an issue: one it occurred in) matches.", _in_session)
 
-UserFilter = _filter_input("UserFilter", USERS, {
+_USER_FILTER = _filter_input("UserFilter", USERS, {
     "trait": ("list[KeyCondition] | None", "Traits.", lambda cs: key_conditions("trait.", cs)),
     "session": _SESSION_OF,
     **_HAPPENED,
 }, "Conditions on users; all given fields must hold. Event conditions hold when they hold in some session.")
 
-IssueFilter = _filter_input("IssueFilter", ISSUES, {"session": _SESSION_OF, **_HAPPENED},
-                            "Conditions on issues; all given fields must hold.")
+_ISSUE_FILTER = _filter_input("IssueFilter", ISSUES, {"session": _SESSION_OF, **_HAPPENED},
+                               "Conditions on issues; all given fields must hold.")
 
-EventFilter = _filter_input("EventFilter", EVENTS, {
+_EVENT_FILTER = _filter_input("EventFilter", EVENTS, {
     "properties": ("list[KeyCondition] | None", "Custom properties.",
                    lambda cs: key_conditions(PROPERTIES_PREFIX, cs)),
     "session": ("SessionFilter | None", "The event's session matches.", _in_session),
 }, "Conditions on events; all given fields must hold.")
+
+if TYPE_CHECKING:  # generated from the vocabulary above; to the checker, each is a FilterInput
+    SessionFilter: TypeAlias = FilterInput
+    UserFilter: TypeAlias = FilterInput
+    IssueFilter: TypeAlias = FilterInput
+    EventFilter: TypeAlias = FilterInput
+else:
+    SessionFilter, UserFilter, IssueFilter, EventFilter = _SESSION_FILTER, _USER_FILTER, _ISSUE_FILTER, _EVENT_FILTER
 
 assert set(HAD_KINDS) == {k.value for k in EventConditionKind}, "typed event kinds drifted from the language"

@@ -12,7 +12,7 @@ from replayql.api.analytics import Interval
 from replayql.api.filters import EventCondition, SessionFilter, event_condition, to_tree
 from replayql.api.inputs import TimeRange
 from replayql.api.types import Connection, Info, Session, User, connection
-from replayql.query import language as lang
+from replayql.query import language
 from replayql.query.analytics import funnel as fq
 from replayql.query.compile import applied_query
 from replayql.query.errors import BadUserInput
@@ -155,7 +155,7 @@ class FunnelResult:
 
 
 def _steps(request: fq.FunnelRequest, stats: list[fq.StepStats], group: tuple[Any] | None) -> list[FunnelStep]:
-    return [FunnelStep(index=k, step=lang.to_string(s.had), count=st.count,
+    return [FunnelStep(index=k, step=language.to_string(s.had), count=st.count,
                        conversion_from_first=st.conversion_from_first,
                        conversion_from_previous=st.conversion_from_previous, dropped_off=st.dropped_off,
                        median_time_to_convert_ms=st.median_ms, p90_time_to_convert_ms=st.p90_ms,

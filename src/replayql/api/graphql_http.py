@@ -277,14 +277,14 @@ async def _execute(request: Request, services: Services, key: ApiKey, payload: d
     request.state.operation = operation.name.value if operation.name else "anonymous"  # the metrics' label
     if request.method == "GET" and operation.operation != OperationType.QUERY:
         raise _refusal(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
-    coerced = _coerce_variables(operation, payload.get("variables") or {})
-    if isinstance(coerced, list):
-        raise RequestError(400, [_format(e, "BAD_USER_INPUT") for e in coerced])
+    wrong = _variable_errors(operation, payload.get("variables") or {})
+    if wrong:
+        raise RequestError(400, [_format(e, "BAD_USER_INPUT") for e in wrong])
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     exceeded = check_limits(schema._schema, operation, fragments, payload.get("variables") or {}, limits)
     if exceeded is not None:
         raise _refusal(400, exceeded.message, exceeded.code)
-    # execute() coerces the raw variables itself (graphql-core 3.3 returns VariableValues, not a dict, above).
+    # execute() coerces the raw variables itself.
     # The executor does not carry the request's context over by itself: its log lines need the request id.
     result = await asyncio.get_running_loop().run_in_executor(
         _EXECUTION_THREADS, contextvars.copy_context().run, _run_operation, document, services, key,
@@ -317,7 +317,7 @@ async def _execute_operation(document: DocumentNode, services: Services, key: Ap
                      operation_name=operation_name)
     if isawaitable(result):
         result = await result
-    return result  # type: ignore[return-value]
+    return result
 
 
 def _document_code(error: GraphQLError) -> str:
@@ -326,8 +326,11 @@ def _document_code(error: GraphQLError) -> str:
     return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
 
 
-def _coerce_variables(operation: OperationDefinitionNode, raw: dict[str, Any]) -> dict[str, Any] | list[GraphQLError]:
-    return get_variable_values(schema._schema, operation.variable_definitions or (), raw)
+def _variable_errors(operation: OperationDefinitionNode, raw: dict[str, Any]) -> list[GraphQLError]:
+    """What is wrong with the variables, if anything. get_variable_values answers errors as a list, and coerced
+    values as a dict (graphql-core 3.2) or a VariableValues (3.3)."""
+    coerced = get_variable_values(schema._schema, operation.variable_definitions or (), raw)
+    return coerced if isinstance(coerced, list) else []
 
 
 def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, Any]:

@@ -76,7 +76,9 @@ class BoundedLabel:
 
 class Metrics:
     def __init__(self) -> None:
-        disable_created_metrics()  # a `_created` series beside every counter doubles the output for nothing here
+        # a `_created` series beside every counter doubles the output for nothing here; prometheus_client leaves
+        # this function unannotated
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)

@@ -28,7 +28,7 @@ from replayql.api.types import (
     Info,
     Issue,
     IssueStatus,
-    Scope,
+    KeyScopeEnum,
     Session,
     User,
     Viewer,
@@ -36,8 +36,7 @@ from replayql.api.types import (
     event_from_row,
 )
 from replayql.ingest.wire import json_problem
-from replayql.query import discovery, entities
-from replayql.query import language as lang
+from replayql.query import ast, discovery, entities
 from replayql.query.compile import applied_query
 from replayql.query.entities import ListArgs
 from replayql.query.errors import BadUserInput, NotFound, UserError
@@ -60,7 +59,7 @@ class Forbidden(UserError):
     code = "FORBIDDEN"
 
 
-def _require(info: Info, needed: reg.Scope) -> None:
+def _require(info: Info, needed: reg.KeyScope) -> None:
     key = info.context.key
     if not key.scope.allows(needed):
         raise Forbidden(f"this API key has scope {key.scope.value}; this operation needs {needed.value}")
@@ -88,7 +87,7 @@ class Query:
     @strawberry.field(description="Who is asking: the app, key and scopes of the API key used.")
     def viewer(self, info: Info) -> Viewer:
         key = info.context.key
-        scopes = [s for s in Scope if key.scope.allows(reg.Scope(s.value))]
+        scopes = [s for s in KeyScopeEnum if key.scope.allows(reg.KeyScope(s.value))]
         return Viewer(app_id=strawberry.ID(key.app_id), key_id=strawberry.ID(key.id), scopes=scopes)
 
     @strawberry.field
@@ -166,7 +165,7 @@ class Mutation:
                                      "null trait value removes that trait.")
     async def identify_user(self, info: Info, id: strawberry.ID, name: str | None = None, email: str | None = None,
                             traits: JSON | None = None) -> User:
-        _require(info, reg.Scope.WRITE)
+        _require(info, reg.KeyScope.WRITE)
         ctx = info.context
         limits = ctx.services.settings.limits
         if traits is not None and not isinstance(traits, dict):
@@ -183,7 +182,7 @@ class Mutation:
 
     @strawberry.mutation
     async def update_issue(self, info: Info, id: strawberry.ID, status: IssueStatus) -> Issue:
-        _require(info, reg.Scope.WRITE)
+        _require(info, reg.KeyScope.WRITE)
         ctx = info.context
         found = await ctx.services.writer.call(
             lambda store: store.set_issue_status(ctx.app_id, str(id), status.value))
@@ -195,28 +194,28 @@ class Mutation:
     @strawberry.mutation(description="Remove every session, event, recording and error of the user, and drop the "
                                      "user's future data at ingestion.")
     async def delete_user(self, info: Info, id: strawberry.ID) -> DeletionResult:
-        _require(info, reg.Scope.WRITE)
+        _require(info, reg.KeyScope.WRITE)
         ctx = info.context
         counts = await ctx.services.writer.delete_user(ctx.app_id, str(id))
         remaining = await ctx.read(entities.count_sessions, ListArgs(
-            filter=lang.Compare("userId", "=", lang.Str(str(id)))))
+            filter=ast.Compare("userId", "=", ast.Str(str(id)))))
         return DeletionResult(user_id=id, deleted_sessions=counts.sessions, deleted_events=counts.events,
                               deleted_recordings=counts.recordings, complete=remaining == 0)
 
     @strawberry.mutation(description="Create an API key for this app (admin scope). The secret is returned once.")
-    async def create_api_key(self, info: Info, scope: Scope, name: str | None = None) -> CreatedApiKey:
-        _require(info, reg.Scope.ADMIN)
+    async def create_api_key(self, info: Info, scope: KeyScopeEnum, name: str | None = None) -> CreatedApiKey:
+        _require(info, reg.KeyScope.ADMIN)
         try:
             reg.check_key_name(name)
         except reg.RegistryError as exc:
             raise BadUserInput(str(exc)) from None
         registry = info.context.services.registry
-        key, secret = await run_in_threadpool(registry.create_key, info.context.app_id, reg.Scope(scope.value), name)
+        key, secret = await run_in_threadpool(registry.create_key, info.context.app_id, reg.KeyScope(scope.value), name)
         return CreatedApiKey(key=_key_info(key), secret=secret)
 
     @strawberry.mutation(description="Revoke an API key of this app (admin scope); it stops working at once.")
     async def revoke_api_key(self, info: Info, id: strawberry.ID) -> bool:
-        _require(info, reg.Scope.ADMIN)
+        _require(info, reg.KeyScope.ADMIN)
         registry = info.context.services.registry
         key = await run_in_threadpool(registry.get_key, str(id))
         if key is None or key.app_id != info.context.app_id:
@@ -225,7 +224,7 @@ class Mutation:
 
 
 def _key_info(key: reg.ApiKey) -> ApiKeyInfo:
-    return ApiKeyInfo(id=strawberry.ID(key.id), scope=Scope(key.scope.value), name=key.name,
+    return ApiKeyInfo(id=strawberry.ID(key.id), scope=KeyScopeEnum(key.scope.value), name=key.name,
                       created_at=key.created_at, revoked_at=key.revoked_at)
 
 

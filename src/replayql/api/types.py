@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar, overload
 
 import orjson
 import strawberry
 from strawberry.scalars import JSON
 
-# Resolvers reach the per-request Context (api.context) through info.context.
-Info = strawberry.Info
+if TYPE_CHECKING:
+    from replayql.api.context import Context
+
+    # Resolvers reach the per-request Context (api.context) through info.context; the checker knows its type.
+    Info: TypeAlias = strawberry.Info[Context, None]
+else:
+    # strawberry reads resolver annotations when it builds the schema: the bare class, since api.context imports
+    # this module and so cannot be imported here.
+    Info = strawberry.Info
 T = TypeVar("T")
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+
+
+@overload
+def utc(value: None) -> None: ...
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -22,8 +37,9 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-@strawberry.enum(description="What a key may do: read queries, also write mutations, also manage keys.")
-class Scope(enum.Enum):
+# The GraphQL face of store.registry.KeyScope; the schema calls it `Scope`.
+@strawberry.enum(name="Scope", description="What a key may do: read queries, also write mutations, also manage keys.")
+class KeyScopeEnum(enum.Enum):
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
@@ -263,6 +279,7 @@ def _event_connection(kinds: tuple[str, ...], node: type, description: str) -> A
         return await info.context.session_events(str(self.id), kinds, first, after)
 
     resolve.__name__ = f"resolve_{'_'.join(kinds) or 'all'}"
+    # strawberry reads the node type from the annotation; `node` is a variable, which the checker cannot follow
     resolve.__annotations__["return"] = Connection[node]  # type: ignore[valid-type]
     return strawberry.field(resolver=resolve, description=description)
 
@@ -330,8 +347,8 @@ class Session:
     def from_row(cls, row: dict[str, Any]) -> Session:
         width, height = row.get("viewport_width"), row.get("viewport_height")
         return cls(
-            id=strawberry.ID(row["session_id"]), started_at=utc(row["started_at"]),  # type: ignore[arg-type]
-            ended_at=utc(row["ended_at"]), duration_ms=int(row["duration_ms"]),  # type: ignore[arg-type]
+            id=strawberry.ID(row["session_id"]), started_at=utc(row["started_at"]),
+            ended_at=utc(row["ended_at"]), duration_ms=int(row["duration_ms"]),
             active_duration_ms=int(row["active_ms"]), user_id=row["user_id"], browser=row["browser"],
             browser_version=row["browser_version"], os=row["os"], os_version=row["os_version"],
             device_type=DeviceType(row["device_type"]) if row["device_type"] else None,
@@ -366,12 +383,13 @@ class User:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:
         return cls(id=strawberry.ID(row["user_id"]), identified=True, name=row["name"], email=row["email"],
-                   traits=_json(row["traits"]) or {}, first_seen=utc(row["first_seen"]),  # type: ignore[arg-type]
-                   last_seen=utc(row["last_seen"]), session_count=int(row["session_count"]))  # type: ignore[arg-type]
+                   traits=JSON(_json(row["traits"]) or {}), first_seen=utc(row["first_seen"]),
+                   last_seen=utc(row["last_seen"]), session_count=int(row["session_count"]))
 
     @classmethod
     def anonymous(cls, session: Session) -> User:
-        return cls(id=strawberry.ID(f"anonymous:{session.id}"), identified=False, name=None, email=None, traits={},
+        return cls(id=strawberry.ID(f"anonymous:{session.id}"), identified=False, name=None, email=None,
+                   traits=JSON({}),
                    first_seen=session.started_at, last_seen=session.ended_at, session_count=1,
                    _anonymous_session=str(session.id))
 
@@ -413,7 +431,7 @@ class Issue:
     def from_row(cls, row: dict[str, Any]) -> Issue:
         return cls(id=strawberry.ID(row["issue_id"]), title=row["title"], error_type=row["error_type"],
                    message=row["message"], status=IssueStatus(row["status"]),
-                   first_seen=utc(row["first_seen"]), last_seen=utc(row["last_seen"]),  # type: ignore[arg-type]
+                   first_seen=utc(row["first_seen"]), last_seen=utc(row["last_seen"]),
                    count=int(row["count"]), sample_stack=row["stack"])
 
 
@@ -421,7 +439,7 @@ class Issue:
 class Viewer:
     app_id: strawberry.ID
     key_id: strawberry.ID
-    scopes: list[Scope]
+    scopes: list[KeyScopeEnum]
 
 
 @strawberry.type
@@ -436,7 +454,7 @@ class DeletionResult:
 @strawberry.type
 class ApiKeyInfo:
     id: strawberry.ID
-    scope: Scope
+    scope: KeyScopeEnum
     name: str | None
     created_at: datetime
     revoked_at: datetime | None

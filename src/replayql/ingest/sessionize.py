@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 import msgspec
 import orjson
@@ -278,7 +279,7 @@ def _rrweb_roles(events: list[RecordingEvent]) -> list[_Role]:
             roles.append(None)
             undecided.append(event)
     if not undecided:
-        return roles  # type: ignore[return-value]
+        return cast(list[_Role], roles)  # every role decided
     decoded = iter(_decoded_roles(undecided))
     return [next(decoded) if role is None else role for role in roles]
 
@@ -378,7 +379,9 @@ _NETWORK_DETAILS = ("request_headers", "response_headers", "request_body", "resp
 
 
 def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail: SessionTail) -> EventRecord:
-    record = EventRecord(app, sid, seq, idx, ts, type(event).__struct_config__.tag, url=tail.page_url)  # type: ignore[arg-type]
+    # msgspec types a tag as str | int | None; every wire event is tagged with its kind, a str (ingest.wire)
+    kind = type(event).__struct_config__.tag
+    record = EventRecord(app, sid, seq, idx, ts, kind, url=tail.page_url)  # type: ignore[arg-type]
     match event:
         case PageEvent():
             tail.page_url = event.url

@@ -208,6 +208,7 @@ def decompress_body(body: bytes, content_encoding: str | None, limits: IngestLim
 
 
 class _TypedEnvelope(Envelope, forbid_unknown_fields=True, rename="camel"):
+    # the events decoded by their kind, where Envelope keeps them raw (a subclass field narrowing its base's type)
     events: list[Event]  # type: ignore[assignment]
 
 

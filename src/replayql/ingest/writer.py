@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from replayql.config import IngestLimits
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
@@ -26,6 +26,8 @@ from replayql.ingest.wire import Batch, IdentifyEvent
 from replayql.lru import Lru
 from replayql.store.base import DeletionCounts, Store
 from replayql.store.records import BatchWrite
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 _MAX_GROUP = 2_000
@@ -144,13 +146,13 @@ class IngestWriter:
         while self._pending and self._pending[0].future.done():
             self._pending_bytes -= self._pending.popleft().size
 
-    def run(self, fn: Callable[[Store], Any]) -> Future[Any]:
+    def run(self, fn: Callable[[Store], R]) -> Future[R]:
         """Run a write job (an API mutation) on the writer thread, in order with ingestion."""
-        future: Future[Any] = Future()
+        future: Future[R] = Future()
         self._queue.put(_Job(fn, future))
         return future
 
-    async def call(self, fn: Callable[[Store], Any]) -> Any:
+    async def call(self, fn: Callable[[Store], R]) -> R:
         return await asyncio.wrap_future(self.run(fn))
 
     async def delete_user(self, app_id: str, user_id: str) -> DeletionCounts:
@@ -253,10 +255,10 @@ class IngestWriter:
 
     def _commit_group(self, group: list[_Item]) -> None:
         keys = [(i.batch.app_id, i.batch.session_id, i.batch.seq) for i in group]
-        # A single writer's session tails are the whole ledger (they commit with their batch). Writers that share
-        # a store ask its ledger, written last: a tail written by a try that failed before the end (the process
-        # died) says stored, and the retry must still write what that try did not.
-        seen = set() if self.store.single_writer else self.store.seen_batches(keys)
+        # A single writer's session tails are the whole ledger (they commit with their batch; its store's ledger
+        # answers none). Writers that share a store ask its ledger, written last: a tail written by a try that
+        # failed before the end (the process died) says stored, and the retry must still write what it did not.
+        seen = self.store.seen_batches(keys)
         self._load_tails(group)
         self._load_deleted(group)
         writes: list[BatchWrite] = []

@@ -5,7 +5,7 @@ GraphQL filter through the API's translation. Fields, types and operators are ch
 a mistake in a query string is a QueryError (BAD_QUERY) that points at its place, a mistake in a typed filter a
 BadUserInput. "Had", count and sequence conditions become semi-joins or grouped subqueries over events, and
 conditions on another entity's sessions become a semi-join through sessions: never a query per row. Every
-table is read through `Scope.select`, so the tenant guard is on every subquery.
+table is read through `AppScope.select`, so the tenant guard is on every subquery.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast, language
 from replayql.query.errors import BadUserInput, UserError
 from replayql.query.sequences import MAX_STEPS, sequence_sessions
-from replayql.query.sql import Scope, col, contains_ci, is_null, not_null
+from replayql.query.sql import AppScope, col, contains_ci, is_null, not_null
 from replayql.query.vocabulary import (
     FLAG,
     HAD_KINDS,
@@ -45,7 +45,7 @@ _ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
 _TEXT_OPS = frozenset({"~", "!~", "^=", "$=", "MATCHES", "NOT MATCHES"})
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_SQL_COMPARE: dict[str, type[exp.Expression]] = {
+_SQL_COMPARE: dict[str, type[exp.Expr]] = {
     "=": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 # Event kinds whose count the session row keeps, so `count(visited) >= 5` needs no events scan.
 _SESSION_COUNTERS = {"visited": "page_count", "clicked": "click_count", "error": "error_count",
@@ -60,46 +60,46 @@ RE2_MAX_REPEAT_PRODUCT = 100_000
 
 
 @lru_cache(maxsize=512)
-def parse(text: str) -> lang.Condition:
+def parse(text: str) -> ast.Condition:
     """`language.parse`, remembered: a dashboard sends the same strings again and again (the tree is frozen)."""
-    return lang.parse(text)
+    return language.parse(text)
 
 
 class Compiler:
     """Compiles conditions for one query. `text` is the query string the nodes came from (for error positions);
     None for a typed filter."""
 
-    def __init__(self, scope: Scope, text: str | None = None,
+    def __init__(self, scope: AppScope, text: str | None = None,
                  now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
         self.scope, self.text, self.now_ms = scope, text, now_ms
         self._aliases = 0
 
-    def condition(self, entity: Entity, alias: str, node: lang.Condition) -> exp.Expression:
+    def condition(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expr:
         match node:
-            case lang.And(items):
+            case ast.And(items):
                 return exp.and_(*(self.condition(entity, alias, i) for i in items))
-            case lang.Or(items):
+            case ast.Or(items):
                 return exp.or_(*(self.condition(entity, alias, i) for i in items))
-            case lang.Not(item):  # two-valued: a condition on a missing value is false, so its NOT is true
+            case ast.Not(item):  # two-valued: a condition on a missing value is false, so its NOT is true
                 return exp.Not(this=exp.func("coalesce", self.condition(entity, alias, item), exp.false()))
-            case lang.Compare():
+            case ast.Compare():
                 return self._field(entity, alias, node)
-            case lang.InSession(item) if entity is SESSIONS:
+            case ast.InSession(item) if entity is SESSIONS:
                 return self.condition(entity, alias, item)
-            case lang.InSession(item):
+            case ast.InSession(item):
                 return self._via_sessions(entity, alias, item)
             case _ if entity is not SESSIONS:
                 return self._via_sessions(entity, alias, node)
-            case lang.Had():
+            case ast.Had():
                 return self._in_sessions(alias, self._had_query(node))
-            case lang.CountOf():
+            case ast.CountOf():
                 return self._count(alias, node)
-            case lang.Then():
+            case ast.Then():
                 return self._sequence(alias, node)
         raise TypeError(f"not a condition: {node!r}")
 
-    def fail(self, node: lang.Node, summary: str) -> UserError:
-        return BadUserInput(summary) if self.text is None else lang.error_at(self.text, node.start, summary)
+    def fail(self, node: ast.Node, summary: str) -> UserError:
+        return BadUserInput(summary) if self.text is None else language.error_at(self.text, node.start, summary)
 
     def alias(self, prefix: str) -> str:
         """A fresh table alias, so nested subqueries never shadow each other."""
@@ -108,7 +108,7 @@ class Compiler:
 
     # -- fields ---------------------------------------------------------------------------------------------
 
-    def _field(self, entity: Entity, alias: str, node: lang.Compare) -> exp.Expression:
+    def _field(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expr:
         name = node.field
         if name in entity.derived_counts:
             return self._derived_count(entity, alias, node)
@@ -123,13 +123,13 @@ class Compiler:
             return self._user_of_session(alias, node)
         raise self.fail(node, _unknown_field(entity, name))
 
-    def _column(self, column: exp.Expression, found: Field, node: lang.Compare) -> exp.Expression:
+    def _column(self, column: exp.Expr, found: Field, node: ast.Compare) -> exp.Expr:
         if found.type == FLAG:
             return self._flag(column, found, node)
         return self.compare(column, found.type, node)
 
-    def _flag(self, column: exp.Expression, found: Field, node: lang.Compare) -> exp.Expression:
-        if node.op not in ("=", "!=") or not isinstance(node.value, lang.Bool):
+    def _flag(self, column: exp.Expr, found: Field, node: ast.Compare) -> exp.Expr:
+        if node.op not in ("=", "!=") or not isinstance(node.value, ast.Bool):
             raise self.fail(node, f"`{node.field}` is true or false: write `{node.field} = true`")
         holds = flag_value(column, found.test)
         if found.test == "bool":  # a missing flag is not true
@@ -137,30 +137,30 @@ class Compiler:
         wanted = node.value.value == (node.op == "=")
         return holds if wanted else exp.Not(this=exp.paren(holds))
 
-    def _json(self, document: exp.Expression, key: str, node: lang.Compare) -> exp.Expression:
+    def _json(self, document: exp.Expr, key: str, node: ast.Compare) -> exp.Expr:
         """A key of a JSON object (traits, properties): compared as a number when the value is one, else as
         text; `true`/`false` compare with the JSON booleans."""
         text = JsonText(this=document, expression=self.scope.param(key))
         values = _values(node.value)
-        if node.op in _ORDERING_OPS or (values and all(isinstance(v, lang.Num | lang.Duration) for v in values)):
+        if node.op in _ORDERING_OPS or (values and all(isinstance(v, ast.Num | ast.Duration) for v in values)):
             return self.compare(NumberOrNull(this=text), NUMBER, node)
-        if values and all(isinstance(v, lang.Bool) for v in values):
-            texts = [lang.Str("true" if v.value else "false") for v in values if isinstance(v, lang.Bool)]
-            node = lang.Compare(node.field, node.op, texts[0] if node.op in ("=", "!=") else
-                                lang.ValueList(tuple(texts)), start=node.start, end=node.end)
+        if values and all(isinstance(v, ast.Bool) for v in values):
+            texts = [ast.Str("true" if v.value else "false") for v in values if isinstance(v, ast.Bool)]
+            node = ast.Compare(node.field, node.op, texts[0] if node.op in ("=", "!=") else
+                                ast.ValueList(tuple(texts)), start=node.start, end=node.end)
         return self.compare(text, TEXT, node)
 
-    def _user_of_session(self, alias: str, node: lang.Compare) -> exp.Expression:
+    def _user_of_session(self, alias: str, node: ast.Compare) -> exp.Expr:
         """`user.<field>`: the condition on the session's user. An anonymous session has no user, so only the
         conditions that hold where a value is absent (`!=`, NOT IN, NOT EXISTS ...) match it."""
-        inner = lang.Compare(node.field[len(USER_PREFIX):], node.op, node.value, start=node.start, end=node.end)
+        inner = ast.Compare(node.field[len(USER_PREFIX):], node.op, node.value, start=node.start, end=node.end)
         users = self.alias("u")
         matching = self.scope.select("users", col("user_id", users), alias=users).where(
             self._field(USERS, users, inner))
         found = exp.In(this=col("user_id", alias), query=exp.Subquery(this=matching))
         return exp.or_(found, is_null(col("user_id", alias))) if node.op in _NEGATIVE_OPS else found
 
-    def _derived_count(self, entity: Entity, alias: str, node: lang.Compare) -> exp.Expression:
+    def _derived_count(self, entity: Entity, alias: str, node: ast.Compare) -> exp.Expr:
         """An issue's count computed from its error events (e.g. distinct sessions)."""
         events = self.alias("e")
         counted = exp.Count(this=exp.Distinct(expressions=[col(entity.derived_counts[node.field], events)]))
@@ -171,7 +171,7 @@ class Compiler:
 
     # -- comparisons ----------------------------------------------------------------------------------------
 
-    def compare(self, column: exp.Expression, kind: str, node: lang.Compare) -> exp.Expression:
+    def compare(self, column: exp.Expr, kind: str, node: ast.Compare) -> exp.Expr:
         op, value = node.op, node.value
         if op in ("EXISTS", "NOT EXISTS"):
             return not_null(column) if op == "EXISTS" else is_null(column)
@@ -180,23 +180,23 @@ class Compiler:
         if op in _ORDERING_OPS | {"BETWEEN"} and kind == TEXT:
             raise self.fail(node, f"`{op}` compares numbers and times, and `{node.field}` is text")
         if op in ("IN", "NOT IN"):
-            assert isinstance(value, lang.ValueList)
+            assert isinstance(value, ast.ValueList)
             if not value.items:  # `IN ()` matches nothing; `NOT IN ()` everything
                 return exp.false() if op == "IN" else exp.true()
             found = exp.In(this=column, expressions=[self._param(kind, v, node) for v in value.items])
             return found if op == "IN" else _or_absent(column, exp.Not(this=found))
         if op == "BETWEEN":
-            assert isinstance(value, lang.Range)
+            assert isinstance(value, ast.Range)
             return exp.Between(this=column, low=self._param(kind, value.low, node),
                                high=self._param(kind, value.high, node))
         assert value is not None
         if op in ("MATCHES", "NOT MATCHES"):
-            found = exp.RegexpLike(this=column, expression=self._regex(value, node))
-            return found if op == "MATCHES" else _or_absent(column, exp.Not(this=found))
+            matched = exp.RegexpLike(this=column, expression=self._regex(value, node))
+            return matched if op == "MATCHES" else _or_absent(column, exp.Not(this=matched))
         return self._binary(column, op, self._param(kind, value, node))
 
     @staticmethod
-    def _binary(column: exp.Expression, op: str, param: exp.Expression) -> exp.Expression:
+    def _binary(column: exp.Expr, op: str, param: exp.Expr) -> exp.Expr:
         match op:
             case "!=":
                 return _or_absent(column, exp.NEQ(this=column, expression=param))
@@ -207,11 +207,11 @@ class Compiler:
             case "^=":
                 return exp.StartsWith(this=column, expression=param)
             case "$=":
-                return exp.func("ends_with", column, param)
+                return exp.EndsWith(this=column, expression=param)
         return _SQL_COMPARE[op](this=column, expression=param)
 
-    def _regex(self, value: lang.Value, node: lang.Compare) -> exp.Expression:
-        if not isinstance(value, lang.Str):
+    def _regex(self, value: ast.Value, node: ast.Compare) -> exp.Expr:
+        if not isinstance(value, ast.Str):
             raise self.fail(node, "MATCHES takes a regular expression in quotes")
         try:
             re.compile(value.value)
@@ -228,30 +228,30 @@ class Compiler:
                                    f"multiplied)")
         return self.scope.param(value.value)
 
-    def _param(self, kind: str, value: lang.Value, node: lang.Compare) -> exp.Expression:
+    def _param(self, kind: str, value: ast.Value, node: ast.Compare) -> exp.Expr:
         match value:
-            case lang.Str(text) if kind == TEXT:
+            case ast.Str(text) if kind == TEXT:
                 return self.scope.param(text)
-            case lang.Num(number) if kind == TEXT:
+            case ast.Num(number) if kind == TEXT:
                 return self.scope.param(str(number))  # `status = 404` on a text field means the text "404"
-            case lang.Num(number) if kind == NUMBER:
+            case ast.Num(number) if kind == NUMBER:
                 return self.scope.param(float(number))
-            case lang.Duration(ms) if kind == NUMBER:
+            case ast.Duration(ms) if kind == NUMBER:
                 return self.scope.param(float(ms))
-            case lang.Bool(flag) if kind == FLAG:
+            case ast.Bool(flag) if kind == FLAG:
                 return self.scope.param(flag)
-            case lang.Time(text) if kind == TIME:
+            case ast.Time(text) if kind == TIME:
                 return self.scope.param(_as_utc(datetime.fromisoformat(text)))
-            case lang.RelativeTime(offset) if kind == TIME:
+            case ast.RelativeTime(offset) if kind == TIME:
                 return self.scope.param(datetime.fromtimestamp((self.now_ms() + offset) / 1000, UTC))
-        raise self.fail(node, f"`{node.field}` is a {kind}; {lang.to_string(value)} is not")
+        raise self.fail(node, f"`{node.field}` is a {kind}; {language.to_string(value)} is not")
 
     # -- what happened in a session -------------------------------------------------------------------------
 
-    def event_match(self, had: lang.Had, alias: str) -> exp.Expression:
+    def event_match(self, had: ast.Had, alias: str) -> exp.Expr:
         """The condition on one events row (alias `alias`) for a "had" condition: its kind and its fields."""
         kind = HAD_KINDS[had.kind]
-        parts: list[exp.Expression] = [col("kind", alias).eq(exp.Literal.string(kind.kind))]
+        parts: list[exp.Expr] = [col("kind", alias).eq(exp.Literal.string(kind.kind))]
         for condition in had.conditions:
             name = condition.field
             found = kind.fields.get(name)
@@ -265,39 +265,39 @@ class Compiler:
                                            f"{', '.join(sorted(kind.fields))}{extra}")
         return exp.and_(*parts)
 
-    def _had_query(self, had: lang.Had) -> exp.Select:
+    def _had_query(self, had: ast.Had) -> exp.Select:
         events = self.alias("e")
         return self.scope.select("events", col("session_id", events), alias=events).where(
             self.event_match(had, events))
 
-    def _in_sessions(self, alias: str, sessions: exp.Select) -> exp.Expression:
+    def _in_sessions(self, alias: str, sessions: exp.Expr) -> exp.Expr:
         return exp.In(this=col("session_id", alias), query=exp.Subquery(this=sessions))
 
-    def _count(self, alias: str, node: lang.CountOf) -> exp.Expression:
+    def _count(self, alias: str, node: ast.CountOf) -> exp.Expr:
         """Sessions by how many matching events they had. Sessions with none have no group, so when zero
         satisfies the comparison the condition is turned around: not among the sessions whose count fails."""
         for value in _values(node.value):
-            if not isinstance(value, lang.Num):
+            if not isinstance(value, ast.Num):
                 raise self.fail(value, "count(...) is compared with a number")
         counter = _SESSION_COUNTERS.get(node.event.kind)
         if counter is not None and not node.event.conditions:  # the session row already counts them
-            return self.compare(col(counter, alias), NUMBER, lang.Compare("count", node.op, node.value))
+            return self.compare(col(counter, alias), NUMBER, ast.Compare("count", node.op, node.value))
         counted = exp.Count(this=exp.Star())
-        holds = self.compare(counted, NUMBER, lang.Compare("count", node.op, node.value, start=node.start))
+        holds = self.compare(counted, NUMBER, ast.Compare("count", node.op, node.value, start=node.start))
         query = self._had_query(node.event)
         grouped = query.group_by(query.expressions[0].copy())
         if _holds_for_zero(node):
             return exp.Not(this=self._in_sessions(alias, grouped.having(exp.Not(this=exp.paren(holds)))))
         return self._in_sessions(alias, grouped.having(holds))
 
-    def _sequence(self, alias: str, node: lang.Then) -> exp.Expression:
+    def _sequence(self, alias: str, node: ast.Then) -> exp.Expr:
         if len(node.steps) > MAX_STEPS:
             raise self.fail(node, f"a sequence has at most {MAX_STEPS} steps")
         return self._in_sessions(alias, sequence_sessions(self, node))
 
     # -- other entities -------------------------------------------------------------------------------------
 
-    def _via_sessions(self, entity: Entity, alias: str, node: lang.Condition) -> exp.Expression:
+    def _via_sessions(self, entity: Entity, alias: str, node: ast.Condition) -> exp.Expr:
         """A session condition asked of a user, issue or event: some session of it (for an issue, some session
         it occurred in) matches."""
         sessions = self.alias("s")
@@ -315,7 +315,7 @@ class Compiler:
         return self._in_sessions(alias, matching)
 
 
-def flag_value(column: exp.Expression, test: str) -> exp.Expression:
+def flag_value(column: exp.Expr, test: str) -> exp.Expr:
     """A FLAG field's value from its column: set (`not_null`), above zero (`positive`), or the column itself."""
     if test == "not_null":
         return not_null(column)
@@ -324,26 +324,26 @@ def flag_value(column: exp.Expression, test: str) -> exp.Expression:
     return column
 
 
-def _values(value: lang.Value | None) -> list[lang.Value]:
-    if isinstance(value, lang.ValueList):
+def _values(value: ast.Value | None) -> list[ast.Value]:
+    if isinstance(value, ast.ValueList):
         return list(value.items)
-    if isinstance(value, lang.Range):
+    if isinstance(value, ast.Range):
         return [value.low, value.high]
     return [] if value is None else [value]
 
 
-def _holds_for_zero(node: lang.CountOf) -> bool:
-    if isinstance(node.value, lang.Range):
+def _holds_for_zero(node: ast.CountOf) -> bool:
+    if isinstance(node.value, ast.Range):
         return _number(node.value.low) <= 0 <= _number(node.value.high)
     return _COMPARE[node.op](0, _number(node.value))
 
 
-def _number(value: lang.Value) -> float:
-    assert isinstance(value, lang.Num)
+def _number(value: ast.Value) -> float:
+    assert isinstance(value, ast.Num)
     return float(value.value)
 
 
-def _or_absent(column: exp.Expression, condition: exp.Expression) -> exp.Expression:
+def _or_absent(column: exp.Expr, condition: exp.Expr) -> exp.Expr:
     """Negative conditions include rows where the field is missing, as users expect."""
     return exp.or_(is_null(column.copy()), condition)
 
@@ -364,8 +364,8 @@ def _unknown_field(entity: Entity, name: str) -> str:
     return f"unknown field `{name}` on {entity.name}{hint}; fields: {', '.join(known)}"
 
 
-def where(scope: Scope, entity: Entity, alias: str, typed: lang.Condition | None, query: str | None
-          ) -> list[exp.Expression]:
+def where(scope: AppScope, entity: Entity, alias: str, typed: ast.Condition | None, query: str | None
+          ) -> list[exp.Expr]:
     """The conditions of a list: the typed filter's tree and the query string's, ANDed."""
     parts = []
     if typed is not None:
@@ -375,12 +375,12 @@ def where(scope: Scope, entity: Entity, alias: str, typed: lang.Condition | None
     return parts
 
 
-def applied_query(typed: lang.Condition | None, query: str | None) -> str | None:
+def applied_query(typed: ast.Condition | None, query: str | None) -> str | None:
     """The normalised query string a list ran: the typed filter written as a string, AND the query string."""
-    parts: list[lang.Condition] = []
+    parts: list[ast.Condition] = []
     for tree in (typed, parse(query) if query else None):
         if tree is not None:
-            parts.extend(tree.items if isinstance(tree, lang.And) else (tree,))
+            parts.extend(tree.items if isinstance(tree, ast.And) else (tree,))
     if not parts:
         return None
-    return lang.to_string(parts[0] if len(parts) == 1 else lang.And(tuple(parts)))
+    return language.to_string(parts[0] if len(parts) == 1 else ast.And(tuple(parts)))

@@ -15,7 +15,7 @@ from sqlglot import exp
 from replayql.query.analytics.sources import SOURCES, Rows
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col, not_null
+from replayql.query.sql import AppScope, col, not_null
 from replayql.query.vocabulary import (
     EVENTS,
     FLAG,
@@ -49,7 +49,7 @@ class Key:
     fields: tuple[Key, ...] = ()
 
 
-def filter_keys(store: ReadStore, scope: Scope, entity: Entity) -> list[Key]:
+def filter_keys(store: ReadStore, scope: AppScope, entity: Entity) -> list[Key]:
     keys = [Key(name, f.type, "FIELD", f.description) for name, f in entity.fields.items()]
     if entity is SESSIONS:
         keys += [Key(USER_PREFIX + name, f.type, "USER_FIELD", f"The session's user: {f.description}")
@@ -69,8 +69,8 @@ def _field_keys(fields: dict[str, Field]) -> list[Key]:
     return [Key(name, f.type, "FIELD", f.description) for name, f in fields.items()]
 
 
-def _key_stats(scope: Scope, table: str, document: str, extra: list[str],
-               condition: exp.Expression | None = None) -> exp.Select:
+def _key_stats(scope: AppScope, table: str, document: str, extra: list[str],
+               condition: exp.Expr | None = None) -> exp.Select:
     """(extra..., key, seen, numeric) for the keys of a JSON column: how many rows have each key, and whether
     every value of it reads as a number."""
     alias = "j"
@@ -86,7 +86,7 @@ def _key_stats(scope: Scope, table: str, document: str, extra: list[str],
         exp.NEQ(this=col("key"), expression=exp.Literal.string(""))).group_by(*(col(c) for c in extra), col("key"))
 
 
-def _json_keys(store: ReadStore, scope: Scope, table: str, document: str, prefix: str, kind: str) -> list[Key]:
+def _json_keys(store: ReadStore, scope: AppScope, table: str, document: str, prefix: str, kind: str) -> list[Key]:
     query = _key_stats(scope, table, document, []).order_by(
         exp.Ordered(this=col("seen"), desc=True), col("key")).limit(MAX_KEYS)
     return [_property_key(prefix, row, kind) for row in run(store, scope, query)]
@@ -97,7 +97,7 @@ def _property_key(prefix: str, row: dict[str, Any], kind: str) -> Key:
     return Key(prefix + row["key"], type_, kind, f"Seen {row['seen']} times.", seen=int(row["seen"]))
 
 
-def _custom_events(store: ReadStore, scope: Scope) -> list[Key]:
+def _custom_events(store: ReadStore, scope: AppScope) -> list[Key]:
     """Custom event names by frequency, each with the property keys its events carried."""
     custom = col("kind", "j").eq(exp.Literal.string("custom"))
     names = scope.select("events", col("name", "j"), exp.alias_(exp.Count(this=exp.Star()), "seen"),
@@ -123,7 +123,7 @@ class TopValues:
     distinct: int
 
 
-def top_values(store: ReadStore, scope: Scope, entity: Entity, field: str, query: str | None, limit: int
+def top_values(store: ReadStore, scope: AppScope, entity: Entity, field: str, query: str | None, limit: int
                ) -> TopValues:
     """The most common values of `field` among the entity's rows matching `query` (ties by value)."""
     if not 1 <= limit <= MAX_TOP_VALUES:

@@ -11,12 +11,12 @@ import msgspec
 import orjson
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.compile import where
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import Page, ReadStore, by_keys, count, fetch_page, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor
-from replayql.query.sql import Scope, col, time_range
+from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import EVENTS, ISSUES, SESSIONS, USERS
 from replayql.store.records import EVENT_COLUMNS
 from replayql.store.schema import SESSION_COLUMNS
@@ -36,7 +36,7 @@ _EVENT_SELECT = [c for c in EVENT_COLUMNS if c != "app_id"]
 
 @dataclass(frozen=True)
 class ListArgs:
-    filter: lang.Condition | None = None  # the typed filter, as a tree of the filter language
+    filter: ast.Condition | None = None  # the typed filter, as a tree of the filter language
     start: datetime | None = None
     end: datetime | None = None
     order: str | None = None
@@ -53,7 +53,7 @@ class ListArgs:
 
 # -- sessions -------------------------------------------------------------------------------------------------
 
-def _sessions(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
+def _sessions(scope: AppScope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s",
                          only=("session_id", only) if only is not None else None)
     for condition in where(scope, SESSIONS, "s", args.filter, args.query):
@@ -76,7 +76,7 @@ def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
     frustration is the sum of rage, dead and error clicks."""
     column = SESSION_ORDER[order or "STARTED_AT"]
     if column == "frustration":
-        total: exp.Expression = col(_FRUSTRATIONS[0], "s")
+        total: exp.Expr = col(_FRUSTRATIONS[0], "s")
         for name in _FRUSTRATIONS[1:]:
             total = exp.Add(this=total, expression=col(name, "s"))
         key = SortKey(exp.Paren(this=total), descending, "number")
@@ -87,21 +87,21 @@ def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
     return [key, SortKey(col("session_id", "s"), descending)]
 
 
-def list_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> Page:
     keys = _session_keys(args.order, args.descending)
     return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after,
                       lambda ids: _sessions(scope, ListArgs(), ids))
 
 
-def count_sessions(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+def count_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
     return count(store, scope, _sessions(scope, args))
 
 
-def sessions_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def sessions_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return by_keys(store, scope, _sessions(scope, ListArgs()), "session_id", ids)
 
 
-def sessions_of_users(store: ReadStore, scope: Scope, user_ids: Sequence[str], first: int, after: str | None
+def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str], first: int, after: str | None
                       ) -> dict[str, Page]:
     keys = _keys("s", "started_at", "session_id", True, True)
     query = _sessions(scope, ListArgs()).where(
@@ -111,7 +111,7 @@ def sessions_of_users(store: ReadStore, scope: Scope, user_ids: Sequence[str], f
 
 # -- users ----------------------------------------------------------------------------------------------------
 
-def _users(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
+def _users(scope: AppScope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("users", *(col(c, "u") for c in ("user_id", "name", "email", "traits", "first_seen",
                                                            "last_seen", "session_count")), alias="u",
                          only=("user_id", only) if only is not None else None)
@@ -124,24 +124,24 @@ def _users(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.S
     return query
 
 
-def list_users(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+def list_users(store: ReadStore, scope: AppScope, args: ListArgs) -> Page:
     column = USER_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("u", column, "user_id", args.descending, column.endswith("_seen"))
     return fetch_page(store, scope, _users(scope, args), keys, args.first, args.after,
                       lambda ids: _users(scope, ListArgs(), ids))
 
 
-def count_users(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+def count_users(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
     return count(store, scope, _users(scope, args))
 
 
-def users_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def users_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return by_keys(store, scope, _users(scope, ListArgs()), "user_id", ids)
 
 
 # -- issues ---------------------------------------------------------------------------------------------------
 
-def _issues(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
+def _issues(scope: AppScope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
     query = scope.select("issues", *(col(c, "i") for c in ("issue_id", "title", "error_type", "message", "stack",
                                                             "status", "first_seen", "last_seen", "count")),
                          alias="i", only=("issue_id", only) if only is not None else None)
@@ -156,22 +156,22 @@ def _issues(scope: Scope, args: ListArgs, only: list[Any] | None = None) -> exp.
     return query
 
 
-def list_issues(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+def list_issues(store: ReadStore, scope: AppScope, args: ListArgs) -> Page:
     column = ISSUE_ORDER[args.order or "LAST_SEEN"]
     keys = _keys("i", column, "issue_id", args.descending, column.endswith("_seen"))
     return fetch_page(store, scope, _issues(scope, args), keys, args.first, args.after,
                       lambda ids: _issues(scope, ListArgs(), ids))
 
 
-def count_issues(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+def count_issues(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
     return count(store, scope, _issues(scope, args))
 
 
-def issues_by_id(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def issues_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return by_keys(store, scope, _issues(scope, ListArgs()), "issue_id", ids)
 
 
-def issue_stats(store: ReadStore, scope: Scope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def issue_stats(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Sessions, users (anonymous sessions count as one user each) and releases per issue, in one query."""
     if not ids:
         return {}
@@ -195,7 +195,7 @@ _EVENT_KEYS_ASC = [SortKey(col("ts", "e"), False, "time"), SortKey(col("session_
                    SortKey(col("seq", "e"), False, "number"), SortKey(col("idx", "e"), False, "number")]
 
 
-def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Select:
+def _events(scope: AppScope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Select:
     query = scope.select("events", *(col(c, "e") for c in _EVENT_SELECT), alias="e")
     if kinds:
         query = query.where(exp.In(this=col("kind", "e"), expressions=[exp.Literal.string(k) for k in kinds]))
@@ -206,16 +206,16 @@ def _events(scope: Scope, args: ListArgs, kinds: Sequence[str] = ()) -> exp.Sele
     return query
 
 
-def list_events(store: ReadStore, scope: Scope, args: ListArgs) -> Page:
+def list_events(store: ReadStore, scope: AppScope, args: ListArgs) -> Page:
     keys = [SortKey(k.expression, args.descending, k.kind) for k in _EVENT_KEYS_ASC]
     return fetch_page(store, scope, _events(scope, args), keys, args.first, args.after)
 
 
-def count_events(store: ReadStore, scope: Scope, args: ListArgs) -> int:
+def count_events(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
     return count(store, scope, _events(scope, args))
 
 
-def events_of_sessions(store: ReadStore, scope: Scope, session_ids: Sequence[str], kinds: Sequence[str],
+def events_of_sessions(store: ReadStore, scope: AppScope, session_ids: Sequence[str], kinds: Sequence[str],
                        first: int, after: str | None) -> dict[str, Page]:
     """Each session's events of the given kinds in time order, for a whole list of sessions in one query."""
     query = _events(scope, ListArgs(), kinds).where(
@@ -223,7 +223,7 @@ def events_of_sessions(store: ReadStore, scope: Scope, session_ids: Sequence[str
     return _pages_per_owner(store, scope, query, col("session_id", "e"), _EVENT_KEYS_ASC, first, after)
 
 
-def events_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], first: int, after: str | None,
+def events_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str], first: int, after: str | None,
                      descending: bool = True) -> dict[str, Page]:
     keys = [SortKey(k.expression, descending, k.kind) for k in _EVENT_KEYS_ASC]
     query = _events(scope, ListArgs(), ("error",)).where(
@@ -231,7 +231,7 @@ def events_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], f
     return _pages_per_owner(store, scope, query, col("issue_id", "e"), keys, first, after)
 
 
-def sessions_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str], first: int, after: str | None
+def sessions_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str], first: int, after: str | None
                        ) -> dict[str, Page]:
     pairs = scope.select("events", col("issue_id", "e"), col("session_id", "e"), alias="e").where(
         col("kind", "e").eq(exp.Literal.string("error"))).where(
@@ -242,7 +242,7 @@ def sessions_of_issues(store: ReadStore, scope: Scope, issue_ids: Sequence[str],
     return _pages_per_owner(store, scope, query, col("issue_id", "o"), keys, first, after)
 
 
-def _pages_per_owner(store: ReadStore, scope: Scope, query: exp.Select, owner: exp.Column, keys: list[SortKey],
+def _pages_per_owner(store: ReadStore, scope: AppScope, query: exp.Select, owner: exp.Column, keys: list[SortKey],
                      first: int, after: str | None) -> dict[str, Page]:
     """Page each owner's rows separately but in a single query (a window over the owner)."""
     if after:
@@ -274,7 +274,7 @@ def _pages_per_owner(store: ReadStore, scope: Scope, query: exp.Select, owner: e
 _RAW_EVENTS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int, after: str | None
+def recording_events(store: ReadStore, scope: AppScope, session_id: str, first: int, after: str | None
                      ) -> tuple[list[Any], int, bool]:
     """The stored rrweb events of a session in time order, from `after` (an offset cursor)."""
     offset = _offset(after)
@@ -292,7 +292,7 @@ def recording_events(store: ReadStore, scope: Scope, session_id: str, first: int
     return events[:first], offset, len(events) > first
 
 
-def recording_size(store: ReadStore, scope: Scope, session_id: str) -> int:
+def recording_size(store: ReadStore, scope: AppScope, session_id: str) -> int:
     query = scope.select("recordings", exp.alias_(exp.func("coalesce", exp.Sum(this=col("event_count", "r")),
                                                              exp.Literal.number(0)), "n"), alias="r").where(
         col("session_id", "r").eq(scope.param(session_id)))

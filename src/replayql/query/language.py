@@ -1,7 +1,8 @@
-"""The query-string face of the filter language: tokenizer, grammar, AST, printer and errors.
+"""The query-string face of the filter language: tokenizer, grammar, printer and errors; the tree it parses into
+and prints from is query.ast.
 
-Purely syntactic: field names and value types are checked later by the compiler, which can use `walk()` to visit
-every node with its position. Grammar (keywords case-insensitive, precedence NOT > AND > OR):
+Purely syntactic: field names and value types are checked later by the compiler, which can use `ast.walk()` to
+visit every node with its position. Grammar (keywords case-insensitive, precedence NOT > AND > OR):
 
     query      := or_expr
     or_expr    := and_expr (OR and_expr)*
@@ -28,41 +29,47 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypedDict, TypeVar, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import LarkError, UnexpectedToken
 from lark.lexer import Lexer
 
+from replayql.query.ast import (
+    And,
+    Bool,
+    Compare,
+    Condition,
+    CountOf,
+    Duration,
+    Had,
+    InSession,
+    Node,
+    Not,
+    Num,
+    Or,
+    Range,
+    RelativeTime,
+    Str,
+    Then,
+    Time,
+    Value,
+    ValueList,
+    walk,
+)
 from replayql.query.errors import UserError
 
 __all__ = [
+    "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_QUERY_LENGTH",
-    "And",
-    "Bool",
-    "Compare",
-    "CountOf",
-    "Duration",
-    "Had",
-    "InSession",
-    "Node",
-    "Not",
-    "Num",
-    "Or",
     "QueryError",
-    "Range",
-    "RelativeTime",
-    "Str",
-    "Then",
-    "Time",
-    "ValueList",
+    "check_size",
+    "error_at",
     "parse",
     "to_string",
-    "walk",
 ]
-
 MAX_QUERY_LENGTH = 10_000
 # Bounds the work of compiling and planning one filter, whichever face it comes from (a typed filter in
 # variables has no length limit of its own).
@@ -127,122 +134,6 @@ def error_at(text: str, position: int, summary: str) -> QueryError:
     return QueryError(message, position, line, column, summary=summary)
 
 
-# ------------------------------------------------------------------------------------------------------------ AST
-
-
-@dataclass(frozen=True, kw_only=True)
-class Node:
-    """Every node knows its span in the query string; equality ignores positions."""
-
-    start: int = field(default=0, compare=False)
-    end: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Str(Node):
-    value: str
-
-
-@dataclass(frozen=True)
-class Num(Node):
-    value: int | float
-
-
-@dataclass(frozen=True)
-class Bool(Node):
-    value: bool
-
-
-@dataclass(frozen=True)
-class Duration(Node):
-    ms: int
-
-
-@dataclass(frozen=True)
-class Time(Node):
-    """An ISO-8601 date or date-time, kept as written (validated); the compiler converts it."""
-
-    value: str
-
-
-@dataclass(frozen=True)
-class RelativeTime(Node):
-    """`now` plus `offset_ms` (`-7d` is offset -7 days); resolved against a clock by the compiler."""
-
-    offset_ms: int
-
-
-@dataclass(frozen=True)
-class ValueList(Node):
-    items: tuple[Value, ...]
-
-
-@dataclass(frozen=True)
-class Range(Node):
-    low: Value
-    high: Value
-
-
-Value = Str | Num | Bool | Duration | Time | RelativeTime | ValueList | Range
-
-
-@dataclass(frozen=True)
-class Compare(Node):
-    field: str
-    op: str
-    value: Value | None = None
-
-    @property
-    def field_end(self) -> int:
-        return self.start + len(self.field)
-
-
-@dataclass(frozen=True)
-class Had(Node):
-    kind: str
-    conditions: tuple[Compare, ...] = ()
-
-
-@dataclass(frozen=True)
-class Then(Node):
-    steps: tuple[Had, ...]
-    within_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class CountOf(Node):
-    """`count(network(status >= 500)) >= 3`: how many events of the session match, compared."""
-
-    event: Had
-    op: str
-    value: Value
-
-
-@dataclass(frozen=True)
-class InSession(Node):
-    """`session(...)`: a condition on sessions, asked of a user, issue or event (some session of it matches)."""
-
-    item: Condition
-
-
-@dataclass(frozen=True)
-class Not(Node):
-    item: Condition
-
-
-@dataclass(frozen=True)
-class And(Node):
-    items: tuple[Condition, ...]
-
-
-@dataclass(frozen=True)
-class Or(Node):
-    items: tuple[Condition, ...]
-
-
-Condition = And | Or | Not | Compare | Had | Then | CountOf | InSession
-
-
 # ------------------------------------------------------------------------------------------------------ tokenizer
 
 _SPECIAL = set("()," + "\"'" + "=!<>~^$")
@@ -284,7 +175,7 @@ class _Tokenizer:
                 continue
             token = self._next(ch, pos)
             self._track(token)
-            pos = token.end_pos
+            pos = _end(token)
             yield token
 
     def _next(self, ch: str, pos: int) -> Token:
@@ -302,10 +193,11 @@ class _Tokenizer:
         return self._word(pos, end)
 
     def _token(self, kind: str, value: object, start: int, end: int) -> Token:
-        return Token(kind, value, start_pos=start, end_pos=end)  # type: ignore[arg-type]
+        return Token(kind, value, start_pos=start, end_pos=end)
 
     def _string(self, start: int) -> Token:
-        text, quote, pos, out = self.text, self.text[start], start + 1, []
+        text, quote, pos = self.text, self.text[start], start + 1
+        out: list[str] = []
         while pos < len(text):
             ch = text[pos]
             if ch == quote:
@@ -354,18 +246,19 @@ class _Tokenizer:
 
     def _track(self, token: Token) -> None:
         """Parenthesis balance, and nesting depth counted as open parentheses plus pending NOTs."""
+        start = _start(token)
         if token.type == "NOT":
             self._nots += 1
-            self._check_depth(self._depth + self._nots, token.start_pos)
+            self._check_depth(self._depth + self._nots, start)
         elif token.type == "LPAR":
             self._depths.append(self._depth)
             self._depth += self._nots + 1
             self._nots = 0
-            self.open_parens.append(token.start_pos)
-            self._check_depth(self._depth, token.start_pos)
+            self.open_parens.append(start)
+            self._check_depth(self._depth, start)
         elif token.type == "RPAR":
             if not self.open_parens:
-                raise error_at(self.text, token.start_pos, "unbalanced parentheses: `)` without a matching `(`")
+                raise error_at(self.text, start, "unbalanced parentheses: `)` without a matching `(`")
             self.open_parens.pop()
             self._depth = self._depths.pop()
             self._nots = 0
@@ -464,93 +357,115 @@ class _NoLexer(Lexer):
         raise RuntimeError("replayql feeds tokens to the parser itself; lark's lexer is never asked for them")
 
 
-def _span(first: Node | Token, last: Node | Token) -> dict[str, int]:
-    start = first.start_pos if isinstance(first, Token) else first.start
-    end = last.end_pos if isinstance(last, Token) else last.end
-    return {"start": start, "end": end}  # type: ignore[dict-item]
+def _start(token: Token) -> int:
+    """Where a token starts: every token is made by `_Tokenizer` or `_run_parser`, with its position."""
+    assert token.start_pos is not None
+    return token.start_pos
 
 
-def _flatten(cls: type[And] | type[Or], items: list[Node | Token]) -> And | Or:
+def _end(token: Token) -> int:
+    assert token.end_pos is not None
+    return token.end_pos
+
+
+class _Span(TypedDict):
+    start: int
+    end: int
+
+
+def _span(first: Node | Token, last: Node | Token) -> _Span:
+    start = _start(first) if isinstance(first, Token) else first.start
+    end = _end(last) if isinstance(last, Token) else last.end
+    return {"start": start, "end": end}
+
+
+# The children a rule's callback gets: tokens and the nodes built for its sub-rules, in grammar order.
+_Children = list[Any]
+_Joined = TypeVar("_Joined", And, Or)
+
+
+def _flatten(cls: type[_Joined], items: _Children) -> _Joined:
     nodes: list[Condition] = []
     for item in items:
         if isinstance(item, Token):
             continue
-        nodes.extend(item.items if isinstance(item, cls) else (item,))  # type: ignore[arg-type]
+        nodes.extend(item.items if isinstance(item, cls) else (item,))
     return cls(tuple(nodes), **_span(items[0], items[-1]))
 
 
-class _Builder(Transformer):
+class _Builder(Transformer[Token, Condition]):
     """Reduce callbacks run by the LALR parser itself (no tree, no recursion). Stateless, so shared."""
 
-    def start(self, c: list) -> Condition:
-        return c[0]
+    def start(self, c: _Children) -> Condition:
+        return cast(Condition, c[0])
 
-    def or_expr(self, c: list) -> Or:
-        return _flatten(Or, c)  # type: ignore[return-value]
+    def or_expr(self, c: _Children) -> Or:
+        return _flatten(Or, c)
 
-    def and_expr(self, c: list) -> And:
-        return _flatten(And, c)  # type: ignore[return-value]
+    def and_expr(self, c: _Children) -> And:
+        return _flatten(And, c)
 
-    def negation(self, c: list) -> Not:
+    def negation(self, c: _Children) -> Not:
         return Not(c[1], **_span(c[0], c[1]))
 
-    def group(self, c: list) -> Condition:
-        return c[1]  # the span stays that of the inner expression, so `Compare.field_end` holds
+    def group(self, c: _Children) -> Condition:
+        return cast(Condition, c[1])  # the span stays that of the inner expression, so `Compare.field_end` holds
 
-    def sequence(self, c: list) -> Then:
+    def sequence(self, c: _Children) -> Then:
         steps = tuple(x for x in c if isinstance(x, Had))
         within = c[-1].value if isinstance(c[-1], Token) and c[-1].type == "DURATION" else None
         return Then(steps, within, **_span(c[0], c[-1]))
 
-    def count_compare(self, c: list) -> CountOf:
+    def count_compare(self, c: _Children) -> CountOf:
         _check_count_function(c[0])
         return CountOf(c[2], c[4].value, c[5], **_span(c[0], c[5]))
 
-    def count_between(self, c: list) -> CountOf:
+    def count_between(self, c: _Children) -> CountOf:
         _check_count_function(c[0])
         return CountOf(c[2], "BETWEEN", Range(c[5], c[7], **_span(c[5], c[7])), **_span(c[0], c[7]))
 
-    def in_session(self, c: list) -> InSession:
+    def in_session(self, c: _Children) -> InSession:
         return InSession(c[2], **_span(c[0], c[3]))
 
-    def had(self, c: list) -> Had:
+    def had(self, c: _Children) -> Had:
         kind = _KINDS[c[0].value.lower()]
         args = [x for x in c[1:] if not isinstance(x, Token)]
         if args and not isinstance(args[0], Compare):
             args[0] = _positional_name(kind, args[0])
         return Had(kind, tuple(args), **_span(c[0], c[-1]))
 
-    def compare(self, c: list) -> Compare:
+    def compare(self, c: _Children) -> Compare:
         return Compare(c[0].value, c[1].value, c[2], **_span(c[0], c[2]))
 
-    def compare_in(self, c: list) -> Compare:
+    def compare_in(self, c: _Children) -> Compare:
         return Compare(c[0].value, "IN", c[2], **_span(c[0], c[2]))
 
-    def compare_not_in(self, c: list) -> Compare:
+    def compare_not_in(self, c: _Children) -> Compare:
         return Compare(c[0].value, "NOT IN", c[3], **_span(c[0], c[3]))
 
-    def compare_exists(self, c: list) -> Compare:
+    def compare_exists(self, c: _Children) -> Compare:
         return Compare(c[0].value, "EXISTS", None, **_span(c[0], c[1]))
 
-    def compare_not_exists(self, c: list) -> Compare:
+    def compare_not_exists(self, c: _Children) -> Compare:
         return Compare(c[0].value, "NOT EXISTS", None, **_span(c[0], c[2]))
 
-    def compare_between(self, c: list) -> Compare:
+    def compare_between(self, c: _Children) -> Compare:
         return Compare(c[0].value, "BETWEEN", Range(c[2], c[4], **_span(c[2], c[4])), **_span(c[0], c[4]))
 
-    def compare_matches(self, c: list) -> Compare:
+    def compare_matches(self, c: _Children) -> Compare:
         return Compare(c[0].value, "MATCHES", c[2], **_span(c[0], c[2]))
 
-    def compare_not_matches(self, c: list) -> Compare:
+    def compare_not_matches(self, c: _Children) -> Compare:
         return Compare(c[0].value, "NOT MATCHES", c[3], **_span(c[0], c[3]))
 
-    def value_list(self, c: list) -> ValueList:
+    def value_list(self, c: _Children) -> ValueList:
         return ValueList(tuple(x for x in c if not isinstance(x, Token)), **_span(c[0], c[-1]))
 
-    def value(self, c: list) -> Value:
+    def value(self, c: _Children) -> Value:
         tok: Token = c[0]
         span = _span(tok, tok)
-        makers = {"NUMBER": Num, "DURATION": Duration, "TIME": Time, "RELTIME": RelativeTime, "BOOL": Bool}
+        makers: dict[str, type[Num | Duration | Time | RelativeTime | Bool]] = {
+            "NUMBER": Num, "DURATION": Duration, "TIME": Time, "RELTIME": RelativeTime, "BOOL": Bool}
         return makers.get(tok.type, Str)(tok.value, **span)
 
 
@@ -618,7 +533,7 @@ def _join_alternatives(expected: set[str]) -> str:
 def _describe(text: str, token: Token) -> str:
     if token.type == "$END":
         return "end of query"
-    raw = text[token.start_pos : token.end_pos]
+    raw = text[_start(token) : _end(token)]
     return f"`{raw if len(raw) <= 30 else raw[:29] + '…'}`"
 
 
@@ -627,7 +542,7 @@ def _syntax_error(
 ) -> QueryError:
     """`expected` comes from the interactive parser's `accepts()`, exact for this stack (unlike LALR tables)."""
     at_end = token.type == "$END"
-    position = len(text) if at_end else token.start_pos
+    position = len(text) if at_end else _start(token)
     if at_end and "RPAR" in expected and tokenizer.open_parens:
         return error_at(text, tokenizer.open_parens[-1], "unbalanced parentheses: this `(` is never closed")
     if token.type == "NUMBER" and "DURATION" in expected:
@@ -668,7 +583,7 @@ def parse(text: str) -> Condition:
         raise error_at(text, exc.value.start, msg) from None
     except _UnknownFunction as exc:
         msg = f"unknown function `{exc.token.value}`; the one function is count(...), as in count(error) >= 3"
-        raise error_at(text, exc.token.start_pos, msg) from None
+        raise error_at(text, _start(exc.token), msg) from None
     except (LarkError, RecursionError) as exc:  # defensive: nothing from lark escapes
         raise error_at(text, 0, f"could not parse query ({type(exc).__name__})") from None
 
@@ -682,9 +597,10 @@ def _run_parser(text: str) -> Condition:
             parser.feed_token(token)
             previous = token
         end = Token("$END", "", start_pos=len(text), end_pos=len(text))
-        return parser.feed_token(end)  # type: ignore[no-any-return]
+        return cast(Condition, parser.feed_token(end))  # the start rule's callback returns the tree
     except UnexpectedToken as err:
-        expected = set(parser.accepts())
+        # lark's InteractiveParser.accepts() has no annotations; it returns the names of the acceptable terminals
+        expected: set[str] = set(parser.accepts())  # type: ignore[no-untyped-call]
         raise _syntax_error(text, err.token, expected, previous, tokenizer) from None
 
 
@@ -697,35 +613,6 @@ def check_size(tree: Condition, text: str | None = None) -> Condition:
             raise QueryError(summary, 0, 1, 1)
         raise error_at(text, 0, summary)
     return tree
-
-
-def walk(node: Node) -> Iterator[Node]:
-    """Every node (conditions and values), parents before children, left to right; iterative."""
-    stack: list[Node] = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(_children(current)))
-
-
-def _children(node: Node) -> tuple[Node, ...]:
-    if isinstance(node, And | Or | ValueList):
-        return node.items
-    if isinstance(node, Not):
-        return (node.item,)
-    if isinstance(node, Compare):
-        return () if node.value is None else (node.value,)
-    if isinstance(node, Had):
-        return node.conditions
-    if isinstance(node, Then):
-        return node.steps
-    if isinstance(node, CountOf):
-        return (node.event, node.value)
-    if isinstance(node, InSession):
-        return (node.item,)
-    if isinstance(node, Range):
-        return (node.low, node.high)
-    return ()
 
 
 # -------------------------------------------------------------------------------------------------------- printer

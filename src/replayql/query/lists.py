@@ -11,13 +11,16 @@ from sqlglot import exp
 
 from replayql.query.errors import BadUserInput, QueryTimeout
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
-from replayql.query.sql import Scope, col
+from replayql.query.sql import AppScope, col
 from replayql.store.base import StoreTimeout
 from replayql.store.dialect import sql
 
 
 class ReadStore(Protocol):
+    """What the query layer reads through (store.base.Store has it all)."""
+
     dialect: str
+    narrow_pages: bool  # find a page by its sort keys first, then read its rows whole (see fetch_page)
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]: ...
@@ -42,7 +45,7 @@ def check_page_size(first: int | None, cap: int) -> None:
                            "Page through the rest with `after: pageInfo.endCursor`.")
 
 
-def run(store: ReadStore, scope: Scope, query: exp.Expression, timeout_s: float | None = None
+def run(store: ReadStore, scope: AppScope, query: exp.Expr, timeout_s: float | None = None
         ) -> list[dict[str, Any]]:
     """The query's rows, within `timeout_s` (else the scope's limit): a later answer is refused too, so the limit
     means the same on every store."""
@@ -58,14 +61,14 @@ def run(store: ReadStore, scope: Scope, query: exp.Expression, timeout_s: float 
     return rows or []
 
 
-def used_params(scope: Scope, query: exp.Expression) -> dict[str, Any]:
+def used_params(scope: AppScope, query: exp.Expr) -> dict[str, Any]:
     """The bound values this query refers to: a scope may have bound values that a condition then folded away
     (an empty IN list), and DuckDB refuses values it is given but not asked for."""
     used = {p.name for p in query.find_all(exp.Placeholder)}
     return {name: value for name, value in scope.params.values.items() if name in used}
 
 
-def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[SortKey], first: int,
+def fetch_page(store: ReadStore, scope: AppScope, query: exp.Select, keys: list[SortKey], first: int,
                after: str | None, reread: Callable[[list[Any]], exp.Select] | None = None) -> Page:
     """`first` rows after the cursor; one extra row is read to know whether there is a next page.
 
@@ -75,7 +78,7 @@ def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[Sor
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
     keyed = [exp.alias_(key.expression.copy(), f"_k{i}") for i, key in enumerate(keys)]
-    if reread is not None and getattr(store, "narrow_pages", False):
+    if reread is not None and store.narrow_pages:
         narrow = order_by(query.copy().select(*keyed, append=False), keys).limit(first + 1)
         found = run(store, scope, narrow)
         ids = [row[f"_k{len(keys) - 1}"] for row in found[:first]]
@@ -89,12 +92,12 @@ def fetch_page(store: ReadStore, scope: Scope, query: exp.Select, keys: list[Sor
     return Page(rows, cursors, has_next)
 
 
-def count(store: ReadStore, scope: Scope, query: exp.Select) -> int:
+def count(store: ReadStore, scope: AppScope, query: exp.Select) -> int:
     counted = exp.select(exp.alias_(exp.Count(this=exp.Star()), "n")).from_(exp.Subquery(this=query, alias="counted"))
     return int(run(store, scope, counted)[0]["n"])
 
 
-def by_keys(store: ReadStore, scope: Scope, query: exp.Select, key: str, values: Sequence[str]
+def by_keys(store: ReadStore, scope: AppScope, query: exp.Select, key: str, values: Sequence[str]
             ) -> dict[str, dict[str, Any]]:
     """Point lookups for a DataLoader: every value in one query."""
     if not values:

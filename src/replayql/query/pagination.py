@@ -16,12 +16,12 @@ import orjson
 from sqlglot import exp
 
 from replayql.query.errors import BadUserInput
-from replayql.query.sql import Scope
+from replayql.query.sql import AppScope
 
 
 @dataclass(frozen=True)
 class SortKey:
-    expression: exp.Expression
+    expression: exp.Expr
     descending: bool
     kind: str = "text"  # "time", "text" or "number": what a cursor's value for it must be
 
@@ -59,11 +59,11 @@ def _value(value: Any, kind: str) -> Any:
     raise TypeError(kind)
 
 
-def after_condition(keys: list[SortKey], values: list[Any], scope: Scope) -> exp.Expression:
+def after_condition(keys: list[SortKey], values: list[Any], scope: AppScope) -> exp.Expr:
     """(k1, k2, ...) strictly after (v1, v2, ...) in the given directions, as an OR of prefixes."""
-    disjuncts: list[exp.Expression] = []
+    disjuncts: list[exp.Expr] = []
     for i, key in enumerate(keys):
-        parts: list[exp.Expression] = [keys[j].expression.copy().eq(scope.param(values[j])) for j in range(i)]
+        parts: list[exp.Expr] = [keys[j].expression.copy().eq(scope.param(values[j])) for j in range(i)]
         compare = exp.LT if key.descending else exp.GT
         parts.append(compare(this=key.expression.copy(), expression=scope.param(values[i])))
         disjuncts.append(exp.and_(*parts))

@@ -20,8 +20,8 @@ class Target(Protocol):
 
     dialect: str
 
-    def relation(self, table: str, alias: str, app: exp.Expression,
-                 only: tuple[str, list[exp.Expression]] | None = None) -> exp.Expression: ...
+    def relation(self, table: str, alias: str, app: exp.Placeholder,
+                 only: tuple[str, list[exp.Expr]] | None = None) -> exp.Expr: ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
 
@@ -47,7 +47,7 @@ def _to_db(value: Any) -> Any:
 
 
 @dataclass
-class Scope:
+class AppScope:
     """One app's view of the store. Every table a query reads goes through `select`, which adds the app guard,
     so tenant isolation is a property of how queries are built, not of each caller remembering it."""
 
@@ -60,24 +60,24 @@ class Scope:
         self.params = Params(self.target.placeholder)
         self._app = self.params(self.app_id)
 
-    def select(self, table: str, *columns: exp.Expression | str, alias: str,
+    def select(self, table: str, *columns: exp.Expr | str, alias: str,
                only: tuple[str, list[Any]] | None = None) -> exp.Select:
         """SELECT from one logical table of this app; the store decides how that table is read. `only`:
         (key column, values) to read just those rows."""
-        hint = (only[0], [self.param(v) for v in only[1]]) if only else None
+        hint: tuple[str, list[exp.Expr]] | None = (only[0], [self.param(v) for v in only[1]]) if only else None
         source = self.target.relation(table, alias, self._app.copy(), hint)
         query = exp.select(*columns).from_(source).where(self.guard(alias))
         if hint:
             query = query.where(exp.In(this=col(hint[0], alias), expressions=[v.copy() for v in hint[1]]))
         return query
 
-    def join(self, query: exp.Select, table: str, alias: str, on: exp.Expression, kind: str = "left"
+    def join(self, query: exp.Select, table: str, alias: str, on: exp.Expr, kind: str = "left"
              ) -> exp.Select:
         """JOIN another logical table of this app: read through the store, guarded like the first."""
         source = self.target.relation(table, alias, self._app.copy())
         return query.join(source, on=exp.and_(self.guard(alias), on), join_type=kind)
 
-    def guard(self, table: str) -> exp.Expression:
+    def guard(self, table: str) -> exp.Expr:
         return exp.column("app_id", table=table).eq(self._app.copy())
 
     def param(self, value: Any) -> exp.Placeholder:
@@ -88,24 +88,24 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table)
 
 
-def is_null(expression: exp.Expression) -> exp.Expression:
+def is_null(expression: exp.Expr) -> exp.Expr:
     return exp.Is(this=expression, expression=exp.Null())
 
 
-def not_null(expression: exp.Expression) -> exp.Expression:
+def not_null(expression: exp.Expr) -> exp.Expr:
     return exp.Not(this=is_null(expression))
 
 
-def contains_ci(haystack: exp.Expression, needle: exp.Expression) -> exp.Expression:
+def contains_ci(haystack: exp.Expr, needle: exp.Expr) -> exp.Expr:
     """Case-insensitive substring test that both dialects print natively."""
     return exp.GT(this=exp.StrPosition(this=exp.Lower(this=haystack), substr=exp.Lower(this=needle)),
                   expression=exp.Literal.number(0))
 
 
-def time_range(column: exp.Expression, start: datetime | None, end: datetime | None, scope: Scope
-               ) -> list[exp.Expression]:
+def time_range(column: exp.Expr, start: datetime | None, end: datetime | None, scope: AppScope
+               ) -> list[exp.Expr]:
     """[start, end): the usual half-open range, so consecutive ranges never count a row twice."""
-    parts: list[exp.Expression] = []
+    parts: list[exp.Expr] = []
     if start is not None:
         parts.append(exp.GTE(this=column.copy(), expression=scope.param(start)))
     if end is not None:

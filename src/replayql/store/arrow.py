@@ -30,7 +30,7 @@ def records_to_table(records: Sequence[Any], columns: Iterable[tuple[str, str]])
 
 def rows_to_table(rows: Sequence[tuple[Any, ...]], columns: Sequence[tuple[str, str]]) -> pa.Table:
     """Build a table from plain tuples in column order."""
-    transposed = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
+    transposed: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in columns]
     arrays = []
     for values, (_, logical) in zip(transposed, columns, strict=True):
         if logical == schema.TIME:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from replayql.config import ClickHouseConfig
-from replayql.store.base import Store
-from replayql.store.registry import Registry
+from replayql.store.base import Registry, Store
+from replayql.store.registry import SQLiteRegistry
 
 
 @dataclass
 class Backend:
     store: Store
-    registry: Any  # Registry (SQLite, beside DuckDB) or ClickHouseRegistry (inside ClickHouse)
+    registry: Registry  # SQLite beside DuckDB, or inside ClickHouse
 
     def close(self) -> None:
         self.registry.close()
@@ -29,18 +28,18 @@ def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None, duckdb_mem
 
         data_dir.mkdir(parents=True, exist_ok=True)
         store = DuckDBStore(data_dir / "replayql.duckdb", memory_limit=duckdb_memory_limit)
-        return Backend(store, Registry(data_dir / "registry.sqlite"))
+        return Backend(store, SQLiteRegistry(data_dir / "registry.sqlite"))
     return Backend(*_clickhouse(clickhouse))
 
 
-def open_registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Any:
+def open_registry(data_dir: Path, clickhouse: ClickHouseConfig | None) -> Registry:
     """Only the registry (for `apps` and `keys`): on DuckDB it does not touch the store the server holds."""
     if clickhouse is None:
-        return Registry(data_dir / "registry.sqlite")
+        return SQLiteRegistry(data_dir / "registry.sqlite")
     return _clickhouse(clickhouse, registry_owns_store=True)[1]
 
 
-def _clickhouse(config: ClickHouseConfig, registry_owns_store: bool = False) -> tuple[Store, Any]:
+def _clickhouse(config: ClickHouseConfig, registry_owns_store: bool = False) -> tuple[Store, Registry]:
     try:
         from replayql.store.clickhouse_registry import ClickHouseRegistry
         from replayql.store.clickhouse_store import ClickHouseStore, Connection

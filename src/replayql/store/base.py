@@ -1,4 +1,5 @@
-"""The interface every storage backend offers to the ingest writer and the query layer."""
+"""The interfaces of a backend: the store every backend offers to the ingest writer and the query layer, and the
+registry of apps and API keys that goes with it."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from replayql.store.records import BatchWrite
+from replayql.store.registry import ApiKey, App, KeyScope
 
 BatchKey = tuple[str, str, int]  # (app id, session id, seq)
-Only = tuple[str, list[exp.Expression]]  # (key column, values): the rows a query wants of a relation
+Only = tuple[str, list[exp.Expr]]  # (key column, values): the rows a query wants of a relation
 
 
 class StoreLocked(Exception):
@@ -56,9 +58,12 @@ class Store(Protocol):
     dialect: str  # the sqlglot dialect its SQL is printed in
     # True when this process is the only writer, so the writer may cache session tails between batches.
     single_writer: bool
+    # True when summaries are folded on read, so a page is best found by its sort keys alone first and then
+    # read whole by its ids (query.lists.fetch_page); False when rows are stored whole.
+    narrow_pages: bool
 
     # -- query support -----------------------------------------------------------------------------------
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Placeholder, only: Only | None = None) -> exp.Expr:
         """The FROM item that reads logical table `table` for one app (the guard may sit inside). `only` is a
         hint that the caller wants just these keys (it filters them itself): a store that folds rows when it
         reads may fold only those."""
@@ -77,8 +82,8 @@ class Store(Protocol):
 
     # -- the write path ----------------------------------------------------------------------------------
     def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
-        """Which of these batches the store holds. Asked only of a store that is not a `single_writer`: a single
-        writer knows from the session tails it wrote (their ledger commits with each batch)."""
+        """Which of these batches the store holds beyond what the session tails tell: a `single_writer` store
+        answers none, since the tails it wrote are the whole ledger (it commits with each batch)."""
         ...
 
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]: ...
@@ -120,6 +125,44 @@ class Store(Protocol):
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         """Each in-memory structure the store keeps: (entries now, the most it will hold)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Registry(Protocol):
+    """Apps and API keys: store.registry.SQLiteRegistry beside DuckDB, store.clickhouse_registry.ClickHouseRegistry
+    inside ClickHouse. Every read sees the latest write of any process, so a key created or revoked with the CLI
+    counts on the server's next request. Mistakes a user can fix raise RegistryError."""
+
+    def create_app(self, app_id: str) -> App: ...
+
+    def get_app(self, app_id: str) -> App | None: ...
+
+    def list_apps(self) -> list[App]: ...
+
+    def set_allowed_origins(self, app_id: str, origins: Sequence[str]) -> tuple[str, ...]:
+        """The web origins the app's batches may come from (none: any origin), normalised, as stored."""
+        ...
+
+    def allowed_origins(self, app_id: str) -> tuple[str, ...]: ...
+
+    def create_key(self, app_id: str, scope: KeyScope, name: str | None = None) -> tuple[ApiKey, str]:
+        """Issue a key; the token returned is the only copy of its secret."""
+        ...
+
+    def list_keys(self, app_id: str) -> list[ApiKey]:
+        """All keys of an app, revoked ones included, oldest first."""
+        ...
+
+    def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    def revoke_key(self, key_id: str) -> bool:
+        """True if the key was active and is now revoked."""
+        ...
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The active key a token belongs to, or None; never raises for a bad token."""
         ...
 
     def close(self) -> None: ...

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from replayql.store.arrow import rows_to_table
 from replayql.store.clickhouse_schema import columns_of
@@ -21,8 +21,8 @@ from replayql.store.registry import (
     TOKEN_PREFIX,
     ApiKey,
     App,
+    KeyScope,
     RegistryError,
-    Scope,
     check_app_id,
     check_key_name,
     check_scope,
@@ -39,13 +39,21 @@ _KEY_SELECT = ("SELECT id, app_id, scope, name, created_at, revoked_at, secret_s
                "WHERE id = {id:String}")
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+
+
+@overload
+def _utc(value: None) -> None: ...
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else (value.replace(tzinfo=UTC) if value.tzinfo is None else value)
 
 
 def _key(row: tuple[Any, ...]) -> ApiKey:
     key_id, app_id, scope, name, created_at, revoked_at = row[:6]
-    return ApiKey(key_id, app_id, Scope(scope), name, _utc(created_at), _utc(revoked_at))  # type: ignore[arg-type]
+    return ApiKey(key_id, app_id, KeyScope(scope), name, _utc(created_at), _utc(revoked_at))
 
 
 class ClickHouseRegistry:
@@ -77,10 +85,10 @@ class ClickHouseRegistry:
         if not is_app_id(app_id):
             return None
         rows = self._rows("SELECT id, created_at FROM apps FINAL WHERE id = {id:String}", id=app_id)
-        return App(rows[0][0], _utc(rows[0][1])) if rows else None  # type: ignore[arg-type]
+        return App(rows[0][0], _utc(rows[0][1])) if rows else None
 
     def list_apps(self) -> list[App]:
-        return [App(r[0], _utc(r[1])) for r in self._rows("SELECT id, created_at FROM apps FINAL ORDER BY id")]  # type: ignore[arg-type]
+        return [App(r[0], _utc(r[1])) for r in self._rows("SELECT id, created_at FROM apps FINAL ORDER BY id")]
 
     def set_allowed_origins(self, app_id: str, origins: Sequence[str]) -> tuple[str, ...]:
         allowed = normalize_origins(origins)
@@ -95,7 +103,7 @@ class ClickHouseRegistry:
 
     # --- keys ---
 
-    def create_key(self, app_id: str, scope: Scope, name: str | None = None) -> tuple[ApiKey, str]:
+    def create_key(self, app_id: str, scope: KeyScope, name: str | None = None) -> tuple[ApiKey, str]:
         check_scope(scope)
         check_key_name(name)
         if self.get_app(app_id) is None:

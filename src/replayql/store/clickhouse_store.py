@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -78,7 +79,7 @@ class Connection:
     def client(self, database: str | None, cluster: str | None = None) -> Any:
         import clickhouse_connect
 
-        settings = dict(_SETTINGS)
+        settings: dict[str, int | str] = dict(_SETTINGS)
         if cluster:
             # Joins and IN subqueries over Distributed tables combine tables sharded by different keys (events
             # by session, issues by issue): GLOBAL sends the subquery's result to every shard, always correct.
@@ -124,6 +125,7 @@ class ClickHouseStore:
         self.connection = connection
         self.layout = Layout(connection.database, cluster)
         self._local = threading.local()
+        self._shared = SimpleNamespace(client=None)
         self._connect_lock = threading.Lock()
         try:
             self.layout.statements()  # a database or cluster name that is no identifier fails here, not in DDL
@@ -138,15 +140,19 @@ class ClickHouseStore:
     def _client(self) -> Any:
         """One client per thread for a server (an HTTP client runs one query at a time); one shared client for
         in-process chDB, which serialises queries itself and is slow to connect."""
-        holder = self if self.connection.is_chdb else self._local
-        client = getattr(holder, "_shared_client", None)
+        holder = self._holder()
+        client = getattr(holder, "client", None)
         if client is None:
             with self._connect_lock:
-                client = getattr(holder, "_shared_client", None)
+                client = getattr(holder, "client", None)
                 if client is None:
                     client = self.connection.client(self.connection.database, self.layout.cluster)
-                holder._shared_client = client
+                holder.client = client
         return client
+
+    def _holder(self) -> Any:
+        """Where the client lives: this thread's slot for a server, the store's one slot for chDB."""
+        return self._shared if self.connection.is_chdb else self._local
 
     def _migrate(self) -> None:
         bootstrap = self.connection.client(None)
@@ -183,11 +189,11 @@ class ClickHouseStore:
         return [name for name in TABLE_NAMES if name in local]
 
     def close(self) -> None:
-        holder = self if self.connection.is_chdb else self._local
-        client = getattr(holder, "_shared_client", None)
+        holder = self._holder()
+        client = getattr(holder, "client", None)
         if client is not None:
             client.close()
-            holder._shared_client = None
+            holder.client = None
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         return {}  # every read goes to ClickHouse
@@ -238,7 +244,8 @@ class ClickHouseStore:
         return self.fetch_rows(sql, params)
 
     def fetch_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._client().query(sql, parameters=params or {}).result_rows
+        rows: list[tuple[Any, ...]] = self._client().query(sql, parameters=params or {}).result_rows
+        return rows
 
     def insert_rows(self, table: str, rows: Any) -> None:
         """Append an Arrow table of rows (the registry and the write path share this)."""
@@ -440,7 +447,7 @@ class ClickHouseStore:
         query = exp.select(measure).from_(_final(table)).where(self._of_sessions("session_id", app_id, session_ids))
         return int(self._rows(sql(query, "clickhouse"), app=app_id, ids=session_ids)[0][0])
 
-    def _of_sessions(self, column: str, app_id: str, values: list[str]) -> exp.Expression:
+    def _of_sessions(self, column: str, app_id: str, values: list[str]) -> exp.Expr:
         """app_id = {app} AND has({ids}, column): the rows of these sessions (or users) of one app."""
         return exp.and_(exp.column("app_id").eq(self.placeholder("app", app_id)),
                         exp.func("has", self.placeholder("ids", values), exp.column(column)))

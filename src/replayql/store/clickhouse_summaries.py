@@ -26,8 +26,12 @@ from replayql.store.schema import Merge
 class SourceTable(Protocol):
     """What a summary needs to know of its per-batch table (clickhouse_schema.Table)."""
 
-    name: str
-    required: tuple[str, ...]  # columns that are never NULL
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def required(self) -> tuple[str, ...]:  # columns that are never NULL
+        ...
 
 # Column types of the states' arguments: the per-batch tables' types, without LowCardinality (a state type
 # takes the plain type) or codecs.
@@ -112,9 +116,9 @@ class SummaryTable:
         return (f"SELECT {', '.join(self.states())} FROM {source}{condition} GROUP BY {', '.join(self.keys)} "
                 "SETTINGS prefer_column_name_to_alias = 1")  # states are aliased to the names they read
 
-    def merged(self, table: str | None = None) -> list[exp.Expression]:
+    def merged(self, table: str | None = None) -> list[exp.Expr]:
         """The read's SELECT list: every column merged from its states, aliased (group by the keys)."""
-        out: list[exp.Expression] = []
+        out: list[exp.Expr] = []
         for name, _, rule in self.columns():
             column = exp.column(name, table)
             match rule:

@@ -10,10 +10,18 @@ the interpolation differently and can disagree in the last bit (7.60000000000000
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlglot import exp
 from sqlglot.dialects.clickhouse import ClickHouse
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.errors import ErrorLevel
+from sqlglot.generator import Generator
+from sqlglot.generators.clickhouse import ClickHouseGenerator
+from sqlglot.generators.duckdb import DuckDBGenerator
+
+from replayql.store import sequence_sql
 
 PERCENTILE_DECIMALS = 9
 
@@ -77,12 +85,29 @@ class PathPattern(exp.Expression, exp.Func):
     arg_types = {"this": True}
 
 
+class SessionsInSequence(exp.Expression):
+    """A query: the session_id of each session whose events in `this` hold `steps` steps in order, the last at
+    most `within` milliseconds (a number; none: any time) after the first. `this` is a query of the candidate
+    events with the columns session_id, ts, seq, idx and one flag m1..mN per step (store.sequence_sql)."""
+
+    arg_types = {"this": True, "steps": True, "within": False}
+
+    @property
+    def step_count(self) -> int:
+        return int(self.args["steps"].name)
+
+    @property
+    def within_ms(self) -> int | None:
+        within = self.args.get("within")
+        return None if within is None else int(within.name)
+
+
 # Every node above, for the test that asks each dialect to print each of them.
-NODES: tuple[type[exp.Expression], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys,
-                                           TimeBucket, PathPattern)
+NODES: tuple[type[exp.Expr], ...] = (ExactPercentile, EpochMillis, FirstBy, JsonText, NumberOrNull, JsonKeys,
+                                           TimeBucket, PathPattern, SessionsInSequence)
 
 
-def _duckdb_bucket(self: DuckDB.Generator, e: TimeBucket) -> str:
+def _duckdb_bucket(self: DuckDBGenerator, e: TimeBucket) -> str:
     zone, unit = self.sql(e, "zone"), e.args["unit"].name
     if e.args["zone"].name == "UTC":  # timestamps are stored in UTC: no conversion (3 per row) needed
         return f"EPOCH_MS(DATE_TRUNC('{unit}', {self.sql(e, 'this')}))"
@@ -98,36 +123,36 @@ _CLICKHOUSE_STARTS = {"minute": "toStartOfMinute({t}, {z})", "hour": "toStartOfH
                       "month": "toDateTime(toStartOfMonth({t}, {z}), {z})"}
 
 
-def _clickhouse_bucket(self: ClickHouse.Generator, e: TimeBucket) -> str:
+def _clickhouse_bucket(self: ClickHouseGenerator, e: TimeBucket) -> str:
     start = _CLICKHOUSE_STARTS[e.args["unit"].name].format(t=self.sql(e, "this"), z=self.sql(e, "zone"))
     return f"toUnixTimestamp({start}) * 1000"
 
 
-def _path_pattern(replace: str, flags: str) -> object:
-    def generate(self: Dialect.Generator, e: PathPattern) -> str:
+def _path_pattern(replace: str, flags: tuple[str, ...]) -> Callable[[Generator, PathPattern], str]:
+    def generate(self: Generator, e: PathPattern) -> str:
         pattern, by = self.sql(exp.Literal.string(PATH_ID)), self.sql(exp.Literal.string("/:id\\2"))
         once = self.func(replace, e.this, pattern, by, *flags)
         return self.func(replace, once, pattern, by, *flags)
     return generate
 
 
-def _duckdb_json_text(self: DuckDB.Generator, e: JsonText) -> str:
+def _duckdb_json_text(self: DuckDBGenerator, e: JsonText) -> str:
     # inside $."…" a backslash and a quote are escaped; any key stored can then be addressed
     escaped = self.func("replace", e.expression, "'\\'", "'\\\\'")
     quoted_key = self.func("replace", escaped, "'\"'", "'\\\"'")
     return self.func("json_extract_string", e.this, f"'$.\"' || {quoted_key} || '\"'")
 
 
-def _clickhouse_json_text(self: ClickHouse.Generator, e: JsonText) -> str:
+def _clickhouse_json_text(self: ClickHouseGenerator, e: JsonText) -> str:
     string = self.func("JSONExtractString", e.this, e.expression)
     raw = self.func("nullIf", self.func("nullIf", self.func("JSONExtractRaw", e.this, e.expression), "''"), "'null'")
     return self.func("if", f"{self.func('JSONType', e.this, e.expression)} = 'String'", string, raw)
 
 
 class ReplayDuckDB(DuckDB):
-    class Generator(DuckDB.Generator):
+    class Generator(DuckDBGenerator):
         TRANSFORMS = {
-            **DuckDB.Generator.TRANSFORMS,
+            **DuckDBGenerator.TRANSFORMS,
             ExactPercentile: lambda self, e: self.func(
                 "ROUND", self.func("QUANTILE_CONT", e.this, e.args["quantile"]), str(PERCENTILE_DECIMALS)),
             EpochMillis: lambda self, e: self.func("EPOCH_MS", e.this),
@@ -138,13 +163,15 @@ class ReplayDuckDB(DuckDB):
             JsonKeys: lambda self, e: self.func("json_keys", e.this),
             TimeBucket: _duckdb_bucket,
             PathPattern: _path_pattern("regexp_replace", ("'g'",)),
+            SessionsInSequence: lambda self, e: self.sql(
+                sequence_sql.window_chains(e.this.copy(), e.step_count, e.within_ms)),
         }
 
 
 class ReplayClickHouse(ClickHouse):
-    class Generator(ClickHouse.Generator):
+    class Generator(ClickHouseGenerator):
         TRANSFORMS = {
-            **ClickHouse.Generator.TRANSFORMS,
+            **ClickHouseGenerator.TRANSFORMS,
             ExactPercentile: lambda self, e: self.func(
                 "round", f"quantileExactInclusive({self.sql(e, 'quantile')})({self.sql(e, 'this')})",
                 str(PERCENTILE_DECIMALS)),
@@ -158,12 +185,14 @@ class ReplayClickHouse(ClickHouse):
             JsonKeys: lambda self, e: self.func("JSONExtractKeys", self.func("ifNull", e.this, "'{}'")),
             TimeBucket: _clickhouse_bucket,
             PathPattern: _path_pattern("replaceRegexpAll", ()),
+            SessionsInSequence: lambda self, e: self.sql(
+                sequence_sql.window_funnel(e.this.copy(), e.step_count, e.within_ms)),
         }
 
 
 DIALECTS: dict[str, type[Dialect]] = {"duckdb": ReplayDuckDB, "clickhouse": ReplayClickHouse}
 
 
-def sql(tree: exp.Expression, store_dialect: str) -> str:
+def sql(tree: exp.Expr, store_dialect: str) -> str:
     """Print a query tree for a store, failing loudly on a node its dialect cannot print."""
-    return tree.sql(dialect=DIALECTS[store_dialect], unsupported_level="raise")
+    return tree.sql(dialect=DIALECTS[store_dialect], unsupported_level=ErrorLevel.RAISE)

@@ -25,7 +25,7 @@ from sqlglot import exp
 from replayql.lru import Lru
 from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
+from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
 from replayql.store.dialect import sql
 from replayql.store.issue_titles import issue_title
 from replayql.store.merge import Summary, issues_with_status, merge_sessions
@@ -92,7 +92,7 @@ _SESSION_VALUES = tuple((name, logical) for name, logical, rule in schema.SESSIO
 def _session_update_sql(columns: tuple[str, ...]) -> str:
     """Set these columns of stored summaries from `incoming_sessions` (which holds the keys and them). DuckDB
     plans an UPDATE in time that grows with its columns, and a batch changes only a few (end, counts, tail)."""
-    sets = {name: exp.column(name, "i") for name in columns}
+    sets: dict[str, object] = {name: exp.column(name, "i") for name in columns}
     keys = [exp.column(k, "sessions").eq(exp.column(k, "i")) for k, _ in _SESSION_KEYS]
     return sql(exp.update("sessions", sets, where=exp.and_(*keys), from_="incoming_sessions AS i"), "duckdb")
 
@@ -137,13 +137,15 @@ _codecs = threading.local()  # a zstandard (de)compressor must not be used by tw
 def _compressor() -> zstandard.ZstdCompressor:
     if not hasattr(_codecs, "compressor"):
         _codecs.compressor = zstandard.ZstdCompressor(level=3)
-    return _codecs.compressor
+    compressor: zstandard.ZstdCompressor = _codecs.compressor
+    return compressor
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
     if not hasattr(_codecs, "decompressor"):
         _codecs.decompressor = zstandard.ZstdDecompressor()
-    return _codecs.decompressor
+    decompressor: zstandard.ZstdDecompressor = _codecs.decompressor
+    return decompressor
 
 
 class DuckDBStore:
@@ -151,10 +153,11 @@ class DuckDBStore:
 
     dialect = "duckdb"
     single_writer = True  # the file is owned by this process
+    narrow_pages = False  # summaries are stored whole: a page is one query
 
     def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None) -> None:
         self.path = path
-        config = {"memory_limit": memory_limit} if memory_limit else {}
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit} if memory_limit else {}
         try:
             self._conn = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
@@ -206,7 +209,7 @@ class DuckDBStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expr:
         # Stored rows are already whole: `only` is left to the caller's own filter.
         if table == "issues":
             return exp.Subquery(this=issues_with_status(exp.to_table("issues"), app), alias=exp.to_identifier(alias))
@@ -239,6 +242,9 @@ class DuckDBStore:
             raise StoreTimeout(f"the query ran longer than {timeout_s} s and was stopped") from None
         finally:
             cursor.close()
+
+    def seen_batches(self, keys: Sequence[BatchKey]) -> set[BatchKey]:
+        return set()  # the only writer: the session tails it wrote are the whole ledger
 
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
         """Read through the summary cache: the writer asks for the sessions it is about to write."""

@@ -57,7 +57,7 @@ def aggregate(name: str, rule: Merge | None, order: str = "seq", source: str | N
 
 
 def fold(summary: Summary, *, order: str = "seq", sources: dict[str, str] | None = None, table: str | None = None,
-         own: dict[str, exp.Expression] | None = None) -> list[exp.Expression]:
+         own: dict[str, exp.Expr] | None = None) -> list[exp.Expr]:
     """Every column of a summary, aliased, folded from deltas (group by its keys). `own` gives the store's own
     fold for the rules `aggregate` leaves to it."""
     own = own or {}
@@ -66,7 +66,7 @@ def fold(summary: Summary, *, order: str = "seq", sources: dict[str, str] | None
             for name, _, rule in summary]
 
 
-def pairwise(name: str, rule: Merge | None, stored: str, incoming: str) -> exp.Expression | None:
+def pairwise(name: str, rule: Merge | None, stored: str, incoming: str) -> exp.Expr | None:
     """The merged value of `name` when the row `incoming` meets the stored row `stored` (an upsert's SET);
     None for keys and the columns only the API sets."""
     def old() -> exp.Column:
@@ -133,7 +133,7 @@ def merge_sessions(stored: SessionDelta, incoming: SessionDelta) -> SessionDelta
     return replace(stored, **merged)
 
 
-def session_aggregates() -> list[exp.Expression]:
+def session_aggregates() -> list[exp.Expr]:
     """One aliased aggregate per session column, keys included (group by app_id, session_id)."""
     return fold(SESSION_COLUMNS)
 

@@ -55,7 +55,7 @@ class EventRecord:
     properties: str | None = None  # JSON text: custom properties, error {tags, extra}, identify traits
 
 
-EVENT_COLUMNS: tuple[str, ...] = tuple(EventRecord.__slots__)  # type: ignore[arg-type]
+EVENT_COLUMNS: tuple[str, ...] = tuple(EventRecord.__slots__)
 
 
 @dataclass(slots=True)

@@ -52,7 +52,7 @@ TOKEN_RE = re.compile(
 
 
 @functools.total_ordering
-class Scope(enum.Enum):
+class KeyScope(enum.Enum):
     """What a key may do. Ordered READ < WRITE < ADMIN; a scope allows itself and every lower one."""
 
     READ = "read"
@@ -62,14 +62,14 @@ class Scope(enum.Enum):
     @property
     def rank(self) -> int:
         # Definition order is the privilege order, so there is a single place to change it.
-        return list(Scope).index(self)
+        return list(KeyScope).index(self)
 
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Scope):
+        if not isinstance(other, KeyScope):
             return NotImplemented
         return self.rank < other.rank
 
-    def allows(self, needed: Scope) -> bool:
+    def allows(self, needed: KeyScope) -> bool:
         return self.rank >= needed.rank
 
 
@@ -85,7 +85,7 @@ class ApiKey:
 
     id: str
     app_id: str
-    scope: Scope
+    scope: KeyScope
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
@@ -241,7 +241,7 @@ def _row_to_key(row: tuple[str, str, str, str | None, str, str | None]) -> ApiKe
     return ApiKey(
         id=key_id,
         app_id=app_id,
-        scope=Scope(scope),
+        scope=KeyScope(scope),
         name=name,
         created_at=datetime.fromisoformat(created_at),
         revoked_at=_from_text(revoked_at),
@@ -255,7 +255,7 @@ def _row_to_app(row: tuple[str, str]) -> App:
 # --- the registry ----------------------------------------------------------------------------------------
 
 
-class Registry:
+class SQLiteRegistry:
     """Apps and API keys in one SQLite file, safe to share between threads and between processes.
 
     Threading: one connection opened with check_same_thread=False and guarded by a lock, rather than one
@@ -296,14 +296,14 @@ class Registry:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> SQLiteRegistry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Registry({str(self.path)!r})"
+        return f"SQLiteRegistry({str(self.path)!r})"
 
     # --- connection plumbing ---
 
@@ -387,7 +387,7 @@ class Registry:
 
     # --- keys ---
 
-    def create_key(self, app_id: str, scope: Scope, name: str | None = None) -> tuple[ApiKey, str]:
+    def create_key(self, app_id: str, scope: KeyScope, name: str | None = None) -> tuple[ApiKey, str]:
         """Issue a key. The returned token is the only copy of the secret that will ever exist."""
         check_scope(scope)
         check_key_name(name)
@@ -486,9 +486,9 @@ def normalize_origins(origins: Sequence[str]) -> tuple[str, ...]:
     return normalized
 
 
-def check_scope(scope: Scope) -> None:
-    if not isinstance(scope, Scope):
-        choices = ", ".join(s.value for s in Scope)
+def check_scope(scope: KeyScope) -> None:
+    if not isinstance(scope, KeyScope):
+        choices = ", ".join(s.value for s in KeyScope)
         raise RegistryError(f"invalid scope {scope!r}; use one of: {choices}")
 
 

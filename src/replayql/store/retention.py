@@ -19,5 +19,5 @@ def retention_cutoff(days: int, now: datetime) -> datetime:
     return (now.astimezone(UTC) - timedelta(days=days)).replace(tzinfo=None)
 
 
-def is_expired(last_activity: exp.Expression, cutoff: exp.Expression) -> exp.Expression:
+def is_expired(last_activity: exp.Expr, cutoff: exp.Expr) -> exp.Expr:
     return exp.LT(this=last_activity, expression=cutoff)

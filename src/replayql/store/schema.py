@@ -76,7 +76,7 @@ SESSION_COLUMNS: tuple[tuple[str, str, Merge | None], ...] = (
     # The tail a batch leaves is the session's state after every batch written so far, late ones included.
     ("tail", JSON, Merge.LATEST_WRITTEN),
 )
-assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"  # type: ignore[attr-defined]
+assert {c[0] for c in SESSION_COLUMNS} == set(SessionDelta.__slots__), "sessions schema drifted"
 
 # Users: `identify` in a session, or the API's identifyUser. LATEST follows the order deltas were written in.
 USER_SUMMARY: tuple[tuple[str, str, Merge | None], ...] = (

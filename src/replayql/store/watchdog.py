@@ -9,12 +9,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(order=True)
+class _Due:
+    deadline: float  # time.monotonic()
+    order: int
+    interrupt: Callable[[], None] | None = field(compare=False)  # None once the block finished
 
 
 class Watchdog:
     def __init__(self) -> None:
         self._wake = threading.Condition()
-        self._due: list[list[object]] = []  # [deadline, order, interrupt or None once finished]
+        self._due: list[_Due] = []  # a heap: the earliest deadline first
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
@@ -24,7 +32,7 @@ class Watchdog:
         if timeout_s is None:
             yield
             return
-        entry: list[object] = [time.monotonic() + timeout_s, next(self._order), interrupt]
+        entry = _Due(time.monotonic() + timeout_s, next(self._order), interrupt)
         with self._wake:
             heapq.heappush(self._due, entry)
             self._start()
@@ -32,7 +40,7 @@ class Watchdog:
         try:
             yield
         finally:
-            entry[2] = None
+            entry.interrupt = None
 
     def _start(self) -> None:
         if self._thread is None:
@@ -42,16 +50,15 @@ class Watchdog:
     def _run(self) -> None:
         while True:
             with self._wake:
-                while self._due and self._due[0][2] is None:  # finished in time
+                while self._due and self._due[0].interrupt is None:  # finished in time
                     heapq.heappop(self._due)
                 if not self._due:
                     self._wake.wait()
                     continue
-                deadline, _, interrupt = self._due[0]
-                wait = float(deadline) - time.monotonic()  # type: ignore[arg-type]
+                wait = self._due[0].deadline - time.monotonic()
                 if wait > 0:
                     self._wake.wait(wait)
                     continue
-                heapq.heappop(self._due)
-            if callable(interrupt):
+                interrupt = heapq.heappop(self._due).interrupt
+            if interrupt is not None:
                 interrupt()

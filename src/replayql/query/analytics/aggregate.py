@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import buckets
 from replayql.query.analytics.sources import SOURCES, Rows, as_number
 from replayql.query.compile import parse
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col, is_null
+from replayql.query.sql import AppScope, col, is_null
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import ExactPercentile, TimeBucket
 
@@ -64,7 +64,7 @@ class AggregateRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     limit: int | None = None
     order_by: str | None = None
     other: bool = False
@@ -90,7 +90,7 @@ class Table:
     previous: Table | None = None
 
 
-def aggregate(store: ReadStore, scope: Scope, request: AggregateRequest, limits: AnalyticsLimits) -> Table:
+def aggregate(store: ReadStore, scope: AppScope, request: AggregateRequest, limits: AnalyticsLimits) -> Table:
     table = _Aggregation(store, scope, request, limits).table()
     if request.compare_previous:
         if request.start is None or request.end is None:
@@ -102,10 +102,10 @@ def aggregate(store: ReadStore, scope: Scope, request: AggregateRequest, limits:
 
 
 class _Aggregation:
-    def __init__(self, store: ReadStore, scope: Scope, request: AggregateRequest, limits: AnalyticsLimits) -> None:
+    def __init__(self, store: ReadStore, scope: AppScope, request: AggregateRequest, limits: AnalyticsLimits) -> None:
         _validate(request)
         self.store, self.request, self.limits = store, request, limits
-        self.scope = Scope(scope.app_id, scope.target)  # fresh parameters per aggregation
+        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per aggregation
         self.rows = Rows(SOURCES[request.source], self.scope, request.query, request.session_filter,
                          request.start, request.end, restrict=request.restrict)
         self.measures = [self._measure(m) for m in request.measures]
@@ -184,8 +184,8 @@ class _Aggregation:
         out = []
         for start in starts:
             for key in keys if keys is not None else [()]:
-                row = found.get((start, *key))
-                values = self._measure_values(row) if row else self._empty()
+                stored = found.get((start, *key))
+                values = self._measure_values(stored) if stored else self._empty()
                 out.append([buckets.local_iso(start, self.zone), *self._dimension_values(key), *values])
         return out
 
@@ -203,7 +203,7 @@ class _Aggregation:
     # -- SQL ------------------------------------------------------------------------------------------------
 
     def _query(self, grouped: bool, timed: bool) -> exp.Select:
-        columns: list[exp.Expression] = []
+        columns: list[exp.Expr] = []
         if timed:
             assert self.request.interval is not None
             columns.append(exp.alias_(TimeBucket(this=self.rows.time(), unit=exp.var(self.request.interval),
@@ -215,14 +215,14 @@ class _Aggregation:
         keys = (["t"] if timed else []) + ([f"d{i}" for i in range(len(self.dimensions))] if grouped else [])
         return query.group_by(*(col(k) for k in keys)) if keys else query
 
-    def _in_groups(self, keys: list[tuple[Any, ...]]) -> exp.Expression:
+    def _in_groups(self, keys: list[tuple[Any, ...]]) -> exp.Expr:
         """The rows of these groups (a NULL dimension value is a group of its own)."""
-        def equal(expression: exp.Expression, value: Any) -> exp.Expression:
+        def equal(expression: exp.Expr, value: Any) -> exp.Expr:
             return is_null(expression.copy()) if value is None else expression.copy().eq(self.scope.param(value))
         return exp.or_(*(exp.and_(*(equal(d.expression, v) for d, v in zip(self.dimensions, key, strict=True)))
                          for key in keys)) if keys else exp.false()
 
-    def _measure(self, measure: Measure) -> exp.Expression:
+    def _measure(self, measure: Measure) -> exp.Expr:
         fn, rows = measure.fn, self.rows
         count = exp.Count(this=exp.Star())
         if fn == "COUNT":
@@ -242,12 +242,12 @@ class _Aggregation:
             amount = exp.Sum(this=self._number(measure)) if measure.field else count
             return _ratio(amount, exp.Count(this=exp.Distinct(expressions=[per])))
         value = self._number(measure)
-        simple: dict[str, type[exp.Expression]] = {"SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
+        simple: dict[str, type[exp.Expr]] = {"SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
         if fn in simple:
             return simple[fn](this=value)
         return ExactPercentile(this=value, quantile=exp.Literal.number(_percentile(measure) / 100))
 
-    def _number(self, measure: Measure) -> exp.Expression:
+    def _number(self, measure: Measure) -> exp.Expr:
         if not measure.field:
             raise BadUserInput(f"measure `{measure.alias}`: {measure.fn} needs `field`")
         return as_number(self.rows.resolve(measure.field), measure.field)
@@ -258,7 +258,7 @@ class _Aggregation:
 
     # -- values ---------------------------------------------------------------------------------------------
 
-    def _run(self, query: exp.Expression) -> list[dict[str, Any]]:
+    def _run(self, query: exp.Expr) -> list[dict[str, Any]]:
         return run(self.store, self.scope, query, self.limits.timeout_s)
 
     def _measure_values(self, row: dict[str, Any]) -> list[Any]:
@@ -273,7 +273,7 @@ class _Aggregation:
                 for d, v in zip(self.dimensions, key, strict=True)]
 
 
-def _ratio(numerator: exp.Expression, denominator: exp.Expression) -> exp.Expression:
+def _ratio(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
     """numerator / denominator, NULL (not NaN or an error) when there is nothing to divide by."""
     return exp.If(this=denominator.eq(exp.Literal.number(0)), true=exp.Null(),
                   false=exp.Div(this=numerator, expression=denominator.copy()))

@@ -37,7 +37,7 @@ from typing import Any
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast, language
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.sources import SOURCES, Rows
@@ -46,7 +46,7 @@ from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
 from replayql.query.sequences import MAX_STEPS
-from replayql.query.sql import Scope, col, is_null, not_null
+from replayql.query.sql import AppScope, col, is_null, not_null
 from replayql.query.vocabulary import FLAG, HAD_KINDS, TIME
 from replayql.store.dialect import EpochMillis, ExactPercentile, TimeBucket
 
@@ -56,7 +56,7 @@ _STATS_PER_STEP = 6  # count, two conversions, drop-off, two times: the cells a 
 
 @dataclass(frozen=True)
 class Step:
-    had: lang.Had
+    had: ast.Had
     text: str | None = None  # the query string it came from (for error positions); None when typed
 
 
@@ -69,7 +69,7 @@ class FunnelRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None  # the filter language, on sessions
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     breakdown: str | None = None
     breakdown_limit: int = 10
     interval: str | None = None
@@ -123,19 +123,19 @@ def parse_step(text: str, index: int) -> Step:
     """A query-string step: exactly one event condition, or BAD_QUERY pointing at what is not."""
     try:
         tree = parse(text)
-    except lang.QueryError as err:
-        raise lang.error_at(text, err.position, f"step {index}: {err.summary}") from None
-    if not isinstance(tree, lang.Had):
-        raise lang.error_at(text, tree.start, f"step {index}: a funnel step is one event condition such as "
+    except language.QueryError as err:
+        raise language.error_at(text, err.position, f"step {index}: {err.summary}") from None
+    if not isinstance(tree, ast.Had):
+        raise language.error_at(text, tree.start, f"step {index}: a funnel step is one event condition such as "
                                               f'visited(path = "/checkout") or custom("Signup"), not '
                                               f"{_kind_of(tree)}")
     return Step(tree, text)
 
 
-def _kind_of(tree: lang.Condition) -> str:
-    return {lang.Then: "a sequence (give its events as separate steps)", lang.And: "an AND", lang.Or: "an OR",
-            lang.Not: "a NOT", lang.Compare: "a field comparison (filter sessions with `query`)",
-            lang.CountOf: "a count", lang.InSession: "a session(...) condition"}.get(type(tree), "that")
+def _kind_of(tree: ast.Condition) -> str:
+    return {ast.Then: "a sequence (give its events as separate steps)", ast.And: "an AND", ast.Or: "an OR",
+            ast.Not: "a NOT", ast.Compare: "a field comparison (filter sessions with `query`)",
+            ast.CountOf: "a count", ast.InSession: "a session(...) condition"}.get(type(tree), "that")
 
 
 # -- the per-entity table ----------------------------------------------------------------------------------------
@@ -145,10 +145,10 @@ class _Plan:
     breakdown value, the time (epoch ms) of each step's event (NULL past the last step reached), the step-1
     event's timestamp and session, and its user id."""
 
-    def __init__(self, scope: Scope, request: FunnelRequest) -> None:
+    def __init__(self, scope: AppScope, request: FunnelRequest) -> None:
         _validate(request)
         self.request = request
-        self.scope = Scope(scope.app_id, scope.target)
+        self.scope = AppScope(scope.app_id, scope.target)
         self.n = len(request.steps)
         end = request.end
         if end is not None and request.window_ms is not None:
@@ -156,7 +156,7 @@ class _Plan:
         self.rows = Rows(SOURCES["EVENTS"], self.scope, start=request.start, end=end)
         self.dimension = self._dimension() if request.breakdown else None
 
-    def _dimension(self) -> tuple[exp.Expression, str]:
+    def _dimension(self) -> tuple[exp.Expr, str]:
         name = self.request.breakdown
         assert name is not None
         users = self.request.count_by == "USER"
@@ -210,7 +210,7 @@ class _Plan:
 
     def _level(self, inner: exp.Select, k: int, keep: list[str]) -> exp.Select:
         """Step k's event per entity: its number r{k} and time t{k}, as window MINs over the rows that qualify."""
-        qualifies: exp.Expression = col(f"m{k}")
+        qualifies: exp.Expr = col(f"m{k}")
         if k > 1:
             previous = col(f"r{k - 1}")
             after = (col("pos").eq(exp.Add(this=previous, expression=exp.Literal.number(1))) if self.request.strict
@@ -220,7 +220,7 @@ class _Plan:
                 elapsed = exp.Sub(this=col("at_ms"), expression=col("t1"))
                 qualifies = exp.and_(qualifies, exp.LTE(this=elapsed, expression=self.scope.param(
                     self.request.window_ms)))
-        def first(value: str) -> exp.Expression:
+        def first(value: str) -> exp.Expr:
             return exp.Window(this=exp.Min(this=exp.If(this=qualifies.copy(), true=col(value), false=exp.Null())),
                               partition_by=[col("entity")])
         query = exp.select(*(col(c) for c in keep), exp.alias_(first("pos"), f"r{k}"),
@@ -231,20 +231,20 @@ class _Plan:
                 exp.GT(this=col("pos"), expression=col(f"r{k - 1}")), exp.paren(later))))
         return query
 
-    def _sessions(self) -> list[exp.Expression]:
+    def _sessions(self) -> list[exp.Expr]:
         """The sessions whose events count, as conditions on the events row."""
         request, out = self.request, []
         if request.session_filter is not None:
             out.append(Compiler(self.scope).condition(self.rows.source.entity, "e",
-                                                      lang.InSession(request.session_filter)))
+                                                      ast.InSession(request.session_filter)))
         if request.query:
             out.append(Compiler(self.scope, request.query).condition(self.rows.source.entity, "e",
-                                                                     lang.InSession(parse(request.query))))
+                                                                     ast.InSession(parse(request.query))))
         return out
 
-    def stats(self) -> list[exp.Expression]:
+    def stats(self) -> list[exp.Expr]:
         """The aggregates of the step table over F: c{k}, and p50_{k} / p90_{k} from step 2 on."""
-        out: list[exp.Expression] = [exp.alias_(exp.Count(this=col(f"t{k}")), f"c{k}") for k in range(1, self.n + 1)]
+        out: list[exp.Expr] = [exp.alias_(exp.Count(this=col(f"t{k}")), f"c{k}") for k in range(1, self.n + 1)]
         for k in range(2, self.n + 1):
             elapsed = exp.Sub(this=col(f"t{k}"), expression=col(f"t{k - 1}"))
             for name, quantile in (("p50", "0.5"), ("p90", "0.9")):
@@ -252,17 +252,17 @@ class _Plan:
                                       f"{name}_{k}"))
         return out
 
-    def over_entities(self, *columns: exp.Expression) -> exp.Select:
+    def over_entities(self, *columns: exp.Expr) -> exp.Select:
         return exp.select(*columns).from_(exp.Subquery(this=self.entities(), alias="f"))
 
-    def group(self, value: Any) -> exp.Expression:
+    def group(self, value: Any) -> exp.Expr:
         """F's rows of one breakdown value (NULL is a value of its own)."""
         return is_null(col("dim")) if value is None else col("dim").eq(self.scope.param(value))
 
 
 # -- the answers ---------------------------------------------------------------------------------------------------
 
-def funnel(store: ReadStore, scope: Scope, request: FunnelRequest, limits: AnalyticsLimits) -> FunnelAnswer:
+def funnel(store: ReadStore, scope: AppScope, request: FunnelRequest, limits: AnalyticsLimits) -> FunnelAnswer:
     plan = _Plan(scope, request)
     starts = _bucket_starts(request, limits)
     answer = FunnelAnswer(_steps(run(store, plan.scope, plan.over_entities(*plan.stats()), limits.timeout_s)[0],
@@ -341,7 +341,7 @@ def _series(store: ReadStore, plan: _Plan, starts: list[int], limits: AnalyticsL
 _DROPPED_KEYS = [SortKey(col("t1"), True, "number"), SortKey(col("entity"), True)]
 
 
-def dropped(store: ReadStore, scope: Scope, request: FunnelRequest, step: int, group: tuple[Any] | None, first: int,
+def dropped(store: ReadStore, scope: AppScope, request: FunnelRequest, step: int, group: tuple[Any] | None, first: int,
             after: str | None, limits: AnalyticsLimits) -> tuple[list[Dropped], list[str], bool]:
     """A page of the entities that reached step `step - 1` but not step `step` (of one breakdown value when
     `group` holds it), the latest step-1 first; with their cursors and whether more follow. Step 1 drops none."""

@@ -9,24 +9,24 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.compile import Compiler, parse, where
-from replayql.query.sql import Scope, col, time_range
+from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import HAD_KINDS, SESSIONS
 
 
-def event_condition(scope: Scope, text: str, alias: str, role: str,
-                    kinds: Collection[str] | None = None) -> exp.Expression:
+def event_condition(scope: AppScope, text: str, alias: str, role: str,
+                    kinds: Collection[str] | None = None) -> exp.Expr:
     """The condition on an events row (alias `alias`) for `text`, one event condition or several joined with
     OR. `kinds`: the language's event kinds allowed (e.g. `visited`), None for all. Mistakes are BAD_QUERY with
     the position in `text`; `role` (start, return, end) names the argument in messages."""
     compiler = Compiler(scope, text)
     tree = parse(text)
-    items = tree.items if isinstance(tree, lang.Or) else (tree,)
+    items = tree.items if isinstance(tree, ast.Or) else (tree,)
     allowed = sorted(kinds) if kinds is not None else sorted(HAD_KINDS)
     parts = []
     for item in items:
-        if not isinstance(item, lang.Had):
+        if not isinstance(item, ast.Had):
             raise compiler.fail(item, f"`{role}` is an event condition such as "
                                       f"{_example(allowed)}, or several joined with OR; filter sessions with "
                                       "`query`")
@@ -41,13 +41,13 @@ def _example(allowed: list[str]) -> str:
     return 'custom("Signup")' if "custom" in allowed else 'visited(path = "/")'
 
 
-def session_conditions(scope: Scope, alias: str, typed: lang.Condition | None, query: str | None
-                       ) -> list[exp.Expression]:
+def session_conditions(scope: AppScope, alias: str, typed: ast.Condition | None, query: str | None
+                       ) -> list[exp.Expr]:
     """The filter on the sessions (alias `alias`) an analytics query reads: the typed filter AND the query."""
     return where(scope, SESSIONS, alias, typed, query)
 
 
-def sessions_in(scope: Scope, typed: lang.Condition | None, query: str | None, start: datetime | None,
+def sessions_in(scope: AppScope, typed: ast.Condition | None, query: str | None, start: datetime | None,
                 end: datetime | None) -> exp.Select:
     """SELECT session_id of the sessions matching the filters that started in [start, end)."""
     alias = "fs"

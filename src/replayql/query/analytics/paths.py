@@ -26,11 +26,11 @@ from datetime import datetime
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics.occurrences import event_condition, sessions_in
 from replayql.query.errors import BadUserInput
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col
+from replayql.query.sql import AppScope, col
 from replayql.store.dialect import PathPattern
 
 MAX_STEPS = 10
@@ -50,7 +50,7 @@ class PathsRequest:
     start: datetime | None = None
     end: datetime | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,9 @@ class Paths:
     edge_count: int
 
 
-def paths(store: ReadStore, scope: Scope, request: PathsRequest, limits: AnalyticsLimits) -> Paths:
+def paths(store: ReadStore, scope: AppScope, request: PathsRequest, limits: AnalyticsLimits) -> Paths:
     _validate(request)
-    scope = Scope(scope.app_id, scope.target)  # fresh parameters per query
+    scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
     backward = request.end_event is not None
     chain = _chain(scope, request, backward)
     counted = exp.select("step", exp.alias_(exp.Count(this=exp.Star()), "n")).from_("path").group_by(col("step"))
@@ -116,7 +116,7 @@ def _with(query: exp.Select, chain: list[tuple[str, exp.Select]]) -> exp.Select:
     return query
 
 
-def _node(nodes: str) -> exp.Expression:
+def _node(nodes: str) -> exp.Expr:
     page = exp.func("coalesce", PathPattern(this=col("path", "e")), exp.Literal.string(NO_PATH))
     if nodes == "PAGES":
         return page
@@ -126,7 +126,7 @@ def _node(nodes: str) -> exp.Expression:
                                       expression=exp.func("coalesce", col("name", "e"), exp.Literal.string(""))))
 
 
-def _chain(scope: Scope, request: PathsRequest, backward: bool) -> list[tuple[str, exp.Select]]:
+def _chain(scope: AppScope, request: PathsRequest, backward: bool) -> list[tuple[str, exp.Select]]:
     """The CTEs up to `path` (sid, step, node, other): each session's collapsed path from its anchor, `other`
     being the node at the step before (or, to an end, after) in step order."""
     condition = request.end_event if backward else request.start_event
@@ -143,7 +143,7 @@ def _chain(scope: Scope, request: PathsRequest, backward: bool) -> list[tuple[st
                           ).from_("nodes")
     hit_rank = exp.Case(ifs=[exp.If(this=col("hit"), true=col("rn"))])
     if condition is None:
-        anchor: exp.Expression = exp.Literal.number(1)
+        anchor: exp.Expr = exp.Literal.number(1)
     else:
         found = exp.Max(this=hit_rank) if backward else exp.Min(this=hit_rank)
         anchor = exp.Window(this=found, partition_by=[col("sid")])
@@ -160,7 +160,7 @@ def _chain(scope: Scope, request: PathsRequest, backward: bool) -> list[tuple[st
     return [("nodes", nodes), ("numbered", numbered), ("anchored", anchored), ("kept", kept), ("path", path)]
 
 
-def _window(function: exp.Expression, *order: str, descending: bool = False) -> exp.Window:
+def _window(function: exp.Expr, *order: str, descending: bool = False) -> exp.Window:
     ordered = [exp.Ordered(this=col(name), desc=descending) for name in order]
     return exp.Window(this=function, partition_by=[col("sid")], order=exp.Order(expressions=ordered))
 

@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo
 from sqlglot import exp
 
 from replayql.config import AnalyticsLimits
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.occurrences import event_condition, session_conditions
 from replayql.query.analytics.sources import ANONYMOUS, SOURCES, Resolved, resolve_field
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
-from replayql.query.sql import Scope, col
+from replayql.query.sql import AppScope, col
 from replayql.query.vocabulary import FLAG
 from replayql.store.dialect import TimeBucket
 
@@ -56,7 +56,7 @@ class RetentionRequest:
     return_event: str | None = None  # None: any session
     breakdown: str | None = None
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
 
 
 @dataclass
@@ -90,12 +90,12 @@ class Retention:
     groups: list[Group] | None
 
 
-def retention(store: ReadStore, scope: Scope, request: RetentionRequest, limits: AnalyticsLimits) -> Retention:
+def retention(store: ReadStore, scope: AppScope, request: RetentionRequest, limits: AnalyticsLimits) -> Retention:
     return _Retention(store, scope, request, limits).run()
 
 
 class _Retention:
-    def __init__(self, store: ReadStore, scope: Scope, request: RetentionRequest, limits: AnalyticsLimits) -> None:
+    def __init__(self, store: ReadStore, scope: AppScope, request: RetentionRequest, limits: AnalyticsLimits) -> None:
         if request.interval not in UNITS:
             raise BadUserInput(f"unknown interval {request.interval}; retention buckets by day, week or month")
         if not 1 <= request.periods <= MAX_PERIODS:
@@ -105,7 +105,7 @@ class _Retention:
         if request.end <= request.start:
             raise BadUserInput("timeRange.to must be after timeRange.from")
         self.store, self.request, self.limits = store, request, limits
-        self.scope = Scope(scope.app_id, scope.target)  # fresh parameters per query
+        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
         self.zone: ZoneInfo = buckets.zone(request.time_zone)
         self.group: Resolved | None = self._breakdown(request.breakdown)
 
@@ -228,7 +228,7 @@ class _Retention:
         moment (its start) to until (its end); an event is a moment."""
         scope, user_key = self.scope, exp.func("coalesce", col("user_id", "s"), exp.DPipe(
             this=exp.Literal.string(ANONYMOUS), expression=col("session_id", "s")))
-        columns: list[exp.Expression] = [exp.alias_(user_key, "uk")]
+        columns: list[exp.Expr] = [exp.alias_(user_key, "uk")]
         if text is None:
             columns += [exp.alias_(col("started_at", "s"), "moment"), exp.alias_(col("ended_at", "s"), "until"),
                         exp.alias_(col("session_id", "s"), "sid"), exp.alias_(exp.Literal.number(0), "seq"),
@@ -249,16 +249,17 @@ class _Retention:
             query = query.where(condition)
         return query
 
-    def _bucket(self, moment: exp.Expression) -> exp.Expression:
+    def _bucket(self, moment: exp.Expr) -> exp.Expr:
         return TimeBucket(this=moment, unit=exp.var(self.request.interval),
                           zone=exp.Literal.string(self.request.time_zone))
 
 
-def _aliased(query: exp.Select, name: str) -> exp.Expression:
+def _aliased(query: exp.Select, name: str) -> exp.Expr:
     """The expression behind an alias of a SELECT (a WHERE cannot name the alias on every store)."""
     for expression in query.expressions:
         if isinstance(expression, exp.Alias) and expression.alias == name:
-            return expression.this.copy()
+            aliased: exp.Expr = expression.this
+            return aliased.copy()
     raise AssertionError(name)
 
 

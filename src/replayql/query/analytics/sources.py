@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from replayql.query import language as lang
+from replayql.query import ast
 from replayql.query.compile import Compiler, flag_value, parse
 from replayql.query.errors import BadUserInput
-from replayql.query.sql import Scope, col, time_range
+from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import EVENTS, FLAG, ISSUES, NUMBER, SESSIONS, TEXT, TIME, USERS, Entity
 from replayql.store.dialect import JsonText, NumberOrNull, PathPattern
 
@@ -52,7 +52,7 @@ SOURCES: dict[str, Source] = {
 class Resolved:
     """A field as an expression over the source's rows, its type, and the joins it needs ("session", "user")."""
 
-    expression: exp.Expression
+    expression: exp.Expr
     type: str
     joins: frozenset[str] = frozenset()
 
@@ -60,12 +60,12 @@ class Resolved:
 @dataclass
 class Rows:
     """The rows one analytics query reads: a source, its filter, its time range, and the joins its fields need.
-    Every table goes through `Scope`, so each carries the tenant guard."""
+    Every table goes through `AppScope`, so each carries the tenant guard."""
 
     source: Source
-    scope: Scope
+    scope: AppScope
     query: str | None = None
-    session_filter: lang.Condition | None = None
+    session_filter: ast.Condition | None = None
     start: datetime | None = None
     end: datetime | None = None
     joins: set[str] = field(default_factory=set)
@@ -76,15 +76,15 @@ class Rows:
         self.joins |= found.joins
         return found
 
-    def time(self) -> exp.Expression:
+    def time(self) -> exp.Expr:
         return col(self.source.time_column, self.source.alias)
 
-    def session_key(self) -> exp.Expression:
+    def session_key(self) -> exp.Expr:
         if self.source.table in ("sessions", "events"):
             return col("session_id", self.source.alias)
         raise BadUserInput(f"{self.source.name} rows have no session: use COUNT or UNIQUE_USERS")
 
-    def user_key(self) -> exp.Expression:
+    def user_key(self) -> exp.Expr:
         """Users, counting each anonymous session as a user of its own."""
         if self.source.table == "users":
             return col("user_id", "u")
@@ -94,11 +94,11 @@ class Rows:
         return exp.func("coalesce", col("user_id", "s"),
                         exp.DPipe(this=exp.Literal.string(ANONYMOUS), expression=col("session_id", "s")))
 
-    def condition(self, node: lang.Condition, text: str | None) -> exp.Expression:
+    def condition(self, node: ast.Condition, text: str | None) -> exp.Expr:
         """A filter-language condition on the source's rows (e.g. a RATE's numerator)."""
         return Compiler(self.scope, text).condition(self.source.entity, self.source.alias, node)
 
-    def select(self, *columns: exp.Expression) -> exp.Select:
+    def select(self, *columns: exp.Expr) -> exp.Select:
         """SELECT columns FROM the source's rows, filtered and joined as its fields need."""
         source, alias = self.source, self.source.alias
         query = self.scope.select(source.table, *columns, alias=alias)
@@ -110,7 +110,7 @@ class Rows:
         if self.restrict:
             query = query.where(self.condition(parse(self.restrict), None))
         if self.session_filter is not None:
-            query = query.where(self.condition(lang.InSession(self.session_filter), None))
+            query = query.where(self.condition(ast.InSession(self.session_filter), None))
         for condition in time_range(self.time(), self.start, self.end, self.scope):
             query = query.where(condition)
         if self.joins and source.table != "sessions":
@@ -120,7 +120,7 @@ class Rows:
         return query
 
 
-def resolve_field(source: Source, scope: Scope, name: str) -> Resolved:
+def resolve_field(source: Source, scope: AppScope, name: str) -> Resolved:
     entity, alias = source.entity, source.alias
     if name == "pathPattern" and source.table in ("sessions", "events"):
         return Resolved(PathPattern(this=col("initial_path" if source.table == "sessions" else "path", alias)), TEXT)
@@ -141,7 +141,7 @@ def resolve_field(source: Source, scope: Scope, name: str) -> Resolved:
     raise BadUserInput(_unknown(source, name))
 
 
-def as_number(found: Resolved, name: str) -> exp.Expression:
+def as_number(found: Resolved, name: str) -> exp.Expr:
     """A field for sum/avg/percentiles: a number column, or a JSON value read as a number."""
     if found.type == NUMBER:
         return found.expression

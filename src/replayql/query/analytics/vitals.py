@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from replayql.config import AnalyticsLimits
 from replayql.query.analytics.aggregate import AggregateRequest, Dimension, Measure, aggregate
 from replayql.query.lists import ReadStore
-from replayql.query.sql import Scope
+from replayql.query.sql import AppScope
 
 # (good up to, poor above), in the vital's unit (ms; CLS unitless), as web.dev defines them.
 THRESHOLDS: dict[str, tuple[float, float]] = {
@@ -36,7 +36,7 @@ def _band(band: str) -> str:
     return " OR ".join(f"(name = {name} AND {conditions[band].format(*limits)})" for name, limits in THRESHOLDS.items())
 
 
-def web_vitals(store: ReadStore, scope: Scope, request: AggregateRequest, group: str | None,
+def web_vitals(store: ReadStore, scope: AppScope, request: AggregateRequest, group: str | None,
                limits: AnalyticsLimits) -> tuple[list[VitalSummary], bool]:
     """`request` carries the time range and filters; the summaries come back by vital, then by the group's
     count. The flag says whether `limit` cut groups off."""
