@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from replayql.ingest.enrich import Device, UrlParts, country_for_ip, parse_user_agent, url_parts
+from replayql.ingest.enrich import Device, Enricher, UrlParts, country_for_ip
+
+ENRICHER = Enricher()  # with the default cache sizes
+parse_user_agent, url_parts = ENRICHER.parse_user_agent, ENRICHER.url_parts
 
 # ---------------------------------------------------------------------------
 # parse_user_agent
@@ -179,6 +182,15 @@ def test_parse_user_agent_non_string_garbage() -> None:
 
 def test_parse_user_agent_returns_cached_instance() -> None:
     assert parse_user_agent(EDGE_WINDOWS) is parse_user_agent(EDGE_WINDOWS)
+
+
+def test_the_caches_keep_their_size_and_answer_alike_past_it() -> None:
+    enricher = Enricher(user_agents=2, urls=3)
+    devices = [enricher.parse_user_agent(ua) for ua in (CHROME_WIN10, CHROME_MACOS, SAFARI_MACOS_17, CHROME_WIN10)]
+    paths = [enricher.url_parts(f"https://shop.example/p/{n}").path for n in range(5)]
+    assert enricher.cache_sizes() == {"ingest.user_agents": (2, 2), "ingest.urls": (3, 3)}
+    assert devices[3] == devices[0] == parse_user_agent(CHROME_WIN10)  # forgotten, then parsed again
+    assert paths == [f"/p/{n}" for n in range(5)]
 
 
 # ---------------------------------------------------------------------------

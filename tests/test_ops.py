@@ -21,7 +21,7 @@ from prometheus_client import generate_latest
 from starlette.testclient import TestClient
 
 from conftest import T0, Location, Samples, Server, drop_location, labelled, make_batch, parse_samples, start_server
-from replayql.api.app import cache_sizes, close_services, create_app
+from replayql.api.app import close_services, create_app
 from replayql.api.metrics import Metrics
 from replayql.api.ops import StorePing
 from replayql.config import MIB, ClickHouseConfig, Settings
@@ -199,7 +199,7 @@ def test_metrics_count_known_traffic_exactly(server: Server) -> None:
     # sizes read from the store when scraped: its own tables, before the deletion took rows away
     assert labelled(before_deletion, "replayql_store_rows", "table")["events"] == 3 * events_per_batch + 2
     assert samples[("replayql_store_bytes", ())] > 0
-    expected_caches = cache_sizes(server.services)
+    expected_caches = server.services.cache_sizes()
     assert labelled(samples, "replayql_cache_entries", "cache") == {k: v[0] for k, v in expected_caches.items()}
     assert labelled(samples, "replayql_cache_max_entries", "cache") == {k: v[1] for k, v in expected_caches.items()}
     assert {"process_cpu_seconds_total", "python_info"} <= {name for name, _ in samples}

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from conftest import T0, Server, labelled, make_batch, parse_samples, start_server
-from replayql.api.app import cache_sizes, close_services
+from replayql.api.app import close_services
 from replayql.api.rate_limits import TokenBuckets
 from replayql.config import RateLimits, Settings, with_limits
 from test_cli import ok, serving
@@ -172,7 +172,7 @@ def test_without_limits_a_burst_is_served(tmp_path: Path) -> None:
         assert [server.gql(VIEWER).status_code for _ in range(200)] == [200] * 200
         assert {server.ingest(batch(f"s-{n}")).status_code for n in range(100)} == {200}
         assert server.data("{ sessions { totalCount } }") == {"sessions": {"totalCount": 100}}
-        assert not any(name.startswith("api.rate") for name in cache_sizes(server.services))
+        assert not any(name.startswith("api.rate") for name in server.services.cache_sizes())
     finally:
         close_services(server.services)
 

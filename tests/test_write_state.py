@@ -3,6 +3,8 @@ declared rules, and the migration that moved DuckDB's ledger out of its `batches
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +12,20 @@ import duckdb
 import msgspec
 import orjson
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from conftest import T0, make_batch, start_server
+from conftest import T0, drop_location, make_batch, new_location, start_server
 from replayql.api.app import close_services
 from replayql.ingest.sessionize import SessionTail, load_tail
 from replayql.store import schema
 from replayql.store.arrow import records_to_table
+from replayql.store.clickhouse_schema import SESSIONS
+from replayql.store.clickhouse_store import ClickHouseStore, Connection
 from replayql.store.dialect import sql
-from replayql.store.merge import merge_sessions, session_aggregates
+from replayql.store.merge import merge_sessions
 from replayql.store.records import SessionDelta
 
 # -- the ledger ------------------------------------------------------------------------------------------------
@@ -78,9 +83,9 @@ def test_merge_follows_each_declared_rule() -> None:
     assert stored.event_count == 9 and incoming.event_count == 3  # neither input changed
 
 
-def _delta(seq: int, values: dict[str, Any]) -> SessionDelta:
+def _delta(seq: int, values: dict[str, Any], session: str = "s") -> SessionDelta:
     start = T0 + values["start"]
-    delta = SessionDelta("a", "s", start, start + values["length"], event_count=values["events"],
+    delta = SessionDelta("a", session, start, start + values["length"], event_count=values["events"],
                          active_ms=values["active"], lcp=values["lcp"], user_id=values["user"],
                          has_recording=values["recording"], tail=f'{{"seq":{seq}}}')
     if values["page"] is not None:  # distinct keys: the SQL fold's first-by has no order among ties
@@ -97,27 +102,43 @@ _DELTAS = st.lists(st.fixed_dictionaries({
     "page": st.none() | st.integers(0, 50), "context": st.booleans()}), min_size=1, max_size=8)
 
 
-@settings(max_examples=60, deadline=None)
-@given(_DELTAS)
-def test_python_merge_equals_the_sql_fold_clickhouse_reads_with(values: list[dict[str, Any]]) -> None:
-    """Batches arriving in seq order: the writer's merge and the declared SQL aggregates give the same row."""
-    deltas = [_delta(seq, v) for seq, v in enumerate(values)]
+@pytest.fixture(scope="module")
+def clickhouse(chdb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
+    """A ClickHouse store (its real schema: per-batch rows, the summaries' views and states)."""
+    location = new_location("clickhouse", tmp_path_factory.mktemp("merge-states"), chdb_path)
+    assert location.clickhouse is not None
+    store = ClickHouseStore(Connection(location.clickhouse.url))
+    yield store
+    store.close()
+    drop_location(location)
+
+
+_examples = itertools.count()
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(values=_DELTAS)
+def test_python_merge_equals_the_clickhouse_summary_states(clickhouse: ClickHouseStore,
+                                                          values: list[dict[str, Any]]) -> None:
+    """Batches arriving in seq order: DuckDB's merge in Python and ClickHouse's states (folded by its view at
+    insert, merged when read), both generated from the one declaration, give the same session."""
+    session = f"s{next(_examples)}"
+    deltas = [_delta(seq, v, session) for seq, v in enumerate(values)]
     merged = deltas[0]
     for delta in deltas[1:]:
         merged = merge_sessions(merged, delta)
     columns = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
-    table = records_to_table(deltas, columns).append_column("seq", pa.array(range(len(deltas)), pa.int64()))
-    conn = duckdb.connect()
-    conn.register("rows", table)
-    fold = exp.select(*session_aggregates()).from_("rows").group_by("app_id", "session_id")
-    cursor = conn.execute(sql(fold, "duckdb"))
-    folded = dict(zip([d[0] for d in cursor.description or ()], cursor.fetchone() or (), strict=True))
+    for seq, delta in enumerate(deltas):  # one insert per batch, as the writer's commits come
+        row = records_to_table([delta], columns).append_column("seq", pa.array([seq], pa.int32()))
+        clickhouse.insert_rows("session_batches", row.append_column("written", pa.array([seq], pa.int64())))
+    query = exp.select(*SESSIONS.merged()).from_("sessions").where(
+        exp.column("session_id").eq(exp.Literal.string(session))).group_by("app_id", "session_id")
+    [folded] = clickhouse.fetch_dicts(sql(query, "clickhouse"), {})
     for name, logical in columns:
-        expected = getattr(merged, name)
         got = folded[name]
         if logical == schema.TIME and got is not None:
             got = int(got.timestamp() * 1000)
-        assert got == expected, (name, got, expected)
+        assert got == getattr(merged, name), (name, got, getattr(merged, name))
 
 
 # -- the migration of a version-1 DuckDB store ------------------------------------------------------------------

@@ -208,8 +208,8 @@ def serve(data_dir: DataDir, clickhouse: ClickHouseConfig | None, host: str = "1
               envvar="REPLAYQL_DUCKDB_MEMORY_LIMIT",
               help="Memory DuckDB may use (e.g. 512MB, 4GB); larger work spills to disk.")] = "512MB",
           limit: Annotated[list[str] | None, typer.Option(
-              help="Change a limit: graphql.NAME=VALUE, ingest.NAME=VALUE or rate.NAME=VALUE (repeatable; see "
-                   "the README).")] = None,
+              help="Change a limit: graphql.NAME=VALUE, ingest.NAME=VALUE, rate.NAME=VALUE or cache.NAME=VALUE "
+                   "(repeatable; see the README).")] = None,
           retention_days: Annotated[int | None, typer.Option(
               envvar="REPLAYQL_RETENTION_DAYS", min=1, help=RETENTION_HELP + " At start, then hourly.")] = None,
           log_level: str = "info",

@@ -95,6 +95,25 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class CacheLimits:
+    """Entries each in-memory cache keeps, so memory stays flat however much traffic comes: past its bound a cache
+    forgets its least recently used entry, which is read from the store or computed again when next needed. Each
+    bounds the cache that /metrics labels with its name after a dot (`session_tails`: `writer.session_tails`)."""
+
+    # The writer's: recently written sessions' tails, and whether a session or a user was deleted. A write group
+    # takes no more batches than the smallest of these holds (so that all its entries fit), and at most 2,000.
+    session_tails: int = 50_000
+    sessions_deleted: int = 50_000
+    users_deleted: int = 50_000
+    session_summaries: int = 50_000  # the DuckDB store: recently written sessions' stored summaries
+    user_agents: int = 16_384  # parsed user agents (devices)
+    urls: int = 16_384  # URLs split into host, path, query and UTM tags
+    parsed_strings: int = 512  # filter-language query strings, parsed
+    documents: int = 512  # GraphQL documents, parsed and validated
+    allowed_origins: int = 10_000  # each app's allowed origins, kept 5 s after a registry read
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("replayql-data")
     clickhouse: ClickHouseConfig | None = None  # None: the embedded DuckDB store in data_dir
@@ -111,6 +130,7 @@ class Settings:
     analytics: AnalyticsLimits = field(default_factory=lambda: AnalyticsLimits())
     query: QueryLimits = field(default_factory=QueryLimits)
     rate: RateLimits = field(default_factory=RateLimits)
+    caches: CacheLimits = field(default_factory=CacheLimits)
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
@@ -137,7 +157,7 @@ def default_data_dir() -> Path:
 
 
 # --limit prefix -> the Settings field it changes
-_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits", "rate": "rate"}
+_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits", "rate": "rate", "cache": "caches"}
 
 
 def with_limits(settings: Settings, assignments: list[str]) -> Settings:

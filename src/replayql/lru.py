@@ -1,9 +1,12 @@
-"""A bounded mapping for the writer's in-memory state: memory stays flat however many sessions are seen."""
+"""Bounded caches: memory stays flat however many sessions, user agents or queries are seen."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -21,3 +24,9 @@ class Lru(OrderedDict[K, V]):
         self.move_to_end(key)
         if len(self) > self.size:
             self.popitem(last=False)
+
+
+def cache_size(function: _lru_cache_wrapper[Any]) -> tuple[int, int]:
+    """(entries now, the most it holds) of a function wrapped by `functools.lru_cache`."""
+    info = function.cache_info()
+    return info.currsize, info.maxsize or 0

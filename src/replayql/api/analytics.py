@@ -156,7 +156,7 @@ async def resolve_aggregate(info: Info, input: AggregateInput) -> AggregateResul
     limits = info.context.services.settings.analytics
     table = await info.context.read(agg.aggregate, request, limits)
     sessions = ast.InSession(request.session_filter) if request.session_filter is not None else None
-    return AggregateResult.of(table, applied_query(sessions, request.query))
+    return AggregateResult.of(table, applied_query(sessions, request.query, info.context.parse))
 
 
 @strawberry.enum(description="What to break web vitals down by.")

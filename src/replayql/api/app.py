@@ -15,13 +15,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from replayql.api import graphql_http, ops
+from replayql.api import ops
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
 from replayql.api.ingest_http import IngestApp, internal_error
 from replayql.api.metrics import Metrics, ServerState
 from replayql.api.static import asset_routes
 from replayql.config import Settings
+from replayql.ingest.enrich import Enricher
 from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.sessionize import SessionizeOptions
 from replayql.ingest.writer import IngestWriter
@@ -32,22 +33,19 @@ log = logging.getLogger(__name__)
 
 
 def open_services(settings: Settings) -> Services:
-    backend = open_backend(settings.data_dir, settings.clickhouse, settings.duckdb_memory_limit)
+    caches = settings.caches
+    backend = open_backend(settings.data_dir, settings.clickhouse, settings.duckdb_memory_limit,
+                           caches.session_summaries)
     options = SessionizeOptions(settings.frustration, settings.idle_threshold_ms, settings.geoip,
-                                settings.store_client_ip)
+                                settings.store_client_ip, Enricher(caches.user_agents, caches.urls))
     metrics = Metrics()
-    writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits, metrics.observe_commit)
+    writer = IngestWriter(backend.store, options, settings.group_commit_ms, settings.limits, metrics.observe_commit,
+                          caches)
     retention = None if settings.retention_days is None else RetentionSchedule(
         writer, settings.retention_days, settings.retention_interval_s, settings.retention_chunk_sessions)
     services = Services(settings, backend.store, backend.registry, writer, metrics, retention)
-    metrics.watch(ServerState(writer.backlog, backend.store.storage_size, lambda: cache_sizes(services)))
+    metrics.watch(ServerState(writer.backlog, backend.store.storage_size, services.cache_sizes))
     return services
-
-
-def cache_sizes(services: Services) -> dict[str, tuple[int, int]]:
-    """Every structure the server keeps in memory that could grow with traffic: (entries now, bound)."""
-    documents = graphql_http.prepared_documents()
-    return services.cache_sizes() | {"graphql.documents": documents}
 
 
 def close_services(services: Services) -> None:

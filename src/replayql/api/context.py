@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from graphql import DocumentNode, GraphQLError
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
@@ -14,19 +16,22 @@ from replayql.api.metrics import Metrics
 from replayql.api.rate_limits import TokenBuckets, token_buckets
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
 from replayql.config import Settings
-from replayql.ingest import enrich
 from replayql.ingest.retention import RetentionSchedule
 from replayql.ingest.writer import IngestWriter
-from replayql.lru import Lru
-from replayql.query import ast, entities
-from replayql.query import compile as compiler
+from replayql.lru import Lru, cache_size
+from replayql.query import ast, entities, language
 from replayql.query.lists import Page, check_page_size
 from replayql.query.sql import AppScope
 from replayql.store.base import Registry, Store
 from replayql.store.registry import ApiKey
 
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
+
 R = TypeVar("R")
 W = TypeVar("W")
+# A GraphQL document parsed and validated: the document, or None when it cannot run, and the errors found.
+Prepared = tuple[DocumentNode | None, tuple[GraphQLError, ...]]
 
 
 @dataclass
@@ -40,12 +45,18 @@ class Services:
     metrics: Metrics = field(default_factory=Metrics)
     retention: RetentionSchedule | None = None  # with Settings.retention_days
     _known_apps: set[str] = field(default_factory=set)
-    _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(default_factory=lambda: Lru(10_000))
+    _origins: Lru[str, tuple[float, tuple[str, ...]]] = field(init=False)
+    # Parsed and validated GraphQL documents by their text (api.graphql_http): used on the event loop only.
+    documents: Lru[str, Prepared] = field(init=False)
+    query_strings: _lru_cache_wrapper[ast.Condition] = field(init=False)  # the filter language's parser, cached
     graphql_rate: TokenBuckets | None = field(init=False)  # per API key id; None: no limit
     ingest_rate: TokenBuckets | None = field(init=False)  # per app id; None: no limit
 
     def __post_init__(self) -> None:
-        rate = self.settings.rate
+        caches, rate = self.settings.caches, self.settings.rate
+        self._origins = Lru(caches.allowed_origins)
+        self.documents = Lru(caches.documents)
+        self.query_strings = lru_cache(maxsize=caches.parsed_strings)(language.parse)  # a dashboard sends the same ones
         self.graphql_rate = token_buckets(rate.graphql_per_key_per_s, rate.graphql_burst)
         self.ingest_rate = token_buckets(rate.ingest_per_app_per_s, rate.ingest_burst)
 
@@ -72,16 +83,14 @@ class Services:
         return origins
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
-        """The structures the services keep in memory that could grow with traffic: (entries, bound)."""
+        """Every structure the server keeps in memory that could grow with traffic: (entries now, bound)."""
         cached = {"api.allowed_origins": (len(self._origins), self._origins.size),
-                  "api.known_apps": (len(self._known_apps), MAX_KNOWN_APPS)}
+                  "api.known_apps": (len(self._known_apps), MAX_KNOWN_APPS),
+                  "graphql.documents": (len(self.documents), self.documents.size),
+                  "query.parsed_strings": cache_size(self.query_strings)}
         for name, buckets in (("api.rate_graphql_keys", self.graphql_rate), ("api.rate_ingest_apps", self.ingest_rate)):
             if buckets is not None:
                 cached[name] = buckets.cache_size()
-        for name, function in (("ingest.user_agents", enrich.parse_user_agent_cached), ("ingest.urls",
-                               enrich.url_parts_cached), ("query.parsed_strings", compiler.parse)):
-            info = function.cache_info()
-            cached[name] = (info.currsize, info.maxsize or 0)
         return cached | self.writer.cache_sizes() | self.store.cache_sizes()
 
 
@@ -146,7 +155,12 @@ class Context:
 
     def scope(self) -> AppScope:
         """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s)
+        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s, self.parse)
+
+    @property
+    def parse(self) -> Callable[[str], ast.Condition]:
+        """The filter language's parser, remembering the server's latest query strings."""
+        return self.services.query_strings
 
     async def read(self, fn: Callable[..., R], *args: Any) -> R:
         """Run a query-layer reader in a worker thread, so the event loop never waits on the store."""

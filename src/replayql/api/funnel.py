@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -12,7 +13,7 @@ from replayql.api.analytics import Interval
 from replayql.api.filters import EventCondition, SessionFilter, event_condition, to_tree
 from replayql.api.inputs import TimeRange
 from replayql.api.types import Connection, Info, Session, User, connection
-from replayql.query import language
+from replayql.query import ast, language
 from replayql.query.analytics import funnel as fq
 from replayql.query.compile import applied_query
 from replayql.query.errors import BadUserInput
@@ -163,10 +164,10 @@ def _steps(request: fq.FunnelRequest, stats: list[fq.StepStats], group: tuple[An
             for k, (s, st) in enumerate(zip(request.steps, stats, strict=True), 1)]
 
 
-def _request(given: FunnelInput) -> fq.FunnelRequest:
+def _request(given: FunnelInput, parse: Callable[[str], ast.Condition]) -> fq.FunnelRequest:
     if given.steps and given.typed_steps:
         raise BadUserInput("give the steps either as `steps` or as `typedSteps`, not both")
-    steps = [fq.parse_step(text, k) for k, text in enumerate(given.steps, 1)] if given.steps else \
+    steps = [fq.parse_step(text, k, parse) for k, text in enumerate(given.steps, 1)] if given.steps else \
         [fq.Step(event_condition(c)) for c in given.typed_steps or ()]
     window = given.window_ms
     if window is not None and not float(window).is_integer():
@@ -181,7 +182,7 @@ def _request(given: FunnelInput) -> fq.FunnelRequest:
 
 
 async def resolve_funnel(info: Info, input: FunnelInput) -> FunnelResult:
-    request = _request(input)
+    request = _request(input, info.context.parse)
     answer = await info.context.read(fq.funnel, request, info.context.services.settings.analytics)
     breakdown = None
     if answer.groups is not None:
@@ -195,4 +196,4 @@ async def resolve_funnel(info: Info, input: FunnelInput) -> FunnelResult:
         for p in answer.series]
     return FunnelResult(count_by=input.count_by, order=input.order, window_ms=input.window_ms,
                         steps=_steps(request, answer.steps, None), breakdown=breakdown, series=series,
-                        applied_query=applied_query(request.session_filter, request.query))
+                        applied_query=applied_query(request.session_filter, request.query, info.context.parse))

@@ -15,7 +15,6 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from inspect import isawaitable
 from typing import Any
 
@@ -38,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from replayql.api.context import Context, Services
+from replayql.api.context import Context, Prepared, Services
 from replayql.api.ingest_http import bare_media_type, internal_error
 from replayql.api.limits import check_limits, json_shape, literal_shape
 from replayql.api.schema import schema
@@ -110,9 +109,18 @@ def _refused(error: RequestError, media_type: str) -> GraphQLResponse:
     return _answer(body, error.status, media_type, error.headers)
 
 
-@lru_cache(maxsize=512)
-def _prepare(query: str, limits: QueryLimits) -> tuple[DocumentNode | None, tuple[GraphQLError, ...]]:
-    """Parse and validate once per distinct document: dashboards send the same few queries over and over."""
+def _prepared(services: Services, query: str) -> Prepared:
+    """Parse and validate once per distinct document while it is in use: dashboards send the same few queries over
+    and over. (On the event loop, so the cache needs no lock.)"""
+    prepared = services.documents.get(query)
+    if prepared is None:
+        prepared = _prepare(query, services.settings.query)
+    services.documents.put(query, prepared)  # the most recently used, kept longest
+    return prepared
+
+
+def _prepare(query: str, limits: QueryLimits) -> Prepared:
+    """The document parsed (within the limits) and validated, or why it cannot run."""
     try:
         document = parse(query, max_tokens=limits.max_tokens)
         depth, values = literal_shape(document)
@@ -130,12 +138,6 @@ def _prepare(query: str, limits: QueryLimits) -> tuple[DocumentNode | None, tupl
     except RecursionError:  # the parser and some validation rules recurse once per nesting level
         return None, (GraphQLError(f"the document is nested too deeply (fields are limited to "
                                    f"{limits.max_depth} levels)", extensions={"code": "QUERY_TOO_DEEP"}),)
-
-
-def prepared_documents() -> tuple[int, int]:
-    """How many parsed documents are cached, and the most there will be."""
-    info = _prepare.cache_info()
-    return info.currsize, info.maxsize or 0
 
 
 def _authenticate(request: Request, services: Services) -> ApiKey:
@@ -267,7 +269,7 @@ def _executed_status(body: dict[str, Any], media_type: str) -> int:
 async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> dict[str, Any]:
     """The execution result (`data`, and `errors` if any); a request that cannot execute raises RequestError."""
     limits = services.settings.query
-    document, errors = _prepare(payload["query"], limits)
+    document, errors = _prepared(services, payload["query"])
     if errors or document is None:
         raise RequestError(400, [_format(e, _document_code(e)) for e in errors])
     operation = get_operation_ast(document, payload.get("operationName"))

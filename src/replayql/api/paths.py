@@ -81,4 +81,5 @@ async def resolve_paths(info: Info, input: PathsInput) -> PathsResult:
         direction=PathDirection(found.direction),
         steps=[PathStep(step=s.step, sessions=s.sessions, drop_off=s.drop_off) for s in found.steps],
         edges=[PathEdge(step=e.step, from_=e.source, to=e.target, count=e.count) for e in found.edges],
-        truncated=found.truncated, edge_count=found.edge_count, applied_query=applied_query(typed, input.query))
+        truncated=found.truncated, edge_count=found.edge_count,
+        applied_query=applied_query(typed, input.query, info.context.parse))

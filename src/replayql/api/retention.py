@@ -104,4 +104,4 @@ async def resolve_retention(info: Info, input: RetentionInput) -> RetentionResul
                        overall=RetentionOverall.of(g.overall)) for g in found.groups]
     return RetentionResult(periods=request.periods, cohorts=[RetentionCohort.of(c) for c in found.cohorts],
                            overall=RetentionOverall.of(found.overall), groups=groups,
-                           applied_query=applied_query(typed, input.query))
+                           applied_query=applied_query(typed, input.query, info.context.parse))

@@ -78,7 +78,7 @@ async def _list(info: Info, lister: Any, counter: Any, args: ListArgs, wrap: Any
     page = await info.context.read(lister, args)
     found = connection([wrap(r) for r in page.rows], page.cursors, page.has_next,
                        lambda: info.context.read(counter, args))
-    found.applied_query = applied_query(args.filter, args.query)
+    found.applied_query = applied_query(args.filter, args.query, info.context.parse)
     return found
 
 

@@ -1,8 +1,9 @@
 """Ingest-time enrichment: user agent -> device, URL -> parts, IP -> country.
 
-Every public function here runs once per incoming event, on data sent by
-arbitrary browsers (and by scripts pretending to be browsers), so all of them
-accept garbage and return "unknown" (None / "other") instead of raising.
+Every public function and `Enricher` method here runs once per incoming event,
+on data sent by arbitrary browsers (and by scripts pretending to be browsers),
+so all of them accept garbage and return "unknown" (None / "other") instead of
+raising.
 
 Decisions worth knowing (the tests in tests/test_enrich.py pin all of them):
 
@@ -36,12 +37,19 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import iptocc
 import ua_parser
 
-__all__ = ["Device", "UrlParts", "country_for_ip", "parse_user_agent", "url_parts"]
+from replayql.config import CacheLimits
+from replayql.lru import cache_size
+
+if TYPE_CHECKING:
+    from functools import _lru_cache_wrapper
+
+__all__ = ["Device", "Enricher", "UrlParts", "country_for_ip"]
 
 
 # ---------------------------------------------------------------------------
@@ -65,11 +73,6 @@ _UNKNOWN_DEVICE = Device(None, None, None, None, "other")
 # Real user agents are < 512 chars; anything longer is junk or an attack, and
 # both the regex cost in ua-parser and the cache key grow with the length.
 _MAX_UA_LEN = 1024
-
-# Distinct user agents seen in a day are in the tens of thousands, but the
-# head of the distribution is tiny; 16k small entries is a few MB at most.
-_UA_CACHE_SIZE = 16384
-_URL_CACHE_SIZE = 16384
 
 # Complements ua-parser's "Spider" device family, which already knows the
 # crawlers by name: this catches automation and HTTP libraries it leaves as
@@ -106,22 +109,7 @@ _OS_RENAMES = {
 }
 
 
-def parse_user_agent(user_agent: str | None) -> Device:
-    """Browser, OS and device type of a User-Agent header; never raises.
-
-    Results are LRU-cached (on the first 1024 characters) because the same few
-    user agents make up most of the traffic.
-    """
-    if not isinstance(user_agent, str):
-        return _UNKNOWN_DEVICE
-    user_agent = user_agent.strip()[:_MAX_UA_LEN]
-    if not user_agent:
-        return _UNKNOWN_DEVICE
-    return parse_user_agent_cached(user_agent)
-
-
-@lru_cache(maxsize=_UA_CACHE_SIZE)
-def parse_user_agent_cached(user_agent: str) -> Device:
+def _parse_user_agent(user_agent: str) -> Device:
     result = ua_parser.parse(user_agent)
     browser, os_ = result.user_agent, result.os
     os_name = _known(os_.family) if os_ else None
@@ -204,31 +192,7 @@ _SCHEMELESS_DEFAULT_PORTS = frozenset({80, 443})
 _UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign")
 
 
-def url_parts(url: str | None) -> UrlParts:
-    """Host, path, query and UTM tags of a page URL; never raises.
-
-    * host: lower-cased, without user info, with the port only when it is not
-      the scheme's default; IPv6 hosts keep their brackets (like
-      ``location.host``); IDNA hosts are left as received. None for relative
-      and opaque (``about:blank``, ``mailto:``) URLs.
-    * path: as received (percent-encoding kept), "/" when empty.
-    * query: without the "?", None when empty. The fragment is dropped.
-    * utm_*: first value of each tag, percent-decoded, keys matched
-      case-insensitively; None when absent or empty.
-    """
-    if not isinstance(url, str):
-        return _EMPTY_URL
-    url = url.strip()
-    if not url:
-        return _EMPTY_URL
-    try:
-        return url_parts_cached(url)
-    except ValueError:  # bad IPv6 literal, port out of range...
-        return _EMPTY_URL
-
-
-@lru_cache(maxsize=_URL_CACHE_SIZE)  # every event carries its page's URL: the same few URLs, parsed once
-def url_parts_cached(url: str) -> UrlParts:
+def _url_parts(url: str) -> UrlParts:  # every event carries its page's URL: cached by Enricher
     if not _HIERARCHICAL_RE.match(url):
         if _BARE_HOST_RE.match(url):
             url = "//" + url
@@ -265,6 +229,59 @@ def _query_and_utm(query: str) -> tuple[str | None, str | None, str | None, str 
         if key in _UTM_KEYS and key not in utm:
             utm[key] = value
     return query, utm.get("utm_source"), utm.get("utm_medium"), utm.get("utm_campaign")
+
+
+# ---------------------------------------------------------------------------
+# The caches in front of both
+# ---------------------------------------------------------------------------
+
+
+class Enricher:
+    """User agents and URLs parsed once each while they are in use: the same few make up most of the traffic.
+
+    Each cache keeps the results of the most recently used inputs, as many as `Settings.caches` says (distinct
+    user agents seen in a day are in the tens of thousands, but the head of the distribution is tiny: the default
+    16k small entries is a few MB). Thread-safe (functools.lru_cache).
+    """
+
+    def __init__(self, user_agents: int = CacheLimits.user_agents, urls: int = CacheLimits.urls) -> None:
+        self._devices: _lru_cache_wrapper[Device] = lru_cache(maxsize=user_agents)(_parse_user_agent)
+        self._urls: _lru_cache_wrapper[UrlParts] = lru_cache(maxsize=urls)(_url_parts)
+
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        return {"ingest.user_agents": cache_size(self._devices), "ingest.urls": cache_size(self._urls)}
+
+    def parse_user_agent(self, user_agent: str | None) -> Device:
+        """Browser, OS and device type of a User-Agent header (cached on its first 1024 characters); never
+        raises."""
+        if not isinstance(user_agent, str):
+            return _UNKNOWN_DEVICE
+        user_agent = user_agent.strip()[:_MAX_UA_LEN]
+        if not user_agent:
+            return _UNKNOWN_DEVICE
+        return self._devices(user_agent)
+
+    def url_parts(self, url: str | None) -> UrlParts:
+        """Host, path, query and UTM tags of a page URL; never raises.
+
+        * host: lower-cased, without user info, with the port only when it is not
+          the scheme's default; IPv6 hosts keep their brackets (like
+          ``location.host``); IDNA hosts are left as received. None for relative
+          and opaque (``about:blank``, ``mailto:``) URLs.
+        * path: as received (percent-encoding kept), "/" when empty.
+        * query: without the "?", None when empty. The fragment is dropped.
+        * utm_*: first value of each tag, percent-decoded, keys matched
+          case-insensitively; None when absent or empty.
+        """
+        if not isinstance(url, str):
+            return _EMPTY_URL
+        url = url.strip()
+        if not url:
+            return _EMPTY_URL
+        try:
+            return self._urls(url)
+        except ValueError:  # bad IPv6 literal, port out of range...
+            return _EMPTY_URL
 
 
 # ---------------------------------------------------------------------------

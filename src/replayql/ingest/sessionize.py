@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import cast
@@ -18,7 +19,7 @@ import msgspec
 import orjson
 
 from replayql.config import FrustrationThresholds
-from replayql.ingest.enrich import country_for_ip, parse_user_agent, url_parts
+from replayql.ingest.enrich import Enricher, UrlParts, country_for_ip
 from replayql.ingest.fingerprint import fingerprint_error
 from replayql.ingest.wire import (
     Batch,
@@ -124,6 +125,7 @@ class SessionizeOptions:
     idle_threshold_ms: int = 10_000
     geoip: bool = True
     store_client_ip: bool = False
+    enrich: Enricher = field(default_factory=Enricher)  # its caches sized by Settings.caches
 
 
 @dataclass
@@ -156,6 +158,7 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
     recording: list[tuple[int, msgspec.Raw]] = []
     user = _UserCollector()
     thresholds = options.frustration
+    url_parts = options.enrich.url_parts
     expires_at, last_dead = _pending_marks(tail, thresholds)
     for idx, event in enumerate(events):
         ts = event.ts + clock_offset_ms
@@ -176,12 +179,12 @@ def sessionize(batch: Batch, tail: SessionTail, options: SessionizeOptions, cloc
                          derived, options.frustration)
         if isinstance(event, PageEvent | ClickEvent | InputEvent | CustomEvent):
             _track_activity(tail, ts, delta, options.idle_threshold_ms)
-        record = _record(app, sid, batch.seq, idx, ts, event, tail)
+        record = _record(app, sid, batch.seq, idx, ts, event, tail, url_parts)
         records.append(record)
-        _count(event, record, delta, issues, user, tail, options.frustration, derived)
+        _count(event, record, delta, issues, user, tail, options, derived)
         expires_at, last_dead = _pending_marks(tail, thresholds)
     _expire_pending(tail, batch.sent_at + clock_offset_ms, derived, options.frustration)
-    records.extend(_derived_records(app, sid, batch.seq, len(events), derived))
+    records.extend(_derived_records(app, sid, batch.seq, len(events), derived, url_parts))
     delta.rage_click_count = derived.count("rage_click")
     delta.dead_click_count = derived.count("dead_click")
     delta.error_click_count = derived.count("error_click")
@@ -200,7 +203,7 @@ def _context_delta(batch: Batch, events: list[Event], offset: int, options: Sess
     ctx = batch.context
     if ctx is not None:
         delta.context_seq = batch.seq
-        device = parse_user_agent(ctx.user_agent)
+        device = options.enrich.parse_user_agent(ctx.user_agent)
         delta.user_agent, delta.browser, delta.browser_version = ctx.user_agent, device.browser, device.browser_version
         delta.os, delta.os_version, delta.device_type = device.os, device.os_version, device.device_type
         delta.language, delta.timezone, delta.release = ctx.language, ctx.timezone, ctx.release
@@ -378,7 +381,8 @@ def _network_details(event: NetworkEvent) -> str | None:
 _NETWORK_DETAILS = ("request_headers", "response_headers", "request_body", "response_body")
 
 
-def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail: SessionTail) -> EventRecord:
+def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail: SessionTail,
+            url_parts: Callable[[str | None], UrlParts]) -> EventRecord:
     # msgspec types a tag as str | int | None; every wire event is tagged with its kind, a str (ingest.wire)
     kind = type(event).__struct_config__.tag
     record = EventRecord(app, sid, seq, idx, ts, kind, url=tail.page_url)  # type: ignore[arg-type]
@@ -414,16 +418,16 @@ def _record(app: str, sid: str, seq: int, idx: int, ts: int, event: Event, tail:
 
 
 def _count(event: Event, record: EventRecord, delta: SessionDelta, issues: dict[str, IssueDelta],
-           user: _UserCollector, tail: SessionTail, thresholds: FrustrationThresholds, derived: _Derived) -> None:
+           user: _UserCollector, tail: SessionTail, options: SessionizeOptions, derived: _Derived) -> None:
     delta.event_count += 1
     match event:
         case PageEvent():
             delta.page_count += 1
             if delta.first_page_at is None:
-                _set_first_page(delta, event, record.ts)
+                _set_first_page(delta, event, record.ts, options.enrich.url_parts(event.url))
         case ClickEvent():
             delta.click_count += 1
-            _track_click(tail, event, record.ts, derived, thresholds)
+            _track_click(tail, event, record.ts, derived, options.frustration)
         case ErrorEvent():
             delta.error_count += 1
             _add_issue(issues, record)
@@ -434,8 +438,7 @@ def _count(event: Event, record: EventRecord, delta: SessionDelta, issues: dict[
             setattr(delta, column, max(getattr(delta, column) or 0.0, event.value))
 
 
-def _set_first_page(delta: SessionDelta, event: PageEvent, ts: int) -> None:
-    parts = url_parts(event.url)
+def _set_first_page(delta: SessionDelta, event: PageEvent, ts: int, parts: UrlParts) -> None:
     delta.first_page_at, delta.initial_url, delta.referrer = ts, event.url, event.referrer
     delta.initial_host, delta.initial_path = parts.host, parts.path
     delta.utm_source, delta.utm_medium, delta.utm_campaign = parts.utm_source, parts.utm_medium, parts.utm_campaign
@@ -486,7 +489,8 @@ class _UserCollector:
                          email=email if isinstance(email, str) else None, traits=traits, new_session=new_session)
 
 
-def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived) -> list[EventRecord]:
+def _derived_records(app: str, sid: str, seq: int, first_idx: int, derived: _Derived,
+                     url_parts: Callable[[str | None], UrlParts]) -> list[EventRecord]:
     """Frustration signals are rows of their own, numbered after the batch's events."""
     out = []
     for n, (kind, click) in enumerate(derived.events):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
-from replayql.config import IngestLimits
+from replayql.config import CacheLimits, IngestLimits
 from replayql.ingest.sessionize import SessionizeOptions, SessionTail, load_tail, sessionize
 from replayql.ingest.wire import Batch, IdentifyEvent
 from replayql.lru import Lru
@@ -31,7 +31,6 @@ R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 _MAX_GROUP = 2_000
-_TAIL_CACHE_SIZE = 50_000
 # A failed write makes the writer unhealthy until a write succeeds, or for this long: readiness must recover by
 # itself, since a server that is not ready gets no traffic to prove it can write again.
 _FAILURE_MEMORY_S = 10.0
@@ -73,7 +72,9 @@ class _Job:
 
 class IngestWriter:
     def __init__(self, store: Store, options: SessionizeOptions, group_commit_ms: float = 20.0,
-                 limits: IngestLimits | None = None, on_commit: Callable[[float], None] = _ignore_commit) -> None:
+                 limits: IngestLimits | None = None, on_commit: Callable[[float], None] = _ignore_commit,
+                 caches: CacheLimits | None = None) -> None:
+        caches = caches or CacheLimits()
         self.store = store
         self.options = options
         self.limits = limits or IngestLimits()
@@ -90,17 +91,20 @@ class IngestWriter:
         # from the store: a deletion is final, and a single writer's "not deleted" stays true unless it deletes
         # itself (forget_deleted). Bounded, like the tails: memory does not grow with the sessions seen, and a
         # forgotten entry is read again.
-        self._sessions_deleted: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
-        self._users_deleted: Lru[tuple[str, str], bool] = Lru(_TAIL_CACHE_SIZE)
-        self._tails: Lru[tuple[str, str], SessionTail] = Lru(_TAIL_CACHE_SIZE)
+        self._sessions_deleted: Lru[tuple[str, str], bool] = Lru(caches.sessions_deleted)
+        self._users_deleted: Lru[tuple[str, str], bool] = Lru(caches.users_deleted)
+        self._tails: Lru[tuple[str, str], SessionTail] = Lru(caches.session_tails)
+        # A group is written with the entries of all its sessions, and of the users it names, held in these: it
+        # takes no more batches than the smallest holds (most batches name one user at most).
+        self._max_group = min(_MAX_GROUP, caches.session_tails, caches.sessions_deleted, caches.users_deleted)
         self._thread = threading.Thread(target=self._run, name="replayql-writer", daemon=True)
         self._thread.start()
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
-        """The writer's in-memory state: (entries now, the most it will hold) of each structure."""
+        """The writer's in-memory state and its enrichment caches: (entries now, the most it will hold) of each."""
         return {name: (len(cache), cache.size) for name, cache in (
             ("writer.session_tails", self._tails), ("writer.sessions_deleted", self._sessions_deleted),
-            ("writer.users_deleted", self._users_deleted))}
+            ("writer.users_deleted", self._users_deleted))} | self.options.enrich.cache_sizes()
 
     def close(self) -> None:
         """Finish what is queued, then stop."""
@@ -195,7 +199,7 @@ class IngestWriter:
         batch is written at once, a busy server writes large groups."""
         group = [first]
         deadline = time.monotonic() + self._group_wait
-        while len(group) < _MAX_GROUP:
+        while len(group) < self._max_group:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:

@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
@@ -57,12 +56,6 @@ _REPETITION = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
 RE2_MAX_REPEAT = 1000  # RE2 (DuckDB's and ClickHouse's engine) refuses larger counts in {n,m}
 # RE2 also refuses a program too large to compile; nested counts multiply its size, so bound their product.
 RE2_MAX_REPEAT_PRODUCT = 100_000
-
-
-@lru_cache(maxsize=512)
-def parse(text: str) -> ast.Condition:
-    """`language.parse`, remembered: a dashboard sends the same strings again and again (the tree is frozen)."""
-    return language.parse(text)
 
 
 class Compiler:
@@ -371,12 +364,14 @@ def where(scope: AppScope, entity: Entity, alias: str, typed: ast.Condition | No
     if typed is not None:
         parts.append(Compiler(scope).condition(entity, alias, typed))
     if query:
-        parts.append(Compiler(scope, query).condition(entity, alias, parse(query)))
+        parts.append(Compiler(scope, query).condition(entity, alias, scope.parse(query)))
     return parts
 
 
-def applied_query(typed: ast.Condition | None, query: str | None) -> str | None:
-    """The normalised query string a list ran: the typed filter written as a string, AND the query string."""
+def applied_query(typed: ast.Condition | None, query: str | None, parse: Callable[[str], ast.Condition]
+                  ) -> str | None:
+    """The normalised query string a list ran: the typed filter written as a string, AND the query string (read
+    with `parse`, the server's, which remembers it from the run)."""
     parts: list[ast.Condition] = []
     for tree in (typed, parse(query) if query else None):
         if tree is not None:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
+from replayql.query import ast, language
 from replayql.query.errors import BadUserInput
 
 
@@ -54,6 +55,7 @@ class AppScope:
     app_id: str
     target: Target
     timeout_s: float | None = None  # every store query under it stops after this long (QUERY_TIMEOUT)
+    parse: Callable[[str], ast.Condition] = language.parse  # reads query strings; a server's caches them
     params: Params = field(init=False)
 
     def __post_init__(self) -> None:

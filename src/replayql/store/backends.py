@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from replayql.config import ClickHouseConfig
+from replayql.config import CacheLimits, ClickHouseConfig
 from replayql.store.base import Registry, Store
 from replayql.store.registry import SQLiteRegistry
 
@@ -20,14 +20,15 @@ class Backend:
         self.store.close()
 
 
-def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None, duckdb_memory_limit: str | None = None
-                 ) -> Backend:
-    """The embedded store in `data_dir` (DuckDB's memory limited when given), or ClickHouse when configured."""
+def open_backend(data_dir: Path, clickhouse: ClickHouseConfig | None, duckdb_memory_limit: str | None = None,
+                 session_summaries: int = CacheLimits.session_summaries) -> Backend:
+    """The embedded store in `data_dir` (DuckDB's memory limited when given, `session_summaries` of its sessions'
+    summaries kept in memory), or ClickHouse when configured."""
     if clickhouse is None:
         from replayql.store.duckdb_store import DuckDBStore
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = DuckDBStore(data_dir / "replayql.duckdb", memory_limit=duckdb_memory_limit)
+        store = DuckDBStore(data_dir / "replayql.duckdb", memory_limit=duckdb_memory_limit, summaries=session_summaries)
         return Backend(store, SQLiteRegistry(data_dir / "registry.sqlite"))
     return Backend(*_clickhouse(clickhouse))
 

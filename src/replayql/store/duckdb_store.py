@@ -22,7 +22,8 @@ import sqlglot
 import zstandard
 from sqlglot import exp
 
-from replayql.lru import Lru
+from replayql.config import CacheLimits
+from replayql.lru import Lru, cache_size
 from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
@@ -130,7 +131,6 @@ _ISSUE_UPSERT = _upsert_sql("issues", schema.ISSUE_SUMMARY, {"status": "'OPEN'",
                                                              "status_changed_at": "max(last_received_at)"})
 
 
-_SUMMARY_CACHE_SIZE = 50_000  # sessions whose summary stays in memory (recently written, least recent evicted)
 _codecs = threading.local()  # a zstandard (de)compressor must not be used by two threads at once
 
 
@@ -155,7 +155,8 @@ class DuckDBStore:
     single_writer = True  # the file is owned by this process
     narrow_pages = False  # summaries are stored whole: a page is one query
 
-    def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None) -> None:
+    def __init__(self, path: Path, read_only: bool = False, memory_limit: str | None = None,
+                 summaries: int = CacheLimits.session_summaries) -> None:
         self.path = path
         config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit} if memory_limit else {}
         try:
@@ -169,7 +170,8 @@ class DuckDBStore:
         self._write_lock = threading.Lock()
         # The only writer keeps the stored summaries of recently written sessions, merges each batch into them
         # in Python and writes what changed: far cheaper for DuckDB than an upsert that merges 40 columns in SQL.
-        self._summaries: Lru[tuple[str, str], SessionDelta] = Lru(_SUMMARY_CACHE_SIZE)
+        # `summaries` of them (the most recently written) stay in memory; the others are read from the table.
+        self._summaries: Lru[tuple[str, str], SessionDelta] = Lru(summaries)
         self._session_select = _session_select_sql()
         if not read_only:
             self._migrate()
@@ -431,9 +433,8 @@ class DuckDBStore:
             return bool(rows)
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
-        statements = _session_update_sql.cache_info()
         return {"store.session_summaries": (len(self._summaries), self._summaries.size),
-                "store.update_statements": (statements.currsize, statements.maxsize or 0)}
+                "store.update_statements": cache_size(_session_update_sql)}
 
     def ping(self) -> bool:
         """The store answers a read of its own schema (not just any query)."""

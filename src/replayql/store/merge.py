@@ -133,11 +133,6 @@ def merge_sessions(stored: SessionDelta, incoming: SessionDelta) -> SessionDelta
     return replace(stored, **merged)
 
 
-def session_aggregates() -> list[exp.Expr]:
-    """One aliased aggregate per session column, keys included (group by app_id, session_id)."""
-    return fold(SESSION_COLUMNS)
-
-
 def issue_status(status: exp.Expression, changed_at: exp.Expression, last_received: exp.Expression
                  ) -> exp.Expression:
     """A RESOLVED issue that receives a new occurrence after it was resolved is OPEN again: a regression must be

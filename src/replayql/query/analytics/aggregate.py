@@ -22,7 +22,6 @@ from replayql.config import AnalyticsLimits
 from replayql.query import ast
 from replayql.query.analytics import buckets
 from replayql.query.analytics.sources import SOURCES, Rows, as_number
-from replayql.query.compile import parse
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
 from replayql.query.sql import AppScope, col, is_null
@@ -105,7 +104,7 @@ class _Aggregation:
     def __init__(self, store: ReadStore, scope: AppScope, request: AggregateRequest, limits: AnalyticsLimits) -> None:
         _validate(request)
         self.store, self.request, self.limits = store, request, limits
-        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per aggregation
+        self.scope = AppScope(scope.app_id, scope.target, parse=scope.parse)  # fresh parameters per aggregation
         self.rows = Rows(SOURCES[request.source], self.scope, request.query, request.session_filter,
                          request.start, request.end, restrict=request.restrict)
         self.measures = [self._measure(m) for m in request.measures]
@@ -234,7 +233,7 @@ class _Aggregation:
         if fn == "RATE":
             if not measure.where:
                 raise BadUserInput(f"measure `{measure.alias}`: RATE needs `where`, the condition to count")
-            hits = exp.Sum(this=exp.If(this=rows.condition(parse(measure.where), measure.where),
+            hits = exp.Sum(this=exp.If(this=rows.condition(self.scope.parse(measure.where), measure.where),
                                        true=exp.Literal.number(1), false=exp.Literal.number(0)))
             return _ratio(hits, count)
         if fn in ("PER_SESSION", "PER_USER"):

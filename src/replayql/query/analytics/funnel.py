@@ -29,7 +29,7 @@ dropped-off lists are aggregates or pages over it, one query each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from replayql.query import ast, language
 from replayql.query.analytics import buckets
 from replayql.query.analytics.aggregate import value_of
 from replayql.query.analytics.sources import SOURCES, Rows
-from replayql.query.compile import Compiler, parse
+from replayql.query.compile import Compiler
 from replayql.query.errors import BadUserInput, TooManyCells
 from replayql.query.lists import ReadStore, run
 from replayql.query.pagination import SortKey, after_condition, decode_cursor, encode_cursor, order_by
@@ -119,8 +119,9 @@ class Dropped:
     session_id: str
 
 
-def parse_step(text: str, index: int) -> Step:
-    """A query-string step: exactly one event condition, or BAD_QUERY pointing at what is not."""
+def parse_step(text: str, index: int, parse: Callable[[str], ast.Condition]) -> Step:
+    """A query-string step read with `parse`: exactly one event condition, or BAD_QUERY pointing at what is
+    not."""
     try:
         tree = parse(text)
     except language.QueryError as err:
@@ -148,7 +149,7 @@ class _Plan:
     def __init__(self, scope: AppScope, request: FunnelRequest) -> None:
         _validate(request)
         self.request = request
-        self.scope = AppScope(scope.app_id, scope.target)
+        self.scope = AppScope(scope.app_id, scope.target, parse=scope.parse)
         self.n = len(request.steps)
         end = request.end
         if end is not None and request.window_ms is not None:
@@ -239,7 +240,7 @@ class _Plan:
                                                       ast.InSession(request.session_filter)))
         if request.query:
             out.append(Compiler(self.scope, request.query).condition(self.rows.source.entity, "e",
-                                                                     ast.InSession(parse(request.query))))
+                                                                     ast.InSession(self.scope.parse(request.query))))
         return out
 
     def stats(self) -> list[exp.Expr]:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlglot import exp
 
 from replayql.query import ast
-from replayql.query.compile import Compiler, parse, where
+from replayql.query.compile import Compiler, where
 from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import HAD_KINDS, SESSIONS
 
@@ -21,7 +21,7 @@ def event_condition(scope: AppScope, text: str, alias: str, role: str,
     OR. `kinds`: the language's event kinds allowed (e.g. `visited`), None for all. Mistakes are BAD_QUERY with
     the position in `text`; `role` (start, return, end) names the argument in messages."""
     compiler = Compiler(scope, text)
-    tree = parse(text)
+    tree = scope.parse(text)
     items = tree.items if isinstance(tree, ast.Or) else (tree,)
     allowed = sorted(kinds) if kinds is not None else sorted(HAD_KINDS)
     parts = []

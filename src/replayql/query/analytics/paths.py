@@ -79,7 +79,7 @@ class Paths:
 
 def paths(store: ReadStore, scope: AppScope, request: PathsRequest, limits: AnalyticsLimits) -> Paths:
     _validate(request)
-    scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
+    scope = AppScope(scope.app_id, scope.target, parse=scope.parse)  # fresh parameters per query
     backward = request.end_event is not None
     chain = _chain(scope, request, backward)
     counted = exp.select("step", exp.alias_(exp.Count(this=exp.Star()), "n")).from_("path").group_by(col("step"))

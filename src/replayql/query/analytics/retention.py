@@ -105,7 +105,7 @@ class _Retention:
         if request.end <= request.start:
             raise BadUserInput("timeRange.to must be after timeRange.from")
         self.store, self.request, self.limits = store, request, limits
-        self.scope = AppScope(scope.app_id, scope.target)  # fresh parameters per query
+        self.scope = AppScope(scope.app_id, scope.target, parse=scope.parse)  # fresh parameters per query
         self.zone: ZoneInfo = buckets.zone(request.time_zone)
         self.group: Resolved | None = self._breakdown(request.breakdown)
 

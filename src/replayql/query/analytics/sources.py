@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlglot import exp
 
 from replayql.query import ast
-from replayql.query.compile import Compiler, flag_value, parse
+from replayql.query.compile import Compiler, flag_value
 from replayql.query.errors import BadUserInput
 from replayql.query.sql import AppScope, col, time_range
 from replayql.query.vocabulary import EVENTS, FLAG, ISSUES, NUMBER, SESSIONS, TEXT, TIME, USERS, Entity
@@ -106,9 +106,9 @@ class Rows:
             query = query.where(exp.In(this=col("kind", alias),
                                        expressions=[exp.Literal.string(k) for k in source.kinds]))
         if self.query:
-            query = query.where(self.condition(parse(self.query), self.query))
+            query = query.where(self.condition(self.scope.parse(self.query), self.query))
         if self.restrict:
-            query = query.where(self.condition(parse(self.restrict), None))
+            query = query.where(self.condition(self.scope.parse(self.restrict), None))
         if self.session_filter is not None:
             query = query.where(self.condition(ast.InSession(self.session_filter), None))
         for condition in time_range(self.time(), self.start, self.end, self.scope):
