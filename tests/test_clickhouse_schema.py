@@ -49,6 +49,8 @@ SUMMARIES = {
     "issues": ("AggregatingMergeTree ORDER BY", "", "app_id, issue_id"),
 }
 VIEWS = {"sessions_view": "session_batches", "users_view": "user_batches", "issues_view": "issue_batches"}
+# The views reads go through: each summary's states merged (and what other tables add to it).
+MERGED = {"sessions_merged": "sessions", "users_merged": "users", "issues_merged": "issues"}
 SUMMARY_SHARD_KEYS = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}
 # Schema version 1 could give these tables a per-row TTL on this column (--clickhouse-retention-days).
 V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
@@ -120,7 +122,12 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
     _run(engine, Layout(database))
 
     tables = _tables(engine, database)
-    assert set(tables) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
+    assert set(tables) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS, *MERGED}
+    for name, summary in MERGED.items():
+        assert tables[name][0] == "", name  # a view: no engine of its own
+        body = engine.query("SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {n:String}",
+                            parameters={"db": database, "n": name}).result_rows[0][0]
+        assert re.search(rf"FROM `?{database}`?\.`?{summary}`? GROUP BY", body), body
     for name, source in VIEWS.items():
         assert tables[name][0] == "", name  # a view stores nothing: it writes to its summary
         target = engine.query("SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {n:String}",
@@ -196,7 +203,7 @@ def test_the_store_creates_the_schema_and_records_its_version(engine: Any, locat
     store = _open(location)
     try:
         database = _database(location)
-        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
+        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS, *MERGED}
         assert store.fetch_rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
         assert store.ping()
     finally:
@@ -210,7 +217,7 @@ def test_cluster_ddl_is_valid_clickhouse_sql(engine: Any) -> None:
     """chDB has no cluster and no Keeper to run this DDL, but its parser is ClickHouse's: every statement must
     parse (EXPLAIN AST takes ON CLUSTER statements without running them)."""
     statements = Layout("replayql", cluster="prod").statements()
-    assert len(statements) == 1 + 2 * len(EXPECTED_TABLES) + 2 * len(SUMMARIES) + len(VIEWS)
+    assert len(statements) == 1 + 2 * len(EXPECTED_TABLES) + 2 * len(SUMMARIES) + len(VIEWS) + len(MERGED)
     for statement in statements:
         ast = [row[0] for row in engine.query(f"EXPLAIN AST {statement}").result_rows]
         assert ast[0].startswith("CreateQuery replayql"), (statement, ast)
@@ -235,7 +242,10 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
     views = {m.group(1): s for s in formatted
              if (m := re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS replayql\.(\w+)_local ON CLUSTER prod ", s))}
     assert set(locals_) == set(distributed) == {*EXPECTED_TABLES, *SUMMARIES}
-    assert len(formatted) == 1 + len(locals_) + len(distributed) + len(views)
+    merged = [s for s in formatted
+              if re.match(r"CREATE VIEW IF NOT EXISTS replayql\.\w+_merged ON CLUSTER prod AS ", s)]
+    assert len(merged) == len(MERGED)
+    assert len(formatted) == 1 + len(locals_) + len(distributed) + len(views) + len(merged)
     # each shard folds its own rows into its own summary: a summary is sharded as the rows it folds
     for name, source in VIEWS.items():
         summary = name.removesuffix("_view")
@@ -388,7 +398,7 @@ def test_opening_a_version_2_database_summarises_the_rows_it_holds(engine: Any, 
     server = start_server(location)
     try:
         assert server.data(SUMMARIES_QUERY) == before
-        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS}
+        assert set(_tables(engine, database)) == {*EXPECTED_TABLES, *SUMMARIES, *VIEWS, *MERGED}
         load(server, batches[-5:])  # through the views from now on
         after = server.data(SUMMARIES_QUERY)
     finally:

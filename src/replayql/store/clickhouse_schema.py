@@ -13,8 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlglot import exp
+
 from replayql.store import schema
-from replayql.store.clickhouse_summaries import SummaryTable
+from replayql.store.clickhouse_summaries import (
+    MERGED_VIEWS,
+    SummaryTable,
+    merged_issues,
+    merged_sessions,
+    merged_users,
+)
+from replayql.store.dialect import sql
 
 # 2: no TTL. Version 1 could create tables with a per-row TTL (`--clickhouse-retention-days`), which expired the
 # old rows of a session still active; retention is now a job with one rule for both stores (store.retention).
@@ -122,7 +131,8 @@ SESSIONS = SummaryTable("sessions", table("session_batches"), schema.SESSION_COL
 USERS = SummaryTable("users", table("user_batches"), schema.USER_SUMMARY, ("app_id", "user_id"), order="version",
                      sources={"first_seen": "seen_from", "last_seen": "seen_to"})
 ISSUES = SummaryTable("issues", table("issue_batches"), schema.ISSUE_SUMMARY, ("app_id", "issue_id"),
-                      order="received_at", sources={"last_received_at": "received_at"})
+                      order="received_at", sources={"last_received_at": "received_at"},
+                      batch=("cityHash64(session_id, seq)", "UInt64"))  # an issue's rows come from many sessions
 SUMMARY_TABLES = (SESSIONS, USERS, ISSUES)
 _SHARD_BY = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}  # as their sources
 
@@ -147,7 +157,7 @@ class Layout:
     def statements(self) -> list[str]:
         """Everything, for a new database: the database, the tables, the summaries and their views."""
         return [self.database_statement(), *self.table_statements(), *self.summary_statements(),
-                *self.view_statements()]
+                *self.view_statements(), *self.merged_view_statements()]
 
     def database_statement(self) -> str:
         return f"CREATE DATABASE IF NOT EXISTS {_ident(self.database)}{self._on_cluster()}"
@@ -173,6 +183,18 @@ class Layout:
         return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self.local_table(s.name + '_view')}{self._on_cluster()} "
                 f"TO {self.local_table(s.name)} AS {s.select_states(self.local_table(s.source.name))}"
                 for s in SUMMARY_TABLES]
+
+    def merged_view_statements(self) -> list[str]:
+        """The views reads go through: each summary's states merged (over the Distributed tables on a cluster:
+        they run where the query is sent)."""
+        def table(name: str) -> exp.Table:
+            return exp.table_(name, db=self.database, quoted=True)
+
+        bodies = {"sessions": merged_sessions(SESSIONS, table("sessions")),
+                  "users": merged_users(USERS, table("users"), table("user_traits")),
+                  "issues": merged_issues(ISSUES, table("issues"), table("issue_status"))}
+        return [f"CREATE VIEW IF NOT EXISTS {self._qualified(MERGED_VIEWS[name])}{self._on_cluster()} AS "
+                f"{sql(body, 'clickhouse')}" for name, body in bodies.items()]
 
     def backfills(self) -> list[str]:
         """Migration 2 -> 3: the summaries of the rows stored before their views existed."""

@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import orjson
-import sqlglot
 from sqlglot import exp
 
 from replayql.config import redact_url
@@ -41,9 +40,8 @@ from replayql.store.clickhouse_schema import (
     Layout,
     columns_of,
 )
-from replayql.store.clickhouse_summaries import SummaryTable
+from replayql.store.clickhouse_summaries import MERGED_VIEWS, SummaryTable
 from replayql.store.dialect import sql
-from replayql.store.merge import issues_with_status
 from replayql.store.records import BatchWrite
 from replayql.store.retention import is_expired
 
@@ -51,10 +49,6 @@ DEFAULT_DATABASE = "replayql"
 # Aliases in ClickHouse shadow columns everywhere in a query; summaries alias aggregates to column names.
 _SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1}
 _TIMEOUT_CODE = "TIMEOUT_EXCEEDED"
-_TRAITS_JSON = sqlglot.parse_one(
-    "concat('{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
-    "groupArrayIf(key, value IS NOT NULL), groupArrayIf(value, value IS NOT NULL)), ','), '}')",
-    read="clickhouse")
 
 
 @dataclass(frozen=True)
@@ -178,7 +172,7 @@ class ClickHouseStore:
         layout = self.layout
         steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
         return [*steps, *layout.written_column(), *layout.summary_statements(), *layout.backfills(),
-                *layout.view_statements()]
+                *layout.view_statements(), *layout.merged_view_statements()]
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -215,17 +209,14 @@ class ClickHouseStore:
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:
         return exp.Placeholder(this=name, kind=exp.DataType.build(_placeholder_type(value), dialect="clickhouse"))
 
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expression:
+    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expr:
         match table:
-            case "sessions":
-                query = _sessions_merged(app, only)
-            case "users":
-                query = _users_merged(app, only)
-            case "issues":
-                query = issues_with_status(exp.Subquery(this=_issues_merged(app, only), alias="merged"), app)
+            case "sessions" | "users" | "issues":
+                # a view that merges the summary's states: the caller's app guard and `only` filter are on its
+                # grouping keys, and ClickHouse applies them before the merge (by primary key)
+                return exp.to_table(MERGED_VIEWS[table]).as_(alias)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
-        return exp.Subquery(this=query, alias=exp.to_identifier(alias))
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]:
@@ -264,8 +255,8 @@ class ClickHouseStore:
     def session_states(self, app_id: str, session_ids: Sequence[str]) -> dict[str, SessionState]:
         scope_app = self.placeholder("app", app_id)
         wanted = exp.func("has", self.placeholder("ids", list(session_ids)), exp.column("session_id"))
-        query = exp.select("session_id", "user_id", "tail").from_(
-            exp.Subquery(this=_sessions_merged(scope_app).where(wanted), alias="s"))
+        query = exp.select("session_id", "user_id", "tail").from_(MERGED_VIEWS["sessions"]).where(
+            exp.column("app_id").eq(scope_app), wanted)
         rows = self._rows(sql(query, "clickhouse"), app=app_id, ids=list(session_ids))
         return {sid: SessionState(user_id, tail) for sid, user_id, tail in rows}
 
@@ -438,8 +429,8 @@ class ClickHouseStore:
         return counts
 
     def session_ids_of_user(self, app_id: str, user_id: str) -> list[str]:
-        query = exp.select("session_id").from_(
-            exp.Subquery(this=_sessions_merged(self.placeholder("app", app_id)), alias="s")).where(
+        query = exp.select("session_id").from_(MERGED_VIEWS["sessions"]).where(
+            exp.column("app_id").eq(self.placeholder("app", app_id)),
             exp.column("user_id").eq(self.placeholder("user", user_id)))
         return [r[0] for r in self._rows(sql(query, "clickhouse"), app=app_id, user=user_id)]
 
@@ -523,55 +514,5 @@ def _trait_rows(app_id: str, user_id: str, traits: dict[str, Any], version: int)
             for key, value in traits.items()]
 
 
-def _restricted(query: exp.Select, only: Only | None) -> exp.Select:
-    """Merge only the wanted keys: the condition sits before the GROUP BY, where it prunes by primary key."""
-    if only is None:
-        return query
-    column, values = only
-    return query.where(exp.In(this=exp.column(column), expressions=[v.copy() for v in values]))
-
-
 def _final(table: str) -> exp.Expression:
     return exp.Final(this=exp.to_table(table))
-
-
-def _sessions_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
-    """Sessions merged from their states (clickhouse_summaries)."""
-    duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.Max(this=exp.column("ended_at"))),
-                       expression=exp.func("toUnixTimestamp64Milli", exp.Min(this=exp.column("started_at"))))
-    return _restricted(exp.select(*SESSIONS.merged(), exp.alias_(duration, "duration_ms")).from_("sessions").where(
-        exp.column("app_id").eq(app.copy())), only).group_by("app_id", "session_id")
-
-
-def _users_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
-    """Users merged from their states (clickhouse_summaries), with their traits: one row per key, the newest
-    wins and a null removes it, which is the declared patch already folded."""
-    traits = _restricted(exp.select("user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(
-        _final("user_traits")).where(exp.column("app_id").eq(app.copy())), only).group_by("user_id")
-    merged = _restricted(exp.select(*USERS.merged()).from_("users").where(exp.column("app_id").eq(app.copy())),
-                         only).group_by("app_id", "user_id")
-    with_traits = exp.func("coalesce", exp.column("traits", "t"), exp.Literal.string("{}"))
-    return exp.select(*(exp.column(name, "u") for name, _ in schema.USER_COLUMNS if name != "traits"),
-                      exp.alias_(with_traits, "traits")).from_(exp.Subquery(this=merged, alias="u")).join(
-        exp.Subquery(this=traits, alias="t"), on=exp.column("user_id", "t").eq(exp.column("user_id", "u")),
-        join_type="left")
-
-
-def _issues_merged(app: exp.Expression, only: Only | None = None) -> exp.Select:
-    """Issues merged from their states (clickhouse_summaries), with the status the API set last (OPEN, since
-    the first occurrence, when it never did)."""
-    status = exp.select("issue_id", exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")),
-                                               "status"),
-                        exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
-        _final("issue_status")).where(exp.column("app_id").eq(app.copy())).group_by("issue_id")
-    merged = _restricted(exp.select(*ISSUES.merged()).from_("issues").where(exp.column("app_id").eq(app.copy())),
-                         only).group_by("app_id", "issue_id")
-    columns = [exp.column(name, "i") for name, _ in schema.ISSUE_COLUMNS if name not in ("status", "status_changed_at")]
-    return exp.select(
-        *columns,
-        exp.alias_(exp.func("coalesce", exp.column("status", "st"), exp.Literal.string("OPEN")), "status"),
-        exp.alias_(exp.func("coalesce", exp.column("changed_at", "st"), exp.column("first_seen", "i")),
-                   "status_changed_at"),
-    ).from_(exp.Subquery(this=merged, alias="i")).join(
-        exp.Subquery(this=status, alias="st"), on=exp.column("issue_id", "st").eq(exp.column("issue_id", "i")),
-        join_type="left")

@@ -7,8 +7,10 @@ view's states, the reads' merges and the rebuild of some keys after a deletion. 
 tables (a user's traits, kept one row per key; an issue's status, set by the API) are not in these tables.
 
 A state folds rows as they are inserted, so the per-batch table's deduplication (ReplacingMergeTree) cannot
-undo a row counted twice: the writer inserts no per-batch row that the table already holds (a retry after a
-write that failed half-way), see `ClickHouseStore._unwritten`.
+undo a row inserted twice (the same batch retried through two servers at once). Every rule but SUM is
+idempotent (min, max, the value with the least or greatest key, distinct sessions); the sums are kept as one
+`maxMap` state from each batch's identity to its values, so a batch inserted twice is still one entry, and a
+read adds the entries up.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import sqlglot
 from sqlglot import exp
 
 from replayql.store import schema
-from replayql.store.merge import Summary
+from replayql.store.merge import Summary, issues_with_status
 from replayql.store.schema import Merge
 
 
@@ -37,7 +40,8 @@ class SourceTable(Protocol):
 # takes the plain type) or codecs.
 _TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
           schema.BOOL: "Bool", schema.TIME: "DateTime64(3, 'UTC')", schema.JSON: "String"}
-_SIMPLE = {Merge.SUM: "sum", Merge.MIN: "min", Merge.MAX: "max"}
+_SIMPLE = {Merge.MIN: "min", Merge.MAX: "max"}
+SUMS = "sums"  # the one column of a summary's sums: batch identity -> each SUM column's value
 _WITH = (Merge.WITH_FIRST_PAGE, Merge.WITH_CONTEXT, Merge.WITH_FIRST_OCCURRENCE)
 _OWN_TABLES = (Merge.PATCH, Merge.SET_BY_API)  # kept in tables of their own
 
@@ -51,9 +55,15 @@ class SummaryTable:
     order: str  # what orders LATEST among the source's rows
     written: str = "seq"  # what orders LATEST_WRITTEN: the order rows were written in
     sources: dict[str, str] = field(default_factory=dict)  # summary column -> the source's column, when renamed
+    batch: tuple[str, str] = ("seq", "Int32")  # what identifies a source row's batch among the key's, and its type
 
     def columns(self) -> list[tuple[str, str, Merge | None]]:
-        return [(name, logical, rule) for name, logical, rule in self.summary if rule not in _OWN_TABLES]
+        """The columns with a state of their own (the sums share one)."""
+        return [(name, logical, rule) for name, logical, rule in self.summary
+                if rule not in _OWN_TABLES and rule is not Merge.SUM]
+
+    def sums(self) -> list[str]:
+        return [name for name, _, rule in self.summary if rule is Merge.SUM]
 
     def _source_type(self, name: str, logical: str) -> str:
         column = self.sources.get(name, name)
@@ -67,7 +77,7 @@ class SummaryTable:
             match rule:
                 case None:
                     kind = "LowCardinality(String)" if name == "app_id" else "String"
-                case Merge.SUM | Merge.MIN | Merge.MAX:
+                case Merge.MIN | Merge.MAX:
                     kind = f"SimpleAggregateFunction({_SIMPLE[rule]}, {plain})"
                 case Merge.LATEST:
                     kind = f"AggregateFunction(argMaxIf, {plain}, {self._order_type(self.order)}, UInt8)"
@@ -80,6 +90,9 @@ class SummaryTable:
                     key = self._source_type(rule.ordering, dict((n, t) for n, t, _ in self.summary)[rule.ordering])
                     kind = f"AggregateFunction(argMinIf, Tuple({plain}), {key}, UInt8)"
             out.append((name, kind))
+        if self.sums():
+            arrays = ", ".join(["Array(Int64)"] * len(self.sums()))
+            out.append((SUMS, f"AggregateFunction(maxMap, Array({self.batch[1]}), {arrays})"))
         return out
 
     def _order_type(self, order: str) -> str:
@@ -94,7 +107,7 @@ class SummaryTable:
             match rule:
                 case None:
                     state = value
-                case Merge.SUM | Merge.MIN | Merge.MAX:
+                case Merge.MIN | Merge.MAX:
                     state = f"{_SIMPLE[rule]}({value})"
                 case Merge.LATEST | Merge.LATEST_WRITTEN:
                     order = self.order if rule is Merge.LATEST else self.written
@@ -108,6 +121,9 @@ class SummaryTable:
                     key = self.sources.get(rule.ordering, rule.ordering)
                     state = f"argMinIfState(tuple({value}), {key}, {key} IS NOT NULL)"
             out.append(f"{state} AS {name}")
+        if self.sums():
+            values = ", ".join(f"[{self.sources.get(name, name)}]" for name in self.sums())
+            out.append(f"maxMapState([{self.batch[0]}], {values}) AS {SUMS}")
         return out
 
     def select_states(self, source: str, where: str | None = None) -> str:
@@ -124,7 +140,7 @@ class SummaryTable:
             match rule:
                 case None:
                     value: exp.Expression = column
-                case Merge.SUM | Merge.MIN | Merge.MAX:
+                case Merge.MIN | Merge.MAX:
                     value = exp.Anonymous(this=_SIMPLE[rule], expressions=[column])
                 case Merge.LATEST | Merge.LATEST_WRITTEN:
                     value = exp.Anonymous(this="argMaxIfMerge", expressions=[column])
@@ -134,4 +150,57 @@ class SummaryTable:
                     value = exp.Anonymous(this="tupleElement", expressions=[
                         exp.Anonymous(this="argMinIfMerge", expressions=[column]), exp.Literal.number(1)])
             out.append(exp.alias_(value, name))
+        # one maxMapMerge per read (ClickHouse computes an aggregate repeated with the same arguments once)
+        for n, name in enumerate(self.sums()):
+            merged = exp.Anonymous(this="maxMapMerge", expressions=[exp.column(SUMS, table)])
+            values = exp.Anonymous(this="tupleElement", expressions=[merged, exp.Literal.number(n + 2)])
+            out.append(exp.alias_(exp.Anonymous(this="arraySum", expressions=[values]), name))
         return out
+
+
+# The views that reads go through, one per summary: its states merged, and what other tables add to it.
+MERGED_VIEWS = {"sessions": "sessions_merged", "users": "users_merged", "issues": "issues_merged"}
+_TRAITS_JSON = sqlglot.parse_one(
+    "concat('{', arrayStringConcat(arrayMap((k, v) -> concat(toJSONString(k), ':', v), "
+    "groupArrayIf(key, value IS NOT NULL), groupArrayIf(value, value IS NOT NULL)), ','), '}')",
+    read="clickhouse")
+
+
+def merged_sessions(sessions: SummaryTable, table: exp.Table) -> exp.Select:
+    duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.Max(this=exp.column("ended_at"))),
+                       expression=exp.func("toUnixTimestamp64Milli", exp.Min(this=exp.column("started_at"))))
+    return exp.select(*sessions.merged(), exp.alias_(duration, "duration_ms")).from_(table).group_by(*sessions.keys)
+
+
+def merged_users(users: SummaryTable, table: exp.Table, traits: exp.Table) -> exp.Select:
+    """With the traits: kept one row per key (the newest wins, a null removes it), the patch already folded."""
+    folded = exp.select("app_id", "user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(
+        exp.Final(this=traits)).group_by("app_id", "user_id")
+    merged = exp.select(*users.merged()).from_(table).group_by(*users.keys)
+    with_traits = exp.func("coalesce", exp.column("traits", "t"), exp.Literal.string("{}"))
+    return exp.select(*(exp.column(name, "u") for name, _ in schema.USER_COLUMNS if name != "traits"),
+                      exp.alias_(with_traits, "traits")).from_(exp.Subquery(this=merged, alias="u")).join(
+        exp.Subquery(this=folded, alias="t"), on=_same_key("t", "u", users.keys), join_type="left")
+
+
+def merged_issues(issues: SummaryTable, table: exp.Table, status: exp.Table) -> exp.Select:
+    """With the status the API set last (OPEN, since the first occurrence, when it never did) and the status
+    that is in effect (a regression reopens: store.merge.issues_with_status)."""
+    latest = exp.select("app_id", "issue_id",
+                        exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")), "status"),
+                        exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
+        exp.Final(this=status)).group_by("app_id", "issue_id")
+    merged = exp.select(*issues.merged()).from_(table).group_by(*issues.keys)
+    stored = [exp.column(name, "i") for name, _ in schema.ISSUE_COLUMNS if name not in ("status", "status_changed_at")]
+    with_status = exp.select(
+        *stored,
+        exp.alias_(exp.func("coalesce", exp.column("status", "st"), exp.Literal.string("OPEN")), "status"),
+        exp.alias_(exp.func("coalesce", exp.column("changed_at", "st"), exp.column("first_seen", "i")),
+                   "status_changed_at"),
+    ).from_(exp.Subquery(this=merged, alias="i")).join(
+        exp.Subquery(this=latest, alias="st"), on=_same_key("st", "i", issues.keys), join_type="left")
+    return issues_with_status(exp.Subquery(this=with_status, alias="merged"))
+
+
+def _same_key(left: str, right: str, keys: tuple[str, ...]) -> exp.Expr:
+    return exp.and_(*(exp.column(k, left).eq(exp.column(k, right)) for k in keys))

@@ -146,8 +146,10 @@ def issue_status(status: exp.Expression, changed_at: exp.Expression, last_receiv
 ISSUE_FIELDS = ("issue_id", "title", "error_type", "message", "stack", "first_seen", "last_seen", "count")
 
 
-def issues_with_status(source: exp.Expression, app: exp.Expression) -> exp.Select:
-    """One app's issues with their effective status, from a relation with the stored status columns."""
+def issues_with_status(source: exp.Expression, app: exp.Expression | None = None) -> exp.Select:
+    """Issues with their effective status (of one app, or of all for a view the caller guards), from a relation
+    with the stored status columns."""
     columns = [exp.column(c) for c in ("app_id", *ISSUE_FIELDS)]
     status = issue_status(exp.column("status"), exp.column("status_changed_at"), exp.column("last_received_at"))
-    return exp.select(*columns, exp.alias_(status, "status")).from_(source).where(exp.column("app_id").eq(app))
+    query = exp.select(*columns, exp.alias_(status, "status")).from_(source)
+    return query if app is None else query.where(exp.column("app_id").eq(app))
