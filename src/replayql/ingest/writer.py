@@ -331,7 +331,9 @@ class IngestWriter:
         tail = self._tails[key]
         if tail.user_id is not None and self._users_deleted.get((batch.app_id, tail.user_id)):
             return None
+        resumed = tail.has_stored(batch.seq)  # only a shared store's writer gets here with it stored
         write, tail = sessionize(batch, tail, self.options, item.clock_offset_ms)
+        write.resumed = resumed
         if tail.user_id is not None and self._users_deleted.get((batch.app_id, tail.user_id)):
             # identified as a deleted user only now: drop this batch and what the session stored before
             self.store.delete_sessions(batch.app_id, [batch.session_id])

@@ -280,7 +280,7 @@ class ClickHouseStore:
         recordings = [w.recording for w in writes if w.recording is not None]
         if recordings:
             client.insert_arrow("recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
-        written = self._written(writes)
+        written = self._written([w for w in writes if w.resumed])
         sessions = [(n, w) for n, w in enumerate(writes) if (w.app_id, w.session_id, w.seq) not in written[0]]
         if sessions:
             rows = records_to_table([w.session for _, w in sessions], _SESSION_DELTA_COLUMNS)
@@ -294,8 +294,10 @@ class ClickHouseStore:
         client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
 
     def _written(self, writes: Sequence[BatchWrite]) -> tuple[set[BatchKey], set[BatchKey], set[BatchKey]]:
-        """Which of these batches already have their session, user and issue rows: written by an earlier try
-        of the same batch that failed before its ledger row (one query for the three tables)."""
+        """Which of these resumed batches already have their session, user and issue rows: written by an earlier
+        try that failed before its ledger row (one query for the three tables; none when no batch resumes). A
+        try that wrote no session row wrote no user or issue row either (they come after it), and its session's
+        tail does not say the batch is stored, so only resumed batches need asking."""
         found: tuple[set[BatchKey], set[BatchKey], set[BatchKey]] = (set(), set(), set())
         for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
             seqs = sorted({w.seq for w in writes if w.app_id == app_id})

@@ -157,3 +157,6 @@ class BatchWrite:
     user: UserDelta | None = None
     issues: list[IssueDelta] = field(default_factory=list)
     recording: RecordingChunk | None = None
+    # A try of this batch began writing it and did not finish (a shared store's tail said stored, its ledger
+    # did not): the store must not count what that try wrote twice.
+    resumed: bool = False
