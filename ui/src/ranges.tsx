@@ -100,9 +100,15 @@ export function RangeSelect({ state, onChange, allTime = true, fallback }: Range
 /** The browser's own time zone, the default for charts. */
 export const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+let zoneList: string[] | null = null;
+
+/** Every IANA zone the browser knows, UTC and its own first: asked once (some 400 names). */
 function zones(): string[] {
-  const all = (Intl as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
-  return [...new Set(['UTC', LOCAL_ZONE, ...all])];
+  if (zoneList === null) {
+    const all = (Intl as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
+    zoneList = [...new Set(['UTC', LOCAL_ZONE, ...all])];
+  }
+  return zoneList;
 }
 
 export function ZoneSelect({ value, onChange }: { value: string; onChange: (tz: string) => void }) {

@@ -87,13 +87,16 @@ class SummaryTable:
                     kind = "AggregateFunction(uniqExactIf, String, UInt8)"
                 case _:
                     assert rule in _WITH and rule.ordering is not None
-                    key = self._source_type(rule.ordering, dict((n, t) for n, t, _ in self.summary)[rule.ordering])
+                    key = self._source_type(rule.ordering, self._logical(rule.ordering))
                     kind = f"AggregateFunction(argMinIf, Tuple({plain}), {key}, UInt8)"
             out.append((name, kind))
         if self.sums():
             arrays = ", ".join(["Array(Int64)"] * len(self.sums()))
             out.append((SUMS, f"AggregateFunction(maxMap, Array({self.batch[1]}), {arrays})"))
         return out
+
+    def _logical(self, name: str) -> str:
+        return next(logical for column, logical, _ in self.summary if column == name)
 
     def _order_type(self, order: str) -> str:
         return {"seq": "Int32", "version": "Int64", "received_at": "DateTime64(3, 'UTC')",
