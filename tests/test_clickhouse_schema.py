@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "issue_status": ("ReplacingMergeTree(changed_at) ORDER BY", "", "app_id, issue_id"),
     "recordings": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(first_ts)", "app_id, session_id, seq"),
     "batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
+    "session_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id, session_id"),
     "deleted_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id"),
     "deleted_sessions": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
     "apps": ("ReplacingMergeTree ORDER BY", "", "id"),
@@ -48,7 +49,8 @@ SUMMARIES = {
     "users": ("AggregatingMergeTree ORDER BY", "", "app_id, user_id"),
     "issues": ("AggregatingMergeTree ORDER BY", "", "app_id, issue_id"),
 }
-VIEWS = {"sessions_view": "session_batches", "users_view": "user_batches", "issues_view": "issue_batches"}
+VIEWS = {"sessions_view": "session_batches", "users_view": "user_batches", "issues_view": "issue_batches",
+         "session_users_view": "session_batches"}
 # The views reads go through: each summary's states merged (and what other tables add to it).
 MERGED = {"sessions_merged": "sessions", "users_merged": "users", "issues_merged": "issues"}
 SUMMARY_SHARD_KEYS = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}
@@ -58,9 +60,9 @@ V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "
 # How cluster mode spreads each table: every row that may replace or join another lands on the same shard.
 SHARD_KEYS = {
     "events": "session_id", "session_batches": "session_id", "recordings": "session_id", "batches": "session_id",
-    "deleted_sessions": "session_id", "user_batches": "user_id", "user_traits": "user_id",
-    "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id", "apps": "id",
-    "app_origins": "app_id", "api_keys": "id", "schema_version": "version",
+    "session_users": "session_id", "deleted_sessions": "session_id", "user_batches": "user_id",
+    "user_traits": "user_id", "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id",
+    "apps": "id", "app_origins": "app_id", "api_keys": "id", "schema_version": "version",
 }
 VERSION_COLUMNS = {"user_traits": "version", "issue_status": "changed_at", "api_keys": "version",
                    "app_origins": "version"}
@@ -127,7 +129,7 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
         assert tables[name][0] == "", name  # a view: no engine of its own
         body = engine.query("SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {n:String}",
                             parameters={"db": database, "n": name}).result_rows[0][0]
-        assert re.search(rf"FROM `?{database}`?\.`?{summary}`? GROUP BY", body), body
+        assert re.search(rf"FROM `?{database}`?\.`?{summary}`? FINAL", body), body
     for name, source in VIEWS.items():
         assert tables[name][0] == "", name  # a view stores nothing: it writes to its summary
         target = engine.query("SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {n:String}",
@@ -140,6 +142,8 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
         # ClickHouse reports a one-column key in parentheses, "(id)", and a longer one without.
         assert actual_sorting.removeprefix("(").removesuffix(")") == sorting, name
         assert "TTL" not in full, name  # no retention configured: nothing expires
+    for name in SUMMARIES:  # a point lookup reads a granule of states: small ones
+        assert "index_granularity = 1024" in tables[name][0], name
 
     # Running the same DDL again (a second server starting) changes nothing and does not fail.
     _run(engine, Layout(database))
@@ -247,8 +251,14 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
     assert len(merged) == len(MERGED)
     assert len(formatted) == 1 + len(locals_) + len(distributed) + len(views) + len(merged)
     # each shard folds its own rows into its own summary: a summary is sharded as the rows it folds
+    assert views["session_users_view"].startswith(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS replayql.session_users_view_local ON CLUSTER prod "
+        "TO replayql.session_users_local AS SELECT")
+    assert "FROM replayql.session_batches_local WHERE" in views["session_users_view"]
     for name, source in VIEWS.items():
         summary = name.removesuffix("_view")
+        if summary not in SUMMARIES:
+            continue
         assert f"TO replayql.{summary}_local AS SELECT" in views[name]
         assert f"FROM replayql.{source}_local GROUP BY" in views[name]
         assert SUMMARY_SHARD_KEYS[summary] == SHARD_KEYS[source]
@@ -370,15 +380,19 @@ SUMMARIES_QUERY = """{
   sessions(first: 100, orderBy: {field: STARTED_AT, direction: ASC}) { totalCount nodes { id startedAt endedAt
     activeDurationMs userId browser country initialUrl pageCount clickCount errorCount eventCount rageClickCount
     deadClickCount errorClickCount hasRecording } }
-  users(first: 100) { totalCount nodes { id name email traits firstSeen lastSeen sessionCount } }
+  users(first: 100) { totalCount nodes { id name email traits firstSeen lastSeen sessionCount
+    sessions(first: 3) { nodes { id } } } }
   issues(first: 100) { totalCount nodes { id title errorType message status count firstSeen lastSeen } }
 }"""
 
 
-def test_opening_a_version_2_database_summarises_the_rows_it_holds(engine: Any, location: Location) -> None:
-    """Version 2 kept summaries only as per-batch rows, folded on every read. Opening such a database adds the
-    summary tables, fills them from the rows it holds, and starts their views: the answers stay what they were,
-    and new batches count once."""
+@pytest.mark.parametrize("version", [2, 3])
+def test_opening_an_older_database_summarises_the_rows_it_holds(engine: Any, location: Location,
+                                                                version: int) -> None:
+    """Version 2 kept summaries only as per-batch rows, folded on every read; version 3 had no session_users, and
+    its summaries had granules of 8,192 rows. Opening such a database makes the summaries and session_users
+    anew, fills them from the rows it holds, and starts their views: the answers stay what they were (a user's
+    sessions included), and new batches count once."""
     batches = list(generate_batches("demo", 40, seed=11, end_ms=END_MS))
     database = _database(location)
     server = start_server(location)
@@ -388,12 +402,13 @@ def test_opening_a_version_2_database_summarises_the_rows_it_holds(engine: Any, 
     finally:
         close_services(server.services)
     assert before["sessions"]["totalCount"] > 20 and before["users"]["totalCount"] > 0
-    # What a version 2 database is: no summary tables or views, no `written` column, version 2 recorded.
-    for name in (*VIEWS, *SUMMARIES):
-        engine.command(f"DROP TABLE `{database}`.`{name}`")
-    engine.command(f"ALTER TABLE `{database}`.session_batches DROP COLUMN written")
+    assert sum(len(u["sessions"]["nodes"]) for u in before["users"]["nodes"]) > 0
+    engine.command(f"DROP TABLE `{database}`.session_users_view")
+    engine.command(f"DROP TABLE `{database}`.session_users")
+    if version == 2:
+        _as_version_2(engine, database)
     engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
-    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (2, now())")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES ({version}, now())")
 
     server = start_server(location)
     try:
@@ -408,3 +423,10 @@ def test_opening_a_version_2_database_summarises_the_rows_it_holds(engine: Any, 
     # every event the batches sent is counted once, those from before the migration and those after it
     assert sum(n["eventCount"] for n in after["sessions"]["nodes"]) == sum(
         1 for b in batches for e in b["events"] if e["type"] != "recording")
+
+
+def _as_version_2(engine: Any, database: str) -> None:
+    """What a version 2 database is: no summary tables or views, no `written` column."""
+    for name in (*VIEWS, *SUMMARIES):
+        engine.command(f"DROP TABLE IF EXISTS `{database}`.`{name}`")
+    engine.command(f"ALTER TABLE `{database}`.session_batches DROP COLUMN written")

@@ -22,8 +22,8 @@ from replayql.api.app import close_services
 from replayql.ingest.sessionize import SessionTail, load_tail
 from replayql.store import schema
 from replayql.store.arrow import records_to_table
-from replayql.store.clickhouse_schema import SESSIONS
 from replayql.store.clickhouse_store import ClickHouseStore, Connection
+from replayql.store.clickhouse_summaries import MERGED_VIEWS
 from replayql.store.dialect import sql
 from replayql.store.merge import merge_sessions
 from replayql.store.records import SessionDelta
@@ -120,7 +120,7 @@ _examples = itertools.count()
 @given(values=_DELTAS)
 def test_python_merge_equals_the_clickhouse_summary_states(clickhouse: ClickHouseStore,
                                                           values: list[dict[str, Any]]) -> None:
-    """Batches arriving in seq order: DuckDB's merge in Python and ClickHouse's states (folded by its view at
+    """Batches arriving in seq order: DuckDB's merge in Python and ClickHouse's summary (folded by its view at
     insert, merged when read), both generated from the one declaration, give the same session."""
     session = f"s{next(_examples)}"
     deltas = [_delta(seq, v, session) for seq, v in enumerate(values)]
@@ -131,8 +131,8 @@ def test_python_merge_equals_the_clickhouse_summary_states(clickhouse: ClickHous
     for seq, delta in enumerate(deltas):  # one insert per batch, as the writer's commits come
         row = records_to_table([delta], columns).append_column("seq", pa.array([seq], pa.int32()))
         clickhouse.insert_rows("session_batches", row.append_column("written", pa.array([seq], pa.int64())))
-    query = exp.select(*SESSIONS.merged()).from_("sessions").where(
-        exp.column("session_id").eq(exp.Literal.string(session))).group_by("app_id", "session_id")
+    query = exp.select("*").from_(MERGED_VIEWS["sessions"]).where(
+        exp.column("session_id").eq(exp.Literal.string(session)))
     [folded] = clickhouse.fetch_dicts(sql(query, "clickhouse"), {})
     for name, logical in columns:
         got = folded[name]

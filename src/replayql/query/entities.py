@@ -53,9 +53,11 @@ class ListArgs:
 
 # -- sessions -------------------------------------------------------------------------------------------------
 
-def _sessions(scope: AppScope, args: ListArgs, only: list[Any] | None = None) -> exp.Select:
+def _sessions(scope: AppScope, args: ListArgs, only: list[Any] | None = None, key: str = "session_id"
+              ) -> exp.Select:
+    """`only`: the sessions whose `key` (session_id or user_id) is one of these."""
     query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s",
-                         only=("session_id", only) if only is not None else None)
+                         only=(key, only) if only is not None else None)
     for condition in where(scope, SESSIONS, "s", args.filter, args.query):
         query = query.where(condition)
     # A session is in a range when it overlaps it.
@@ -104,8 +106,7 @@ def sessions_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dic
 def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str], first: int, after: str | None
                       ) -> dict[str, Page]:
     keys = _keys("s", "started_at", "session_id", True, True)
-    query = _sessions(scope, ListArgs()).where(
-        exp.In(this=col("user_id", "s"), expressions=[scope.param(u) for u in user_ids]))
+    query = _sessions(scope, ListArgs(), list(user_ids), key="user_id")
     return _pages_per_owner(store, scope, query, col("user_id", "s"), keys, first, after)
 
 
@@ -177,11 +178,17 @@ def issue_stats(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[s
         return {}
     user_key = exp.func("coalesce", col("user_id", "s"),
                         exp.DPipe(this=exp.Literal.string("anonymous:"), expression=col("session_id", "e")))
-    events = scope.select("events", col("issue_id", "e"), alias="e")
-    query = scope.join(events, "sessions", "s", col("session_id", "s").eq(col("session_id", "e"))).where(
-        col("kind", "e").eq(exp.Literal.string("error"))).where(
-        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in ids])
-    ).select(
+
+    def errors(alias: str, column: str) -> exp.Select:
+        return scope.select("events", col(column, alias), alias=alias).where(
+            col("kind", alias).eq(exp.Literal.string("error"))).where(
+            exp.In(this=col("issue_id", alias), expressions=[scope.param(i) for i in ids]))
+
+    # only the sessions with these errors: a store that reads summaries whole need not read every session
+    sessions = scope.select("sessions", *(col(c, "s") for c in ("session_id", "user_id", "release")), alias="s")
+    sessions = sessions.where(col("session_id", "s").isin(query=errors("e2", "session_id")))
+    query = errors("e", "issue_id").join(exp.Subquery(this=sessions, alias="s"), on=col("session_id", "s").eq(
+        col("session_id", "e")), join_type="left").select(
         exp.alias_(exp.Count(this=exp.Distinct(expressions=[col("session_id", "e")])), "session_count"),
         exp.alias_(exp.Count(this=exp.Distinct(expressions=[user_key])), "user_count"),
         exp.alias_(exp.ArrayAgg(this=exp.Distinct(expressions=[col("release", "s")])), "releases"),

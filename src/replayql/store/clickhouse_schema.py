@@ -29,7 +29,9 @@ from replayql.store.dialect import sql
 # old rows of a session still active; retention is now a job with one rule for both stores (store.retention).
 # 3: summaries kept at write time (sessions, users, issues: AggregatingMergeTree fed by materialized views), and
 # session_batches.written, the order rows were written in.
-SCHEMA_VERSION = 3
+# 4: session_users (the sessions each user was identified in, for a user's sessions without merging every
+# session), and the summaries rebuilt with smaller granules (a point lookup reads 1,024 rows of states, not 8,192).
+SCHEMA_VERSION = 4
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -97,6 +99,10 @@ TABLES: tuple[Table, ...] = (
           shard_by="issue_id"),
     Table("recordings", schema.RECORDING_COLUMNS, ("app_id", "session_id", "seq"),
           tuple(name for name, _ in schema.RECORDING_COLUMNS), partition_by="toYYYYMM(first_ts)"),
+    # Fed by a view from session_batches: every user a session was identified as (a superset of its users: the
+    # merged session says which one it is now).
+    Table("session_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING)),
+          ("app_id", "user_id", "session_id"), ("app_id", "user_id", "session_id")),
     Table("batches", _ledger(("received_at", schema.TIME)), ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "received_at")),
     Table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("deleted_at", schema.TIME)),
@@ -134,7 +140,14 @@ ISSUES = SummaryTable("issues", table("issue_batches"), schema.ISSUE_SUMMARY, ("
                       order="received_at", sources={"last_received_at": "received_at"},
                       batch=("cityHash64(session_id, seq)", "UInt64"))  # an issue's rows come from many sessions
 SUMMARY_TABLES = (SESSIONS, USERS, ISSUES)
+# Point lookups by session, user or issue id read whole granules of aggregate states: small granules keep them
+# cheap, and a scan of every key costs about the same.
+_SUMMARY_GRANULE_ROWS = 1024
+# session_users' rows, from a block of session_batches rows (its view and its backfill)
+_SESSION_USERS = ("SELECT app_id, assumeNotNull(user_id) AS user_id, session_id FROM {source} "
+                  "WHERE user_id IS NOT NULL")
 _SHARD_BY = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}  # as their sources
+_SUMMARY_NAMES = tuple(s.name for s in SUMMARY_TABLES)
 
 
 def column_type(table: Table, name: str, logical: str) -> str:
@@ -173,16 +186,29 @@ class Layout:
             columns = ",\n  ".join(f"{_ident(n)} {t}" for n, t in summary.column_ddl())
             engine = self._engine_kind("AggregatingMergeTree", local, None)
             out.append(f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
-                       f"ENGINE = {engine}\nORDER BY ({', '.join(summary.keys)})")
+                       f"ENGINE = {engine}\nORDER BY ({', '.join(summary.keys)})\n"
+                       f"SETTINGS index_granularity = {_SUMMARY_GRANULE_ROWS}")
             if self.cluster:
                 out.append(self._distributed(summary.name, local, _SHARD_BY[summary.name]))
         return out
 
     def view_statements(self) -> list[str]:
-        """The views that fold every insert into a per-batch table into its summary's states."""
-        return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self.local_table(s.name + '_view')}{self._on_cluster()} "
-                f"TO {self.local_table(s.name)} AS {s.select_states(self.local_table(s.source.name))}"
-                for s in SUMMARY_TABLES]
+        """The views that fold every insert into a per-batch table into its summary's states, and the one that
+        feeds session_users."""
+        selects = {s.name: s.select_states(self.local_table(s.source.name)) for s in SUMMARY_TABLES}
+        selects["session_users"] = _SESSION_USERS.format(source=self.local_table("session_batches"))
+        return [f"CREATE MATERIALIZED VIEW IF NOT EXISTS {self.local_table(name + '_view')}{self._on_cluster()} "
+                f"TO {self.local_table(name)} AS {select}" for name, select in selects.items()]
+
+    def view_drops(self) -> list[str]:
+        """Migrations: the views and summary tables, dropped to be made anew (the per-batch rows stay)."""
+        names = [*MERGED_VIEWS.values(), *(f"{name}_view" for name in (*_SUMMARY_NAMES, "session_users"))]
+        drops = [f"DROP VIEW IF EXISTS {self._qualified(name)}{self._on_cluster()}" for name in names]
+        for name in _SUMMARY_NAMES:
+            drops.append(f"DROP TABLE IF EXISTS {self._qualified(name)}{self._on_cluster()}")
+            if self.cluster:
+                drops.append(f"DROP TABLE IF EXISTS {self.local_table(name)}{self._on_cluster()}")
+        return drops
 
     def merged_view_statements(self) -> list[str]:
         """The views reads go through: each summary's states merged (over the Distributed tables on a cluster:
@@ -197,9 +223,11 @@ class Layout:
                 f"{sql(body, 'clickhouse')}" for name, body in bodies.items()]
 
     def backfills(self) -> list[str]:
-        """Migration 2 -> 3: the summaries of the rows stored before their views existed."""
-        return [f"INSERT INTO {self._qualified(s.name)} "
-                f"{s.select_states(self._qualified(s.source.name) + ' FINAL')}" for s in SUMMARY_TABLES]
+        """Migrations: the summaries and session_users of the rows stored before their views existed."""
+        return [*(f"INSERT INTO {self._qualified(s.name)} {s.select_states(self._qualified(s.source.name) + ' FINAL')}"
+                  for s in SUMMARY_TABLES),
+                f"INSERT INTO {self._qualified('session_users')} "
+                f"{_SESSION_USERS.format(source=self._qualified('session_batches'))}"]
 
     def written_column(self) -> list[str]:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""

@@ -47,7 +47,9 @@ from replayql.store.retention import is_expired
 
 DEFAULT_DATABASE = "replayql"
 # Aliases in ClickHouse shadow columns everywhere in a query; summaries alias aggregates to column names.
-_SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1}
+# With FINAL, conditions on the sorting key are read first (PREWHERE), so a session's events read its granules
+# only; ClickHouse moves no other condition before FINAL.
+_SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1, "optimize_move_to_prewhere_if_final": 1}
 _TIMEOUT_CODE = "TIMEOUT_EXCEEDED"
 
 
@@ -167,12 +169,14 @@ class ClickHouseStore:
         client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
 
     def _upgrades(self, current: int) -> list[str]:
-        """From an older schema version to this one. 2 -> 3 fills the summaries from the rows stored so far,
-        then starts their views: run it with no other server writing (see README, Upgrading)."""
+        """From an older schema version to this one. The views and summaries are made anew and filled from the
+        per-batch rows stored so far, then their views start: run it with no other server writing (see README,
+        Upgrading)."""
         layout = self.layout
         steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
-        return [*steps, *layout.written_column(), *layout.summary_statements(), *layout.backfills(),
-                *layout.view_statements(), *layout.merged_view_statements()]
+        return [*steps, *layout.written_column(), *layout.view_drops(), *layout.table_statements(),
+                *layout.summary_statements(), *layout.backfills(), *layout.view_statements(),
+                *layout.merged_view_statements()]
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -211,12 +215,22 @@ class ClickHouseStore:
 
     def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expr:
         match table:
+            case "sessions" if only is not None and only[0] == "user_id":
+                # a user's sessions: those session_users names for the user, merged by primary key (the caller
+                # still asks which user each is now)
+                return exp.Subquery(this=self._sessions_of_users(app, only[1]), alias=exp.to_identifier(alias))
             case "sessions" | "users" | "issues":
                 # a view that merges the summary's states: the caller's app guard and `only` filter are on its
                 # grouping keys, and ClickHouse applies them before the merge (by primary key)
                 return exp.to_table(MERGED_VIEWS[table]).as_(alias)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
+
+    def _sessions_of_users(self, app: exp.Expression, users: Sequence[exp.Expr]) -> exp.Select:
+        identified = exp.select("session_id").from_("session_users").where(
+            exp.column("app_id").eq(app.copy()), exp.column("user_id").isin(*(u.copy() for u in users)))
+        return exp.select("*").from_(MERGED_VIEWS["sessions"]).where(
+            exp.column("app_id").eq(app.copy()), exp.column("session_id").isin(query=identified))
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]:
@@ -431,9 +445,10 @@ class ClickHouseStore:
         return counts
 
     def session_ids_of_user(self, app_id: str, user_id: str) -> list[str]:
-        query = exp.select("session_id").from_(MERGED_VIEWS["sessions"]).where(
-            exp.column("app_id").eq(self.placeholder("app", app_id)),
-            exp.column("user_id").eq(self.placeholder("user", user_id)))
+        user = self.placeholder("user", user_id)
+        query = exp.select("session_id").from_(exp.Subquery(
+            this=self._sessions_of_users(self.placeholder("app", app_id), [user]), alias="s")).where(
+            exp.column("user_id").eq(user.copy()))
         return [r[0] for r in self._rows(sql(query, "clickhouse"), app=app_id, user=user_id)]
 
     def _count(self, table: str, measure: exp.Expression, app_id: str, session_ids: list[str]) -> int:
@@ -487,7 +502,7 @@ class ClickHouseStore:
 
 
 # The tables whose rows belong to one session (a deletion removes its rows from each).
-_SESSION_TABLES = ("events", "recordings", "session_batches", "issue_batches", "user_batches")
+_SESSION_TABLES = ("events", "recordings", "session_batches", "session_users", "issue_batches", "user_batches")
 _SESSION_DELTA_COLUMNS = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
 
 

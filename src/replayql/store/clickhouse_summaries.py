@@ -1,16 +1,21 @@
-"""ClickHouse's summaries kept at write time: sessions, users and issues each have an AggregatingMergeTree table
-of aggregate states, fed by a materialized view from their per-batch rows, so a read merges a few rows per
-session, user or issue instead of folding every batch the app ever sent.
+"""ClickHouse's summaries kept at write time: sessions, users and issues each have an AggregatingMergeTree table,
+fed by a materialized view from their per-batch rows, so a read takes a few rows per session, user or issue
+instead of folding every batch the app ever sent.
 
-Everything here is generated from the summaries' one declaration (store.schema): the state column types, the
-view's states, the reads' merges and the rebuild of some keys after a deletion. Columns a rule leaves to other
+Every column is a SimpleAggregateFunction: its stored value is already the answer of the rows merged so far, so
+a read is `FROM sessions FINAL` and plain columns, with no aggregate states to deserialise and no GROUP BY over
+every key (FINAL merges only the key ranges that several parts share). Each merge rule becomes a function whose
+value is its own state:
+- MIN, MAX: min, max;
+- the value with the least ordering key (WITH_*): min of (key is NULL, key, value), so a row without a key loses;
+- the latest value (LATEST, LATEST_WRITTEN): max of (value is not NULL, order, value), so a NULL never wins;
+- distinct sessions: the array of their ids (groupUniqArrayArray), counted when read;
+- sums: a `maxMap` from each batch's identity to its values, added up when read. A state folds rows as they are
+  inserted, so the per-batch table's deduplication cannot undo a batch inserted twice (retried through two
+  servers at once); keyed by batch, it is still one entry.
+Everything here is generated from the summaries' one declaration (store.schema): the column types, the view's
+values, the reads' expressions and the rebuild of some keys after a deletion. Columns a rule leaves to other
 tables (a user's traits, kept one row per key; an issue's status, set by the API) are not in these tables.
-
-A state folds rows as they are inserted, so the per-batch table's deduplication (ReplacingMergeTree) cannot
-undo a row inserted twice (the same batch retried through two servers at once). Every rule but SUM is
-idempotent (min, max, the value with the least or greatest key, distinct sessions); the sums are kept as one
-`maxMap` state from each batch's identity to its values, so a batch inserted twice is still one entry, and a
-read adds the entries up.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class SourceTable(Protocol):
 _TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
           schema.BOOL: "Bool", schema.TIME: "DateTime64(3, 'UTC')", schema.JSON: "String"}
 _SIMPLE = {Merge.MIN: "min", Merge.MAX: "max"}
+# What orders LATEST and LATEST_WRITTEN among a source's rows, and its type
+_ORDER_TYPES = {"seq": "Int32", "version": "Int64", "received_at": "DateTime64(3, 'UTC')",
+                "(written, seq)": "Tuple(Int64, Int32)"}
 SUMS = "sums"  # the one column of a summary's sums: batch identity -> each SUM column's value
 _WITH = (Merge.WITH_FIRST_PAGE, Merge.WITH_CONTEXT, Merge.WITH_FIRST_OCCURRENCE)
 _OWN_TABLES = (Merge.PATCH, Merge.SET_BY_API)  # kept in tables of their own
@@ -70,7 +78,7 @@ class SummaryTable:
         return _TYPES[logical] if column in self.source.required else f"Nullable({_TYPES[logical]})"
 
     def column_ddl(self) -> list[tuple[str, str]]:
-        """(name, ClickHouse type) of the table's columns: keys, plain values for sum/min/max, states else."""
+        """(name, ClickHouse type) of the table's columns: keys, then one SimpleAggregateFunction per rule."""
         out = []
         for name, logical, rule in self.columns():
             plain = self._source_type(name, logical)
@@ -79,31 +87,29 @@ class SummaryTable:
                     kind = "LowCardinality(String)" if name == "app_id" else "String"
                 case Merge.MIN | Merge.MAX:
                     kind = f"SimpleAggregateFunction({_SIMPLE[rule]}, {plain})"
-                case Merge.LATEST:
-                    kind = f"AggregateFunction(argMaxIf, {plain}, {self._order_type(self.order)}, UInt8)"
-                case Merge.LATEST_WRITTEN:
-                    kind = f"AggregateFunction(argMaxIf, {plain}, {self._order_type(self.written)}, UInt8)"
+                case Merge.LATEST | Merge.LATEST_WRITTEN:
+                    order = _ORDER_TYPES[self._order(rule)]
+                    kind = f"SimpleAggregateFunction(max, Tuple(UInt8, {order}, {plain}))"
                 case Merge.DISTINCT_SESSIONS:
-                    kind = "AggregateFunction(uniqExactIf, String, UInt8)"
+                    kind = "SimpleAggregateFunction(groupUniqArrayArray, Array(String))"
                 case _:
                     assert rule in _WITH and rule.ordering is not None
                     key = self._source_type(rule.ordering, self._logical(rule.ordering))
-                    kind = f"AggregateFunction(argMinIf, Tuple({plain}), {key}, UInt8)"
+                    kind = f"SimpleAggregateFunction(min, Tuple(UInt8, {key}, {plain}))"
             out.append((name, kind))
         if self.sums():
             arrays = ", ".join(["Array(Int64)"] * len(self.sums()))
-            out.append((SUMS, f"AggregateFunction(maxMap, Array({self.batch[1]}), {arrays})"))
+            out.append((SUMS, f"SimpleAggregateFunction(maxMap, Tuple(Array({self.batch[1]}), {arrays}))"))
         return out
 
     def _logical(self, name: str) -> str:
         return next(logical for column, logical, _ in self.summary if column == name)
 
-    def _order_type(self, order: str) -> str:
-        return {"seq": "Int32", "version": "Int64", "received_at": "DateTime64(3, 'UTC')",
-                "(written, seq)": "Tuple(Int64, Int32)"}[order]
+    def _order(self, rule: Merge) -> str:
+        return self.order if rule is Merge.LATEST else self.written
 
     def states(self) -> list[str]:
-        """The view's SELECT list: each column's state from a block of source rows (grouped by the keys)."""
+        """The view's SELECT list: each column's value from a block of source rows (grouped by the keys)."""
         out = []
         for name, _, rule in self.columns():
             value = self.sources.get(name, name)
@@ -113,52 +119,48 @@ class SummaryTable:
                 case Merge.MIN | Merge.MAX:
                     state = f"{_SIMPLE[rule]}({value})"
                 case Merge.LATEST | Merge.LATEST_WRITTEN:
-                    order = self.order if rule is Merge.LATEST else self.written
-                    state = f"argMaxIfState({value}, {order}, {value} IS NOT NULL)"
+                    state = f"max(tuple({value} IS NOT NULL, {self._order(rule)}, {value}))"
                 case Merge.DISTINCT_SESSIONS:
                     # every session with a batch row for the user (the API's rows have seq -1): a retry that
                     # finds the session already flagged by its failed try still counts it
-                    state = "uniqExactIfState(session_id, seq >= 0)"
+                    state = "groupUniqArrayArray(if(seq >= 0, [session_id], []))"
                 case _:
                     assert rule in _WITH and rule.ordering is not None
                     key = self.sources.get(rule.ordering, rule.ordering)
-                    state = f"argMinIfState(tuple({value}), {key}, {key} IS NOT NULL)"
+                    state = f"min(tuple({key} IS NULL, {key}, {value}))"
             out.append(f"{state} AS {name}")
         if self.sums():
             values = ", ".join(f"[{self.sources.get(name, name)}]" for name in self.sums())
-            out.append(f"maxMapState([{self.batch[0]}], {values}) AS {SUMS}")
+            out.append(f"maxMap([{self.batch[0]}], {values}) AS {SUMS}")
         return out
 
     def select_states(self, source: str, where: str | None = None) -> str:
-        """The states of `source`'s rows (optionally only those `where` holds), one row per key."""
+        """The values of `source`'s rows (optionally only those `where` holds), one row per key."""
         condition = f" WHERE {where}" if where else ""
         return (f"SELECT {', '.join(self.states())} FROM {source}{condition} GROUP BY {', '.join(self.keys)} "
-                "SETTINGS prefer_column_name_to_alias = 1")  # states are aliased to the names they read
+                "SETTINGS prefer_column_name_to_alias = 1")  # values are aliased to the names they read
 
-    def merged(self, table: str | None = None) -> list[exp.Expr]:
-        """The read's SELECT list: every column merged from its states, aliased (group by the keys)."""
+    def merged(self) -> list[exp.Expr]:
+        """The read's SELECT list over the table FINAL (its rows merged): every column's answer, aliased."""
         out: list[exp.Expr] = []
         for name, _, rule in self.columns():
-            column = exp.column(name, table)
+            column = exp.column(name)
             match rule:
-                case None:
+                case None | Merge.MIN | Merge.MAX:
                     value: exp.Expression = column
-                case Merge.MIN | Merge.MAX:
-                    value = exp.Anonymous(this=_SIMPLE[rule], expressions=[column])
-                case Merge.LATEST | Merge.LATEST_WRITTEN:
-                    value = exp.Anonymous(this="argMaxIfMerge", expressions=[column])
                 case Merge.DISTINCT_SESSIONS:
-                    value = exp.Anonymous(this="uniqExactIfMerge", expressions=[column])
-                case _:
-                    value = exp.Anonymous(this="tupleElement", expressions=[
-                        exp.Anonymous(this="argMinIfMerge", expressions=[column]), exp.Literal.number(1)])
+                    value = exp.Anonymous(this="length", expressions=[column])  # of the array
+                case _:  # the value in (flag, key, value)
+                    value = exp.Anonymous(this="tupleElement", expressions=[column, exp.Literal.number(3)])
             out.append(exp.alias_(value, name))
-        # one maxMapMerge per read (ClickHouse computes an aggregate repeated with the same arguments once)
         for n, name in enumerate(self.sums()):
-            merged = exp.Anonymous(this="maxMapMerge", expressions=[exp.column(SUMS, table)])
-            values = exp.Anonymous(this="tupleElement", expressions=[merged, exp.Literal.number(n + 2)])
+            values = exp.Anonymous(this="tupleElement", expressions=[exp.column(SUMS), exp.Literal.number(n + 2)])
             out.append(exp.alias_(exp.Anonymous(this="arraySum", expressions=[values]), name))
         return out
+
+    def read(self, table: exp.Table) -> exp.Select:
+        """The summary's rows, merged."""
+        return exp.select(*self.merged()).from_(exp.Final(this=table))
 
 
 # The views that reads go through, one per summary: its states merged, and what other tables add to it.
@@ -170,16 +172,16 @@ _TRAITS_JSON = sqlglot.parse_one(
 
 
 def merged_sessions(sessions: SummaryTable, table: exp.Table) -> exp.Select:
-    duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.Max(this=exp.column("ended_at"))),
-                       expression=exp.func("toUnixTimestamp64Milli", exp.Min(this=exp.column("started_at"))))
-    return exp.select(*sessions.merged(), exp.alias_(duration, "duration_ms")).from_(table).group_by(*sessions.keys)
+    duration = exp.Sub(this=exp.func("toUnixTimestamp64Milli", exp.column("ended_at")),
+                       expression=exp.func("toUnixTimestamp64Milli", exp.column("started_at")))
+    return sessions.read(table).select(exp.alias_(duration, "duration_ms"))
 
 
 def merged_users(users: SummaryTable, table: exp.Table, traits: exp.Table) -> exp.Select:
     """With the traits: kept one row per key (the newest wins, a null removes it), the patch already folded."""
     folded = exp.select("app_id", "user_id", exp.alias_(_TRAITS_JSON.copy(), "traits")).from_(
         exp.Final(this=traits)).group_by("app_id", "user_id")
-    merged = exp.select(*users.merged()).from_(table).group_by(*users.keys)
+    merged = users.read(table)
     with_traits = exp.func("coalesce", exp.column("traits", "t"), exp.Literal.string("{}"))
     return exp.select(*(exp.column(name, "u") for name, _ in schema.USER_COLUMNS if name != "traits"),
                       exp.alias_(with_traits, "traits")).from_(exp.Subquery(this=merged, alias="u")).join(
@@ -193,7 +195,7 @@ def merged_issues(issues: SummaryTable, table: exp.Table, status: exp.Table) -> 
                         exp.alias_(exp.func("argMax", exp.column("status"), exp.column("changed_at")), "status"),
                         exp.alias_(exp.Max(this=exp.column("changed_at")), "changed_at")).from_(
         exp.Final(this=status)).group_by("app_id", "issue_id")
-    merged = exp.select(*issues.merged()).from_(table).group_by(*issues.keys)
+    merged = issues.read(table)
     stored = [exp.column(name, "i") for name, _ in schema.ISSUE_COLUMNS if name not in ("status", "status_changed_at")]
     with_status = exp.select(
         *stored,
