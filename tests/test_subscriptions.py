@@ -20,7 +20,7 @@ import pytest
 from conftest import Location, Server, labelled, make_batch, parse_samples, start_server
 from live_ws import Client, on_loopback, token
 from replayql.api.app import close_services
-from replayql.config import LiveLimits
+from replayql.config import LiveLimits, Settings, with_limits
 
 FAST = LiveLimits(poll_interval_s=0.05, session_update_interval_s=0.0)
 SESSIONS = "subscription($q: String) { sessionUpdates(query: $q) { id pageCount eventCount } }"
@@ -409,3 +409,10 @@ def test_queries_and_mutations_run_over_the_socket_with_the_keys_scopes(where: C
 
     with running(where("data")) as (server, url):
         asyncio.run(scenario(url, server))
+
+
+def test_live_limits_are_set_with_the_limit_option() -> None:
+    changed = with_limits(Settings(), ["live.max_subscriptions_per_key=5", "live.poll_interval_s=0.1"])
+    assert (changed.live.max_subscriptions_per_key, changed.live.poll_interval_s) == (5, 0.1)
+    with pytest.raises(ValueError, match=r"live\.poll_interval_s must be positive"):
+        with_limits(Settings(), ["live.poll_interval_s=0"])
