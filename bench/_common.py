@@ -139,6 +139,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes] | None = None
     command: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None  # None: this process's environment
+    serve_args: tuple[str, ...] = ()  # after the defaults (`--limit live.max_subscriptions=...`)
 
     @property
     def base_url(self) -> str:
@@ -146,7 +147,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.command = [replayql_exe(), "serve", *store_args(self.store, self.data_dir), "--port", str(self.port),
-                        "--log-level", self.log_level]
+                        "--log-level", self.log_level, *self.serve_args]
         log = (self.data_dir / "bench-server.log").open("ab")
         self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()

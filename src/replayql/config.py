@@ -95,6 +95,24 @@ class RateLimits:
 
 
 @dataclass(frozen=True)
+class LiveLimits:
+    """GraphQL subscriptions over WebSocket (api.graphql_ws, api.live_hub). Past a per-key or per-server
+    subscription limit a subscribe is answered with an `error` of code TOO_MANY_SUBSCRIPTIONS; past the connection
+    limit a new socket is closed with 1013; a subscriber whose messages pile up past `max_queued_messages` is
+    dropped with close code 4410."""
+
+    poll_interval_s: float = 0.25  # how often the store is asked what changed, while anyone subscribes
+    session_update_interval_s: float = 1.0  # sessionUpdates: at most one update per session this often
+    max_subscriptions_per_key: int = 100
+    max_subscriptions: int = 10_000  # on this server
+    max_connections: int = 5_000  # WebSockets on this server
+    max_queued_messages: int = 1_000  # per socket, waiting to be sent
+    max_pending_changes: int = 100_000  # per subscription, noticed and not yet read (a stuck read drops it)
+    init_timeout_s: float = 10.0  # connection_init must come this soon after the socket opens (else 4408)
+    key_check_interval_s: float = 30.0  # a revoked key's sockets are closed (4403) within this long
+
+
+@dataclass(frozen=True)
 class CacheLimits:
     """Entries each in-memory cache keeps, so memory stays flat however much traffic comes: past its bound a cache
     forgets its least recently used entry, which is read from the store or computed again when next needed. Each
@@ -131,6 +149,7 @@ class Settings:
     query: QueryLimits = field(default_factory=QueryLimits)
     rate: RateLimits = field(default_factory=RateLimits)
     caches: CacheLimits = field(default_factory=CacheLimits)
+    live: LiveLimits = field(default_factory=LiveLimits)
     # DuckDB's own memory (buffer pool, checkpoints, query operators; larger work spills to disk). Its default,
     # 80% of the machine, lets the server's RSS grow with the store; this keeps a server under about 1 GiB.
     duckdb_memory_limit: str = "512MB"
@@ -157,7 +176,7 @@ def default_data_dir() -> Path:
 
 
 # --limit prefix -> the Settings field it changes
-_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits", "rate": "rate", "cache": "caches"}
+_LIMIT_GROUPS = {"graphql": "query", "ingest": "limits", "rate": "rate", "cache": "caches", "live": "live"}
 
 
 def with_limits(settings: Settings, assignments: list[str]) -> Settings:

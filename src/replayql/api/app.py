@@ -12,12 +12,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replayql.api import ops
 from replayql.api.context import Services
 from replayql.api.graphql_http import graphql_endpoint
+from replayql.api.graphql_ws import graphql_ws_endpoint
 from replayql.api.ingest_http import IngestApp, internal_error
 from replayql.api.metrics import Metrics, ServerState
 from replayql.api.static import asset_routes
@@ -44,7 +45,7 @@ def open_services(settings: Settings) -> Services:
     retention = None if settings.retention_days is None else RetentionSchedule(
         writer, settings.retention_days, settings.retention_interval_s, settings.retention_chunk_sessions)
     services = Services(settings, backend.store, backend.registry, writer, metrics, retention)
-    metrics.watch(ServerState(writer.backlog, backend.store.storage_size, services.cache_sizes))
+    metrics.watch(ServerState(writer.backlog, backend.store.storage_size, services.cache_sizes, services.live.counts))
     return services
 
 
@@ -114,6 +115,7 @@ def create_app(settings: Settings, services: Services | None = None) -> ASGIApp:
 
     routes = [
         Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_ws_endpoint),  # subscriptions (graphql-transport-ws)
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

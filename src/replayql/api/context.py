@@ -12,6 +12,7 @@ from graphql import DocumentNode, GraphQLError
 from starlette.concurrency import run_in_threadpool
 from strawberry.dataloader import DataLoader
 
+from replayql.api.live_hub import LiveHub
 from replayql.api.metrics import Metrics
 from replayql.api.rate_limits import TokenBuckets, token_buckets
 from replayql.api.types import Connection, Event, Issue, Session, User, connection, event_from_row
@@ -51,9 +52,11 @@ class Services:
     query_strings: _lru_cache_wrapper[ast.Condition] = field(init=False)  # the filter language's parser, cached
     graphql_rate: TokenBuckets | None = field(init=False)  # per API key id; None: no limit
     ingest_rate: TokenBuckets | None = field(init=False)  # per app id; None: no limit
+    live: LiveHub = field(init=False)  # the store's changes, for subscriptions; polls only while any exist
 
     def __post_init__(self) -> None:
         caches, rate = self.settings.caches, self.settings.rate
+        self.live = LiveHub(self.store, self.settings.live)
         self._origins = Lru(caches.allowed_origins)
         self.documents = Lru(caches.documents)
         self.query_strings = lru_cache(maxsize=caches.parsed_strings)(language.parse)  # a dashboard sends the same ones
@@ -147,6 +150,10 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
+        self.loaders = Loaders(self)
+
+    def fresh_loaders(self) -> None:
+        """Forget what the loaders read: a subscription's context lives on, and each update must read anew."""
         self.loaders = Loaders(self)
 
     @property

@@ -141,7 +141,11 @@ def _prepare(query: str, limits: QueryLimits) -> Prepared:
 
 
 def _authenticate(request: Request, services: Services) -> ApiKey:
-    header = request.headers.get("authorization", "")
+    return authenticate(request.headers.get("authorization", ""), services)
+
+
+def authenticate(header: str, services: Services) -> ApiKey:
+    """The key an `Authorization` value names (HTTP's header, or graphql-ws's connection_init payload), or 401."""
     scheme, _, token = header.strip().partition(" ")
     challenge = {"WWW-Authenticate": 'token realm="replayql"'}
     if not header:
@@ -156,7 +160,7 @@ def _authenticate(request: Request, services: Services) -> ApiKey:
     return key
 
 
-def _check_rate(services: Services, key: ApiKey) -> None:
+def check_rate(services: Services, key: ApiKey) -> None:
     """429 once the key has spent its requests. The bucket is the key's id: the secret is never kept."""
     buckets = services.graphql_rate
     if buckets is None:
@@ -211,7 +215,8 @@ async def _read_request(request: Request, limits: QueryLimits) -> dict[str, Any]
     return payload
 
 
-def _check_request(payload: dict[str, Any], limits: QueryLimits) -> None:
+def check_request(payload: dict[str, Any], limits: QueryLimits) -> None:
+    """The shape of {query, variables, operationName, extensions}, and the size of `variables`."""
     query, variables, name = payload.get("query"), payload.get("variables"), payload.get("operationName")
     if not isinstance(query, str) or not query.strip():
         raise _refusal(400, "`query` must be a non-empty string", "BAD_REQUEST")
@@ -252,10 +257,10 @@ async def graphql_endpoint(request: Request) -> Response:
 
 async def _run_request(request: Request, services: Services) -> dict[str, Any]:
     key = await run_in_threadpool(_authenticate, request, services)
-    _check_rate(services, key)
+    check_rate(services, key)
     limits = services.settings.query
     payload = await _read_request(request, limits)
-    _check_request(payload, limits)
+    check_request(payload, limits)
     return await _execute(request, services, key, payload)
 
 
@@ -268,33 +273,49 @@ def _executed_status(body: dict[str, Any], media_type: str) -> int:
 
 async def _execute(request: Request, services: Services, key: ApiKey, payload: dict[str, Any]) -> dict[str, Any]:
     """The execution result (`data`, and `errors` if any); a request that cannot execute raises RequestError."""
-    limits = services.settings.query
+    document, operation = operation_of(services, payload)
+    request.state.operation = operation.name.value if operation.name else "anonymous"  # the metrics' label
+    if request.method == "GET" and operation.operation != OperationType.QUERY:
+        raise _refusal(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
+    check_operation(services, document, operation, payload.get("variables") or {})
+    result = await run_operation(services, key, document, payload)
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = [format_error(e) for e in result.errors]
+    return body
+
+
+def operation_of(services: Services, payload: dict[str, Any]) -> tuple[DocumentNode, OperationDefinitionNode]:
+    """The document (parsed and validated, within the limits) and the operation to run, or RequestError."""
     document, errors = _prepared(services, payload["query"])
     if errors or document is None:
-        raise RequestError(400, [_format(e, _document_code(e)) for e in errors])
+        raise RequestError(400, [format_error(e, _document_code(e)) for e in errors])
     operation = get_operation_ast(document, payload.get("operationName"))
     if operation is None:
         raise _refusal(400, "no operation to run: give `operationName` matching one operation in the document",
                        "BAD_REQUEST")
-    request.state.operation = operation.name.value if operation.name else "anonymous"  # the metrics' label
-    if request.method == "GET" and operation.operation != OperationType.QUERY:
-        raise _refusal(405, "mutations must be sent with POST", "METHOD_NOT_ALLOWED", {"Allow": "POST"})
-    wrong = _variable_errors(operation, payload.get("variables") or {})
+    return document, operation
+
+
+def check_operation(services: Services, document: DocumentNode, operation: OperationDefinitionNode,
+                    variables: dict[str, Any]) -> None:
+    """The variables coerce, and the operation is within the request limits; else RequestError (400)."""
+    wrong = _variable_errors(operation, variables)
     if wrong:
-        raise RequestError(400, [_format(e, "BAD_USER_INPUT") for e in wrong])
+        raise RequestError(400, [format_error(e, "BAD_USER_INPUT") for e in wrong])
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    exceeded = check_limits(schema._schema, operation, fragments, payload.get("variables") or {}, limits)
+    exceeded = check_limits(schema._schema, operation, fragments, variables, services.settings.query)
     if exceeded is not None:
         raise _refusal(400, exceeded.message, exceeded.code)
-    # execute() coerces the raw variables itself.
-    # The executor does not carry the request's context over by itself: its log lines need the request id.
-    result = await asyncio.get_running_loop().run_in_executor(
+
+
+async def run_operation(services: Services, key: ApiKey, document: DocumentNode, payload: dict[str, Any]
+                        ) -> ExecutionResult:
+    """A query or mutation, executed on the execution threads (execute() coerces the raw variables itself). The
+    executor does not carry the caller's context over by itself: its log lines need the request id."""
+    return await asyncio.get_running_loop().run_in_executor(
         _EXECUTION_THREADS, contextvars.copy_context().run, _run_operation, document, services, key,
         payload.get("variables") or {}, payload.get("operationName"))
-    body: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        body["errors"] = [_format(e) for e in result.errors]
-    return body
 
 
 # Execution (argument conversion, resolvers, result building) is CPU work proportional to the request: it runs
@@ -335,7 +356,7 @@ def _variable_errors(operation: OperationDefinitionNode, raw: dict[str, Any]) ->
     return coerced if isinstance(coerced, list) else []
 
 
-def _format(error: GraphQLError, default_code: str | None = None) -> dict[str, Any]:
+def format_error(error: GraphQLError, default_code: str | None = None) -> dict[str, Any]:
     """The spec's error shape; internal failures are logged with an id and never shown."""
     original = error.original_error
     out: dict[str, Any] = {"message": error.message}

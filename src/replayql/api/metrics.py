@@ -32,7 +32,10 @@ BATCH_OUTCOMES = (*WRITTEN_OUTCOMES, "rejected", "overloaded", "rate_limited", "
 # reason label of replayql_ingest_rejected_batches_total, by the status of the refusal
 REJECTION_REASONS = {400: "invalid", 403: "origin_not_allowed", 404: "unknown_app", 405: "method_not_allowed",
                      413: "too_large", 415: "unsupported_media_type"}
-DISCONNECTED = "client_disconnected"  # the client went away before its body arrived
+DISCONNECTED = "client_disconnected"
+# reason label of replayql_subscriptions_dropped_total: a subscriber too slow to take its messages (4410), a subscribe
+# past a subscription limit (TOO_MANY_SUBSCRIPTIONS), a socket past the server's limit (1013)
+DROP_REASONS = ("too_slow", "limit", "server_busy")  # the client went away before its body arrived
 # code label of replayql_graphql_errors_total: the codes the API answers with (README: Errors, Limits)
 GRAPHQL_ERROR_CODES = frozenset({
     "BAD_REQUEST", "BAD_USER_INPUT", "BAD_QUERY", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED", "METHOD_NOT_ALLOWED",
@@ -55,6 +58,13 @@ class ServerState:
     backlog: Callable[[], Backlog]
     storage: Callable[[float], StorageSize]
     caches: Callable[[], dict[str, tuple[int, int]]]
+    live: Callable[[], LiveCounts] = lambda: LiveCounts(0, {})
+
+
+@dataclass(frozen=True)
+class LiveCounts:
+    connections: int
+    subscriptions: dict[str, int]  # by operation (the subscription's root field)
 
 
 class BoundedLabel:
@@ -100,6 +110,9 @@ class Metrics:
         self._graphql_errors = Counter("replayql_graphql_errors", "Errors in GraphQL answers, by code.", ["code"],
                                        registry=self.registry)
         self._operation = BoundedLabel(MAX_OPERATION_NAMES)
+        dropped = Counter("replayql_subscriptions_dropped", "Subscribers dropped or refused, by reason.", ["reason"],
+                          registry=self.registry)
+        self._dropped = {reason: dropped.labels(reason) for reason in DROP_REASONS}
 
     def watch(self, state: ServerState) -> None:
         """Report this state at every scrape."""
@@ -116,6 +129,9 @@ class Metrics:
 
     def observe_commit(self, seconds: float) -> None:
         self._commits.observe(seconds)
+
+    def live_dropped(self, reason: str) -> None:
+        self._dropped[reason].inc()
 
     def graphql_request(self, operation: str | None, seconds: float, error_codes: Iterable[str]) -> None:
         """`operation`: the executed operation's name ("anonymous" when it has none), None when none was chosen."""
@@ -135,6 +151,7 @@ class _StateCollector:
         yield from self._backlog()
         yield from self._storage()
         yield from self._caches()
+        yield from self._live()
 
     def _backlog(self) -> Iterator[Metric]:
         backlog = self.state.backlog()
@@ -156,6 +173,16 @@ class _StateCollector:
         for table, count in sorted(size.rows.items()):
             rows.add_metric([table], count)
         yield rows
+
+    def _live(self) -> Iterator[Metric]:
+        counts = self.state.live()
+        yield GaugeMetricFamily("replayql_subscription_connections", "WebSockets open at /graphql.",
+                                value=counts.connections)
+        subscriptions = GaugeMetricFamily("replayql_subscriptions", "GraphQL subscriptions running, by operation.",
+                                          labels=["operation"])
+        for operation, count in sorted(counts.subscriptions.items()):
+            subscriptions.add_metric([operation], count)
+        yield subscriptions
 
     def _caches(self) -> Iterator[Metric]:
         entries = GaugeMetricFamily("replayql_cache_entries", "Entries of each in-memory cache.", labels=["cache"])

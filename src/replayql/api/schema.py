@@ -18,6 +18,7 @@ from replayql.api.inputs import IssueOrder, OrderDirection, SessionOrder, TimeRa
 from replayql.api.paths import PathsResult, resolve_paths
 from replayql.api.retention import RetentionResult, resolve_retention
 from replayql.api.scalars import DateTime
+from replayql.api.subscriptions import Subscription
 from replayql.api.types import (
     EVENT_TYPES,
     ApiKeyInfo,
@@ -228,5 +229,5 @@ def _key_info(key: reg.ApiKey) -> ApiKeyInfo:
                       created_at=key.created_at, revoked_at=key.revoked_at)
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, types=EVENT_TYPES,
+schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, types=EVENT_TYPES,
                            config=StrawberryConfig(scalar_map={datetime: DateTime}))

@@ -103,6 +103,13 @@ def sessions_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dic
     return by_keys(store, scope, _sessions(scope, ListArgs()), "session_id", ids)
 
 
+def sessions_among(store: ReadStore, scope: AppScope, args: ListArgs, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Those of these sessions that match the list's filter (live updates: the sessions a write changed)."""
+    if not ids:
+        return {}
+    return {row["session_id"]: row for row in run(store, scope, _sessions(scope, args, list(ids)))}
+
+
 def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str], first: int, after: str | None
                       ) -> dict[str, Page]:
     keys = _keys("s", "started_at", "session_id", True, True)
@@ -170,6 +177,13 @@ def count_issues(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
 
 def issues_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     return by_keys(store, scope, _issues(scope, ListArgs()), "issue_id", ids)
+
+
+def issues_among(store: ReadStore, scope: AppScope, args: ListArgs, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Those of these issues that match the list's filter (live updates: the issues a write changed)."""
+    if not ids:
+        return {}
+    return {row["issue_id"]: row for row in run(store, scope, _issues(scope, args, list(ids)))}
 
 
 def issue_stats(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -317,3 +331,65 @@ def _offset(after: str | None) -> int:
 
 def recording_cursor(index: int) -> str:
     return encode_cursor((index,))
+
+
+# -- live (api.subscriptions): what a batch stored ---------------------------------------------------------------
+
+@dataclass
+class BatchContent:
+    """One stored batch of a session: its events (rows, in order) and its rrweb events (as received)."""
+
+    seq: int
+    events: list[dict[str, Any]]
+    recording: list[Any]
+
+
+def _of_batches(scope: AppScope, alias: str, session_id: str, after: int | None, seqs: Sequence[int] | None
+                ) -> list[exp.Expr]:
+    conditions: list[exp.Expr] = [col("session_id", alias).eq(scope.param(session_id))]
+    if after is not None:
+        conditions.append(exp.GT(this=col("seq", alias), expression=scope.param(after)))
+    if seqs is not None:
+        conditions.append(exp.In(this=col("seq", alias), expressions=[scope.param(s) for s in seqs]))
+    return conditions
+
+
+def batch_seqs(store: ReadStore, scope: AppScope, session_id: str, after: int | None, limit: int) -> list[int]:
+    """The seqs of the session's stored batches after `after` (those with events or a recording), in order."""
+    events = scope.select("events", col("seq", "e"), alias="e").where(*_of_batches(scope, "e", session_id, after, None))
+    chunks = scope.select("recordings", col("seq", "r"), alias="r").where(
+        *_of_batches(scope, "r", session_id, after, None))
+    query = exp.select(col("seq", "b")).from_(exp.Subquery(this=exp.union(events, chunks, distinct=True), alias="b")
+                                              ).order_by(col("seq", "b")).limit(limit)
+    return [int(row["seq"]) for row in run(store, scope, query)]
+
+
+def batch_contents(store: ReadStore, scope: AppScope, session_id: str, seqs: Sequence[int]) -> list[BatchContent]:
+    """What these batches of the session stored, in seq order; a seq with nothing stored is left out."""
+    if not seqs:
+        return []
+    events = _events(scope, ListArgs()).where(*_of_batches(scope, "e", session_id, None, seqs)).order_by(
+        col("seq", "e"), col("idx", "e"))
+    chunks = scope.select("recordings", col("seq", "r"), col("data", "r"), alias="r").where(
+        *_of_batches(scope, "r", session_id, None, seqs))
+    found: dict[int, BatchContent] = {}
+    for row in run(store, scope, events):
+        found.setdefault(int(row["seq"]), BatchContent(int(row["seq"]), [], [])).events.append(row)
+    for chunk in run(store, scope, chunks):
+        decoded = _RAW_EVENTS.decode(store.recording_payload(chunk["data"]))
+        found.setdefault(int(chunk["seq"]), BatchContent(int(chunk["seq"]), [], [])).recording = [
+            orjson.Fragment(bytes(raw)) for raw in decoded]
+    return [found[seq] for seq in sorted(found)]
+
+
+def errors_in_batches(store: ReadStore, scope: AppScope, batches: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The error events (occurrences) of these (session id, seq) batches, oldest first."""
+    if not batches:
+        return []
+    sessions, seqs = sorted({s for s, _ in batches}), sorted({q for _, q in batches})
+    query = _events(scope, ListArgs(), ("error",)).where(
+        exp.In(this=col("session_id", "e"), expressions=[scope.param(s) for s in sessions]),
+        exp.In(this=col("seq", "e"), expressions=[scope.param(q) for q in seqs])).order_by(
+        *(k.expression.copy() for k in _EVENT_KEYS_ASC))
+    wanted = set(batches)
+    return [row for row in run(store, scope, query) if (row["session_id"], int(row["seq"])) in wanted]

@@ -43,6 +43,48 @@ class StorageSize:
     rows: dict[str, int]
 
 
+@dataclass(frozen=True, slots=True)
+class BatchStored:
+    """A batch all of whose rows are readable: its transaction committed (DuckDB), or its ledger row, written
+    last, is in (ClickHouse)."""
+
+    app_id: str
+    session_id: str
+    seq: int
+    received_at_ms: int  # the writer's clock when it wrote the batch
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.app_id, self.session_id, self.seq)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueStatusSet:
+    """updateIssue set an issue's status."""
+
+    app_id: str
+    issue_id: str
+    status: str
+    changed_at_ms: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.app_id, self.issue_id, self.changed_at_ms)
+
+
+Change = BatchStored | IssueStatusSet
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCursor:
+    """Where a reader of `Store.changes_since` is; only the store that made it reads it. `position` is the store's
+    own (a log sequence, or a time in ms); `recent` holds the keys of changes already reported that a later read
+    may meet again (a read by time reads a window before the position again, for writes that commit late)."""
+
+    position: int
+    recent: frozenset[tuple[str, str, int]] = frozenset()
+
+
 @dataclass(slots=True)
 class DeletionCounts:
     sessions: int = 0
@@ -117,6 +159,13 @@ class Store(Protocol):
     def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool: ...
 
     def ping(self) -> bool: ...
+
+    # -- live subscriptions (api.live_hub polls this) ---------------------------------------------------------
+    def changes_since(self, cursor: ChangeCursor | None) -> tuple[list[Change], ChangeCursor]:
+        """What was stored after `cursor`, each change once and in the order written (as far as the store
+        knows it), and the cursor to ask with next; with None, no changes and a cursor at now. Every process
+        sharing the store sees every change, whoever wrote it."""
+        ...
 
     def storage_size(self, timeout_s: float) -> StorageSize:
         """Bytes on disk and rows per table, from the store's own bookkeeping (no table scans); a read still

@@ -24,13 +24,18 @@ from replayql.store import schema
 from replayql.store.arrow import records_to_table, rows_to_table
 from replayql.store.base import (
     BatchKey,
+    BatchStored,
+    Change,
+    ChangeCursor,
     DeletionCounts,
+    IssueStatusSet,
     Only,
     SessionState,
     StorageSize,
     StoreTimeout,
     StoreUnavailable,
 )
+from replayql.store.changes import read_by_time
 from replayql.store.clickhouse_schema import (
     ISSUES,
     SCHEMA_VERSION,
@@ -499,6 +504,20 @@ class ClickHouseStore:
         self._client().insert_arrow("issue_status", rows_to_table([(app_id, issue_id, status, _now_ms())],
                                                                   columns_of("issue_status")))
         return True
+
+    def changes_since(self, cursor: ChangeCursor | None) -> tuple[list[Change], ChangeCursor]:
+        """Read by time from the ledger (written last for each batch) and the status rows, by any server: no FINAL,
+        a retry's second row is skipped by its key (store.changes.read_by_time)."""
+        def read(since_ms: int) -> list[tuple[Change, int]]:
+            batches = self._rows("SELECT app_id, session_id, seq, toUnixTimestamp64Milli(received_at) FROM batches "
+                                 "WHERE received_at >= fromUnixTimestamp64Milli({since:Int64})", since=since_ms)
+            statuses = self._rows("SELECT app_id, issue_id, status, toUnixTimestamp64Milli(changed_at) FROM "
+                                  "issue_status WHERE changed_at >= fromUnixTimestamp64Milli({since:Int64})",
+                                  since=since_ms)
+            found: list[tuple[Change, int]] = [(BatchStored(a, s, int(q), int(at)), int(at)) for a, s, q, at in batches]
+            found += [(IssueStatusSet(a, i, st, int(at)), int(at)) for a, i, st, at in statuses]
+            return found
+        return read_by_time(read, cursor, _now_ms())
 
 
 # The tables whose rows belong to one session (a deletion removes its rows from each).

@@ -26,7 +26,20 @@ from replayql.config import CacheLimits
 from replayql.lru import Lru, cache_size
 from replayql.store import merge, schema
 from replayql.store.arrow import records_to_table, rows_to_table
-from replayql.store.base import BatchKey, DeletionCounts, Only, SessionState, StorageSize, StoreLocked, StoreTimeout
+from replayql.store.base import (
+    BatchKey,
+    BatchStored,
+    Change,
+    ChangeCursor,
+    DeletionCounts,
+    IssueStatusSet,
+    Only,
+    SessionState,
+    StorageSize,
+    StoreLocked,
+    StoreTimeout,
+)
+from replayql.store.changes import ChangeLog
 from replayql.store.dialect import sql
 from replayql.store.issue_titles import issue_title
 from replayql.store.merge import Summary, issues_with_status, merge_sessions
@@ -173,6 +186,7 @@ class DuckDBStore:
         # `summaries` of them (the most recently written) stay in memory; the others are read from the table.
         self._summaries: Lru[tuple[str, str], SessionDelta] = Lru(summaries)
         self._session_select = _session_select_sql()
+        self._changes = ChangeLog()  # this process is the only writer: what it commits is the whole story
         if not read_only:
             self._migrate()
 
@@ -279,6 +293,7 @@ class DuckDBStore:
             self._upsert_users(conn, [(w.seq, w.user) for w in writes if w.user is not None])
             self._upsert_issues(conn, [i for w in writes for i in w.issues], received_at_ms)
         self._remember_summaries(summaries)  # only once committed: a failed group leaves memory as the table
+        self._changes.append([BatchStored(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes])
 
     @staticmethod
     def _insert(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
@@ -426,11 +441,17 @@ class DuckDBStore:
                 self._upsert_users(conn, [(0, delta)])
 
     def set_issue_status(self, app_id: str, issue_id: str, status: str) -> bool:
+        now = _now_ms()
         with self.transaction() as conn:
             rows = conn.execute("UPDATE issues SET status = $status, status_changed_at = epoch_ms($now) "
                                 "WHERE app_id = $app AND issue_id = $issue RETURNING issue_id",
-                                {"app": app_id, "issue": issue_id, "status": status, "now": _now_ms()}).fetchall()
-            return bool(rows)
+                                {"app": app_id, "issue": issue_id, "status": status, "now": now}).fetchall()
+        if rows:
+            self._changes.append([IssueStatusSet(app_id, issue_id, status, now)])
+        return bool(rows)
+
+    def changes_since(self, cursor: ChangeCursor | None) -> tuple[list[Change], ChangeCursor]:
+        return self._changes.since(cursor)
 
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         return {"store.session_summaries": (len(self._summaries), self._summaries.size),
