@@ -292,6 +292,16 @@ def test_cluster_ttl_removal_runs_on_the_local_tables(engine: Any) -> None:
         "ALTER TABLE replayql.recordings_local ON CLUSTER prod (REMOVE TTL)"]
 
 
+def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any) -> None:
+    """An upgrade drops what it rebuilds by the names the cluster DDL gives them: the views reads go through, the
+    materialized views on each shard, and each summary's local and Distributed tables."""
+    drops = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").view_drops()]
+    views = {*(f"replayql.{name}" for name in MERGED), *(f"replayql.{name}_local" for name in VIEWS)}
+    tables = {f"replayql.{name}{suffix}" for name in SUMMARIES for suffix in ("", "_local")}
+    assert sorted(drops) == sorted([*(f"DROP VIEW IF EXISTS {name} ON CLUSTER prod" for name in views),
+                                    *(f"DROP TABLE IF EXISTS {name} ON CLUSTER prod" for name in tables)])
+
+
 def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
     """table -> its column list, for the statements that declare columns (the local ones in cluster mode)."""
     out = {}

@@ -202,8 +202,9 @@ class Layout:
 
     def view_drops(self) -> list[str]:
         """Migrations: the views and summary tables, dropped to be made anew (the per-batch rows stay)."""
-        names = [*MERGED_VIEWS.values(), *(f"{name}_view" for name in (*_SUMMARY_NAMES, "session_users"))]
-        drops = [f"DROP VIEW IF EXISTS {self._qualified(name)}{self._on_cluster()}" for name in names]
+        views = [*(self._qualified(name) for name in MERGED_VIEWS.values()),
+                 *(self.local_table(f"{name}_view") for name in (*_SUMMARY_NAMES, "session_users"))]
+        drops = [f"DROP VIEW IF EXISTS {name}{self._on_cluster()}" for name in views]
         for name in _SUMMARY_NAMES:
             drops.append(f"DROP TABLE IF EXISTS {self._qualified(name)}{self._on_cluster()}")
             if self.cluster:
