@@ -56,12 +56,16 @@ class Services:
 
     def __post_init__(self) -> None:
         caches, rate = self.settings.caches, self.settings.rate
-        self.live = LiveHub(self.store, self.settings.live)
+        self.live = LiveHub(self.store, self.settings.live, self.metrics, self.scope)
         self._origins = Lru(caches.allowed_origins)
         self.documents = Lru(caches.documents)
         self.query_strings = lru_cache(maxsize=caches.parsed_strings)(language.parse)  # a dashboard sends the same ones
         self.graphql_rate = token_buckets(rate.graphql_per_key_per_s, rate.graphql_burst)
         self.ingest_rate = token_buckets(rate.ingest_per_app_per_s, rate.ingest_burst)
+
+    def scope(self, app_id: str) -> AppScope:
+        """A fresh tenant scope for one query: the app guard is added to every table it touches."""
+        return AppScope(app_id, self.store, self.settings.query.timeout_s, self.query_strings)
 
     def knows_app(self, app_id: str) -> bool:
         """Known to exist without a registry read (safe on the event loop)."""
@@ -161,8 +165,7 @@ class Context:
         return self.key.app_id
 
     def scope(self) -> AppScope:
-        """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s, self.parse)
+        return self.services.scope(self.app_id)
 
     @property
     def parse(self) -> Callable[[str], ast.Condition]:
