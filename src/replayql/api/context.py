@@ -22,6 +22,7 @@ from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru, cache_size
 from replayql.query import ast, entities, language
 from replayql.query.lists import Page, check_page_size
+from replayql.query.pagination import encode_cursor
 from replayql.query.sql import AppScope
 from replayql.store.base import Registry, Store
 from replayql.store.registry import ApiKey
@@ -218,6 +219,10 @@ class Context:
         stats = self.loaders.issue_stats
         return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
                           lambda: _session_count(stats, issue_id))
+
+    async def live_cursor(self, session_id: str) -> str | None:
+        seq = await self.read(entities.last_batch_seq, session_id)
+        return None if seq is None else encode_cursor((seq,))
 
     async def recording(self, session_id: str, first: int, after: str | None) -> Connection[Any]:
         self.check_first(first)

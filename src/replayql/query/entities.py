@@ -364,6 +364,16 @@ def batch_seqs(store: ReadStore, scope: AppScope, session_id: str, after: int | 
     return [int(row["seq"]) for row in run(store, scope, query)]
 
 
+def last_batch_seq(store: ReadStore, scope: AppScope, session_id: str) -> int | None:
+    """The highest seq of the session's stored batches (None: none): where sessionLive's cursor is after them."""
+    events = scope.select("events", exp.alias_(exp.Max(this=col("seq", "e")), "seq"), alias="e").where(
+        *_of_batches(scope, "e", session_id, None, None))
+    chunks = scope.select("recordings", exp.alias_(exp.Max(this=col("seq", "r")), "seq"), alias="r").where(
+        *_of_batches(scope, "r", session_id, None, None))
+    seqs = [row["seq"] for row in run(store, scope, exp.union(events, chunks, distinct=False))]
+    return max((int(seq) for seq in seqs if seq is not None), default=None)
+
+
 def batch_contents(store: ReadStore, scope: AppScope, session_id: str, seqs: Sequence[int]) -> list[BatchContent]:
     """What these batches of the session stored, in seq order; a seq with nothing stored is left out."""
     return batches_of_sessions(store, scope, [(session_id, seq) for seq in seqs]).get(session_id, [])
