@@ -2,24 +2,28 @@
 subscribers one server holds at one update per second each, with the CPU it costs. Both stores.
 
     python bench/live_latency.py                                  # both stores, the defaults below
-    python bench/live_latency.py --store duckdb --subscribers 100,300,1000 --seconds 20
+    python bench/live_latency.py --store duckdb --subscribers 100,300,1000 --seconds 20 --no-write
+    python bench/live_latency.py --report                         # RESULTS.md from the last run of each store
 
 A real `replayql serve` (default settings: the store polled every 250 ms) in its own process; clients in this
 process: httpx posts batches to /v1/ingest, `websockets` sockets subscribe to `sessionLive` over
-graphql-transport-ws (one socket and one session per subscriber).
+graphql-transport-ws (one socket per subscriber; `--per-session` subscribers follow each session, as several
+people watching one session would).
 
 Latency: one batch at a time to one of `--latency-sessions` sessions, each followed by a subscriber; a batch's
 latency is the time from its 200 to the `next` message of its seq (the 200 comes after the commit; the notice
-after the next poll). Capacity: N sessions with a subscriber each, one batch per session per second (spread
-over the second) for `--seconds`; delivered / expected, latency p50/p95, sockets dropped, and the server's CPU
-(cores) with the subscribers and, in a run without them, for the same ingest alone: the difference is what the
-subscribers cost. Writes "Live subscriptions (issue 15)" in RESULTS.md.
+after the next poll). Capacity: N subscribers on N / `--per-session` sessions, one batch per session per second
+(spread over the second) for `--seconds`, so one update per second for each subscriber; delivered / expected,
+latency p50/p95, sockets dropped, and the server's CPU (cores) with the subscribers and, in a run without them,
+for the same ingest alone: the difference is what the subscribers cost. Writes results/live-STORE.json and
+"Live subscriptions (issue 15)" in RESULTS.md (from the JSON of every store measured so far).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -110,16 +114,17 @@ async def post(client: httpx.AsyncClient, session_id: str, seq: int) -> float:
     return at
 
 
-async def follow(server: ServerProcess, key: str, client: httpx.AsyncClient, sessions: list[str]
+async def follow(server: ServerProcess, key: str, client: httpx.AsyncClient, sessions: list[str], per_session: int = 1
                  ) -> tuple[list[Subscriber], list[asyncio.Task[None]]]:
-    """A subscriber per session, each once its session's first batch is stored and delivered."""
+    """`per_session` subscribers of each session (session i's are i, i + len(sessions), ...), each once its
+    session's first batch is stored and delivered."""
     limit = asyncio.Semaphore(32)
 
     async def prime(session_id: str) -> None:
         async with limit:
             await post(client, session_id, 0)
     await asyncio.gather(*(prime(s) for s in sessions))
-    subscribers = [Subscriber(s) for s in sessions]
+    subscribers = [Subscriber(s) for _ in range(per_session) for s in sessions]
     ws_url = server.base_url.replace("http://", "ws://") + "/graphql"
     readies = [asyncio.Event() for _ in subscribers]
     tasks = []
@@ -148,11 +153,12 @@ async def latency(server: ServerProcess, key: str, samples: int, session_count: 
             "p95_ms": percentile(delays, 95), "max_ms": max(delays) if delays else None}
 
 
-async def capacity(server: ServerProcess, key: str, count: int, seconds: int, subscribe: bool) -> dict[str, Any]:
+async def capacity(server: ServerProcess, key: str, count: int, per_session: int, seconds: int, subscribe: bool
+                   ) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=server.base_url, timeout=60,
                                  limits=httpx.Limits(max_connections=64)) as client:
-        sessions = [f"cap{count}-{'s' if subscribe else 'n'}-{i}" for i in range(count)]
-        subscribers, tasks = await follow(server, key, client, sessions) if subscribe else ([], [])
+        sessions = [f"cap{count}x{per_session}-{'s' if subscribe else 'n'}-{i}" for i in range(count // per_session)]
+        subscribers, tasks = await follow(server, key, client, sessions, per_session) if subscribe else ([], [])
         sent: list[tuple[int, int, float]] = []
         BUSY.clear()
         cpu_before, started = server.cpu_seconds(), time.perf_counter()
@@ -162,19 +168,20 @@ async def capacity(server: ServerProcess, key: str, count: int, seconds: int, su
             sent.append((index, seq, await post(client, sessions[index], seq)))
         for second in range(seconds):
             tick = time.perf_counter()
-            await asyncio.gather(*(one(i, second + 1, i / count) for i in range(count)))
+            await asyncio.gather(*(one(i, second + 1, i / len(sessions)) for i in range(len(sessions))))
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - tick)))
         elapsed = time.perf_counter() - started
         cpu = server.cpu_seconds()
         await asyncio.sleep(3)
         for task in tasks:
             task.cancel()
-    result: dict[str, Any] = {"subscribers": count if subscribe else 0, "sessions": count, "seconds": seconds,
+    result: dict[str, Any] = {"subscribers": count if subscribe else 0, "sessions": len(sessions), "seconds": seconds,
                               "batches_per_s": len(sent) / elapsed, "resent_503": len(BUSY),
                               "server_cores": (cpu - cpu_before) / elapsed if cpu is not None and cpu_before else None}
     if subscribe:
-        delays = [(subscribers[i].arrived[seq] - at) * 1000 for i, seq, at in sent if seq in subscribers[i].arrived]
-        result |= {"expected": len(sent), "delivered": len(delays), "p50_ms": percentile(delays, 50),
+        followers = [subscribers[i::len(sessions)] for i in range(len(sessions))]
+        delays = [(f.arrived[seq] - at) * 1000 for i, seq, at in sent for f in followers[i] if seq in f.arrived]
+        result |= {"expected": len(sent) * per_session, "delivered": len(delays), "p50_ms": percentile(delays, 50),
                    "p95_ms": percentile(delays, 95), "dropped": sum(s.closed_code is not None for s in subscribers)}
     return result
 
@@ -191,36 +198,60 @@ def measure(store: str, args: argparse.Namespace) -> dict[str, Any]:
             found["capacity"] = []
             for count in args.subscribers:
                 for subscribe in (False, True):
-                    step = asyncio.run(capacity(server, key, count, args.seconds, subscribe))
+                    step = asyncio.run(capacity(server, key, count, args.per_session, args.seconds, subscribe))
                     print(store, "capacity", step, flush=True)
                     found["capacity"].append(step)
     return found
 
 
-def report(results: dict[str, dict[str, Any]], command: str) -> str:
-    lines = [HEADING, "", f"`{command}`", "",
+def report(results: dict[str, list[dict[str, Any]]]) -> str:
+    """From each store's runs: the latency of its last run, the capacity steps of all of them."""
+    commands = sorted({run["command"] for runs in results.values() for run in runs})
+    lines = [HEADING, "", *(f"`{c}`" for c in commands), "",
              "Default settings (`live.poll_interval_s` 0.25). Latency: from the ingest 200 to the subscriber's "
              "`next`, one batch at a time.", ""]
-    rows = [[NAMES[s], str(r["latency"]["delivered"]) + "/" + str(r["latency"]["samples"]),
-             fmt(r["latency"]["p50_ms"], 0), fmt(r["latency"]["p95_ms"], 0), fmt(r["latency"]["max_ms"], 0)]
-            for s, r in results.items()]
-    lines += [markdown_table(["store", "delivered", "p50 ms", "p95 ms", "max ms"], rows), ""]
-    lines += ["Capacity: N sessions, one batch per session per second, a `sessionLive` subscriber on each (one "
-              "socket each); server CPU in cores, with the subscribers and for the same ingest without them.", ""]
     rows = []
-    for store, result in results.items():
-        alone = {c["sessions"]: c for c in result["capacity"] if not c["subscribers"]}
-        for step in (c for c in result["capacity"] if c["subscribers"]):
-            base = alone.get(step["sessions"], {}).get("server_cores")
-            cost = step["server_cores"] - base if step["server_cores"] is not None and base is not None else None
-            rows.append([NAMES[store], f"{step['subscribers']:,}", fmt(step["batches_per_s"], 0),
-                         f"{step['delivered']:,}/{step['expected']:,}", fmt(step["p50_ms"], 0),
-                         fmt(step["p95_ms"], 0), str(step["dropped"]), str(step["resent_503"]), fmt(base, 2),
-                         fmt(step["server_cores"], 2), fmt(cost, 2)])
-    lines.append(markdown_table(["store", "subscribers", "batches/s", "delivered", "p50 ms", "p95 ms", "dropped",
-                                 "503s resent", "cores, ingest alone", "cores, with subscribers",
+    for store, runs in results.items():
+        found = runs[-1]["latency"]
+        rows.append([NAMES[store], f"{found['delivered']}/{found['samples']}", fmt(found["p50_ms"], 0),
+                     fmt(found["p95_ms"], 0), fmt(found["max_ms"], 0)])
+    lines += [markdown_table(["store", "delivered", "p50 ms", "p95 ms", "max ms"], rows), ""]
+    lines += ["Capacity: N `sessionLive` subscribers (one socket each) following N / k sessions, one batch per "
+              "session per second (one update per second per subscriber); server CPU in cores, with the subscribers "
+              "and for the same ingest without them.", ""]
+    rows = []
+    for store, runs in results.items():
+        for run in runs:
+            alone = {c["sessions"]: c["server_cores"] for c in run["capacity"] if not c["subscribers"]}
+            rows += [_capacity_row(store, step, alone.get(step["sessions"]))
+                     for step in run["capacity"] if step["subscribers"]]
+    lines.append(markdown_table(["store", "subscribers", "sessions", "batches/s", "delivered", "p50 ms", "p95 ms",
+                                 "dropped", "503s resent", "cores, ingest alone", "cores, with subscribers",
                                  "subscribers' cores"], rows))
     return "\n".join(lines) + "\n"
+
+
+def _capacity_row(store: str, step: dict[str, Any], base: float | None) -> list[str]:
+    cost = step["server_cores"] - base if step["server_cores"] is not None and base is not None else None
+    return [NAMES[store], f"{step['subscribers']:,}", f"{step['sessions']:,}", fmt(step["batches_per_s"], 0),
+            f"{step['delivered']:,}/{step['expected']:,}", fmt(step["p50_ms"], 0), fmt(step["p95_ms"], 0),
+            str(step["dropped"]), str(step["resent_503"]), fmt(base, 2), fmt(step["server_cores"], 2),
+            fmt(cost, 2)]
+
+
+def _json(store: str) -> Path:
+    return RESULTS_DIR / f"live-{store}.json"
+
+
+def _runs(store: str) -> list[dict[str, Any]]:
+    path = _json(store)
+    runs: list[dict[str, Any]] = json.loads(path.read_text()).get("runs", []) if path.exists() else []
+    return runs
+
+
+def record(store: str, run: dict[str, Any]) -> None:
+    """Keep the store's runs of other commands (another --per-session, say) beside this one."""
+    write_json(_json(store), {"runs": [r for r in _runs(store) if r["command"] != run["command"]] + [run]})
 
 
 def main() -> None:
@@ -229,16 +260,18 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--latency-sessions", type=int, default=10)
     parser.add_argument("--subscribers", type=lambda text: [int(n) for n in text.split(",")], default=[50, 100])
+    parser.add_argument("--per-session", type=int, default=1, help="subscribers following each session")
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--no-write", action="store_true", help="leave RESULTS.md alone (the JSON is written)")
+    parser.add_argument("--report", action="store_true", help="measure nothing: RESULTS.md from the JSON")
     args = parser.parse_args()
     stores = STORES if args.store == "both" else (args.store,)
-    results = {store: measure(store, args) for store in stores}
-    command = invocation()
-    for store, result in results.items():
-        write_json(RESULTS_DIR / f"live-{store}.json", {"command": command, "machine": machine_info(),
-                                                        "config": vars(args), **result})
-    text = report(results, command)
+    if not args.report:
+        for store in stores:
+            record(store, {"command": invocation(), "machine": machine_info(), "config": vars(args),
+                           **measure(store, args)})
+    results = {s: runs for s in STORES if (runs := _runs(s))}
+    text = report(results)
     print(text)
     if not args.no_write:
         replace_section(RESULTS_DIR.parent / "RESULTS.md", HEADING, text)

@@ -229,6 +229,42 @@ def test_session_live_of_another_apps_session_is_not_found_like_an_unknown_one(
         asyncio.run(scenario(url, server))
 
 
+def test_many_subscribers_share_one_read_per_poll(where: Callable[[str], Location]) -> None:
+    """30 players of one session and 10 lists with one filter: each gets every batch once and in order, while the
+    store is read once per new batch for all the players and once for all the lists (replayql_live_reads_total)."""
+    async def scenario(url: str, server: Server) -> None:
+        async with http(url) as post:
+            await post(pages("shared", 0))
+            players = [await Client.connect(url, token(server.keys["read"])) for _ in range(30)]
+            lists = [await Client.connect(url, token(server.keys["read"])) for _ in range(10)]
+            for player in players:
+                await player.subscribe("l", LIVE, {"id": "shared"})
+            caught_up = [await live_seqs(p, "l", 1) for p in players]
+            assert [[s for s, _ in c] for c in caught_up] == [[0]] * len(players)
+            for session_list in lists:
+                await session_list.subscribe("s", SESSIONS, {"q": "pageCount >= 1"})
+            await asyncio.sleep(0.2)  # every list's feed in place: polls go on meanwhile, with nothing new
+            before = labelled(await asyncio.to_thread(metrics, server), "replayql_live_reads_total", "read")
+            batches = range(1, 7)
+            for seq in batches:
+                await post(pages("shared", seq))
+                got = await asyncio.gather(*(live_seqs(p, "l", 1) for p in players))
+                assert [[s for s, _ in g] for g in got] == [[seq]] * len(players)
+                updates = await asyncio.gather(*(c.data("s") for c in lists))
+                assert [u["sessionUpdates"]["pageCount"] for u in updates] == [seq + 1] * len(lists)
+            after = labelled(await asyncio.to_thread(metrics, server), "replayql_live_reads_total", "read")
+            await post(pages("shared", 7))  # the sentinel: the next update of each, so nothing came twice
+            got = await asyncio.gather(*(live_seqs(p, "l", 1) for p in players))
+            assert [[s for s, _ in g] for g in got] == [[7]] * len(players)
+        reads = {read: after[read] - before.get(read, 0) for read in after}
+        assert reads == {"batches": len(batches), "sessions": len(batches), "issues": 0, "catch_up": 0}
+        for client in (*players, *lists):
+            await client.close()
+
+    with running(where("data")) as (server, url):
+        asyncio.run(scenario(url, server))
+
+
 # -- a second server on the same ClickHouse database -------------------------------------------------------------
 
 def test_a_second_server_on_the_same_clickhouse_delivers_what_the_first_stored(

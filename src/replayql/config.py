@@ -107,7 +107,8 @@ class LiveLimits:
     max_subscriptions: int = 10_000  # on this server
     max_connections: int = 5_000  # WebSockets on this server
     max_queued_messages: int = 1_000  # per socket, waiting to be sent
-    max_pending_changes: int = 100_000  # per subscription, noticed and not yet read (a stuck read drops it)
+    max_pending_changes: int = 100_000  # per subscription, updates read for it and not yet taken (then dropped)
+    read_threads: int = 1  # live reads (shared and catch-up) at once on this server: the rest is the writer's
     init_timeout_s: float = 10.0  # connection_init must come this soon after the socket opens (else 4408)
     key_check_interval_s: float = 30.0  # a revoked key's sockets are closed (4403) within this long
 

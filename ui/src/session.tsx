@@ -1,17 +1,23 @@
 // One session: the replay, its timeline (a click seeks the player) and its facts. `?t=` is the player's position.
-import { useEffect, useRef, useState } from 'preact/hooks';
+// Live (`?live=1`): sessionLive from the cursor of the last batch stored before the page read the session, so
+// every later batch is added to the player and the timeline (those stored while it read come twice: skipped).
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { gql } from './api';
 import { FACT_FIELDS, type Facts, FactsPanel } from './facts';
 import { clock } from './format';
 import type { Replay } from './player';
 import { useQuery } from './query';
-import { onLinkClick } from './router';
+import { navigate, onLinkClick } from './router';
 import { Loading, Problem, Show } from './status';
 import { type Entry, entriesOf, EVENT_FIELDS, type SessionEvent } from './timeline';
+import { LiveStatus, useLive } from './uselive';
 
 const FACTS_QUERY = `query Session($id: ID!) { session(id: $id) { ${FACT_FIELDS} } }`;
 const EVENTS_QUERY = `query Events($id: ID!, $after: String) { session(id: $id) {
   list: events(first: 500, after: $after) { pageInfo { hasNextPage endCursor } nodes { ${EVENT_FIELDS} } } } }`;
+const CURSOR_QUERY = 'query LiveCursor($id: ID!) { session(id: $id) { liveCursor } }';
+const LIVE_QUERY = `subscription Live($id: ID!, $after: String) { sessionLive(id: $id, after: $after) {
+  cursor events { ${EVENT_FIELDS} } recording } }`;
 const RECORDING_QUERY = `query Recording($id: ID!, $after: String) { session(id: $id) {
   list: recording(first: 500, after: $after) { pageInfo { hasNextPage endCursor } nodes } } }`;
 
@@ -42,15 +48,25 @@ type ReplayState = { state: 'loading' } | { state: 'error'; message: string } | 
 
 const FULL_SNAPSHOT = 2; // rrweb's event type for a whole document
 
-/** The player in `host`: the first page of the recording starts it, later pages are added while it plays. */
-function useReplay(id: string, startAt: number) {
+interface RecordedEvent {
+  timestamp: number;
+  type: number;
+}
+
+/** The player in `host`: the first page of the recording starts it, later pages (and live batches) are added. */
+function useReplay(id: string, startAt: number, readable: Promise<unknown>) {
   const host = useRef<HTMLDivElement>(null);
   const replay = useRef<Replay | null>(null);
   const snapshots = useRef<number[]>([]); // the full snapshots' timestamps, as the pages of the recording arrive
+  const loaded = useRef(new Set<string>()); // the events read, as JSON: a live batch read too is not added twice
   const [status, setStatus] = useState<ReplayState>({ state: 'loading' });
+  const [count, setCount] = useState(0);
+  const add = useRef<(nodes: RecordedEvent[], live: boolean) => void>(() => {});
   useEffect(() => {
     let open = true;
     let start = 0;
+    let last = 0;
+    let creating: Promise<unknown> | null = null;
     const loading = import('./player');
     let lastSecond = -1;
     const onTime = (ms: number) => {
@@ -58,19 +74,26 @@ function useReplay(id: string, startAt: number) {
       lastSecond = Math.floor(ms / 1000);
     };
     snapshots.current = [];
-    everyPage<{ timestamp: number; type: number }>(RECORDING_QUERY, id, (nodes) => {
-      if (!open) return false;
+    loaded.current = new Set();
+    add.current = (nodes, live) => {
+      if (live) nodes = nodes.filter((node) => !loaded.current.has(JSON.stringify(node)));
+      else nodes.forEach((node) => loaded.current.add(JSON.stringify(node))); // before the player edits them
+      if (!open || nodes.length === 0) return;
       snapshots.current.push(...nodes.filter((node) => node.type === FULL_SNAPSHOT).map((node) => node.timestamp));
-      if (replay.current) {
-        replay.current.add(nodes);
+      last = Math.max(last, ...nodes.map((node) => node.timestamp));
+      setCount((n) => n + nodes.length);
+      if (creating) {
+        // the player follows the live edge: the latest state on screen
+        void creating.then(() => replay.current?.add(nodes)).then(() => live && replay.current?.goto(last - start));
         return;
       }
-      if (nodes.length === 0) return setStatus({ state: 'none' });
       start = nodes[0].timestamp;
-      loading.then(({ createReplay }) => open && (replay.current = createReplay(host.current!, nodes, onTime)));
-      setStatus({ state: 'ready', start, complete: false });
-    })
-      .then(() => loading)
+      creating = loading.then(({ createReplay }) => open && (replay.current = createReplay(host.current!, nodes, onTime)));
+      setStatus({ state: 'ready', start, complete: live });
+    };
+    readable
+      .then(() => everyPage<RecordedEvent>(RECORDING_QUERY, id, (nodes) => (open ? add.current(nodes, false) : false)))
+      .then(() => creating ?? setStatus({ state: 'none' }))
       .then(() => {
         if (!open || !replay.current) return;
         if (startAt > 0) replay.current.goto(startAt); // a shared position, once the recording is whole
@@ -83,30 +106,62 @@ function useReplay(id: string, startAt: number) {
       replay.current = null;
     };
   }, [id]);
-  return { host, replay, status, snapshots };
+  return { host, replay, status, snapshots, count, add };
 }
 
-function useEntries(id: string): Entry[] | string | null {
+/** The timeline's events, read in pages; `add` appends live ones not read already (by event id). */
+function useEntries(id: string, readable: Promise<unknown>) {
   const [entries, setEntries] = useState<Entry[] | string | null>(null);
+  const events = useRef<SessionEvent[]>([]);
+  const ids = useRef(new Set<string>());
+  const add = (more: SessionEvent[]) => {
+    const fresh = more.filter((event) => !ids.current.has(event.id));
+    fresh.forEach((event) => ids.current.add(event.id));
+    events.current.push(...fresh);
+    if (fresh.length) setEntries(entriesOf(events.current));
+  };
   useEffect(() => {
     let open = true;
-    const events: SessionEvent[] = [];
-    everyPage<SessionEvent>(EVENTS_QUERY, id, (nodes) => void events.push(...nodes)).then(
-      () => open && setEntries(entriesOf(events)),
-      (error: Error) => open && setEntries(error.message),
-    );
+    events.current = [];
+    ids.current = new Set();
+    readable
+      .then(() => everyPage<SessionEvent>(EVENTS_QUERY, id, (nodes) => void add(nodes)))
+      .then(() => open && setEntries(entriesOf(events.current)),
+        (error: Error) => open && setEntries(error.message));
     return () => {
       open = false;
     };
   }, [id]);
-  return entries;
+  return { entries, add };
+}
+
+interface LiveUpdate {
+  sessionLive: { cursor: string; events: SessionEvent[]; recording: RecordedEvent[] };
+}
+
+/** `?live=1` on or off, replacing the URL (like the position, it is not a step of the history). */
+function setLiveMode(on: boolean): void {
+  const url = new URL(location.href);
+  if (on) url.searchParams.set('live', '1');
+  else url.searchParams.delete('live');
+  navigate(url.pathname + url.search, true);
 }
 
 export function SessionPage({ id, params }: { id: string; params: URLSearchParams }) {
   const facts = useQuery<{ session: Facts | null }>(FACTS_QUERY, { id });
   const [startAt] = useState(() => Number(params.get('t')) || 0);
-  const { host, replay, status, snapshots } = useReplay(id, startAt);
-  const entries = useEntries(id);
+  // the last batch's cursor, asked before the events and the recording are read: live goes on from there
+  const cursor = useRef<string | null>(null);
+  const readable = useMemo(() => gql<{ session: { liveCursor: string | null } | null }>(CURSOR_QUERY, { id }).then(
+    (answer) => (cursor.current = answer.session?.liveCursor ?? null), () => null), [id]);
+  const { host, replay, status, snapshots, count, add } = useReplay(id, startAt, readable);
+  const { entries, add: addEvents } = useEntries(id, readable);
+  const live = params.get('live') === '1';
+  const liveState = useLive<LiveUpdate>(live, LIVE_QUERY, () => ({ id, after: cursor.current }), ({ sessionLive: batch }) => {
+    cursor.current = batch.cursor; // a reconnect resumes after it
+    addEvents(batch.events);
+    add.current(batch.recording, true);
+  }, [id]);
   const seek = (ms: number) => {
     replay.current?.goto(ms);
     rememberPosition(ms);
@@ -114,10 +169,14 @@ export function SessionPage({ id, params }: { id: string; params: URLSearchParam
   return (
     <section class="session">
       <p class="crumbs">
-        <a href="/sessions" onClick={onLinkClick}>Sessions</a> / <code>{id}</code>
+        <a href="/sessions" onClick={onLinkClick}>Sessions</a> / <code>{id}</code>{' '}
+        <button type="button" class="live-button" aria-pressed={live} onClick={() => setLiveMode(!live)}>
+          {live ? 'Stop live' : 'Live'}
+        </button>{' '}
+        <LiveStatus state={liveState} />
       </p>
       <div class="session-grid">
-        <div class="replay">
+        <div class="replay" data-recording-events={count}>
           <div ref={host} class="player" />
           <ReplayStatus status={status} />
         </div>

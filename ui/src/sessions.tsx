@@ -1,4 +1,7 @@
-// The sessions list: query string + quick filters, sortable columns, cursor pages; the URL holds all of it.
+// The sessions list: query string + quick filters, sortable columns, cursor pages, a live mode; the URL holds all
+// of it. Live: sessionUpdates with the list's filter; a new session comes in at the top, a shown one is updated
+// in place.
+import { useState } from 'preact/hooks';
 import { FilterBox } from './filterbox';
 import { dateTime, duration } from './format';
 import { type Column, Link, Pager, type State, stateOf, Table } from './list';
@@ -6,20 +9,21 @@ import { RangeSelect, timeRangeOf } from './ranges';
 import { navigate, urlOf } from './router';
 import { useQuery } from './query';
 import { Show } from './status';
+import { LiveStatus, useLive } from './uselive';
 
 const PAGE_SIZE = 25;
 
+const ROW_FIELDS = `id startedAt durationMs pageCount errorCount rageClickCount deadClickCount errorClickCount
+  country deviceType browser user { id identified name email }`;
+const LIVE_QUERY = `subscription LiveSessions($query: String, $filter: SessionFilter) {
+  sessionUpdates(query: $query, filter: $filter) { ${ROW_FIELDS} } }`;
 const SESSIONS_QUERY = `query Sessions($query: String, $filter: SessionFilter, $timeRange: TimeRange,
   $orderBy: SessionOrder, $after: String, $first: Int!) {
   sessions(query: $query, filter: $filter, timeRange: $timeRange, orderBy: $orderBy, after: $after, first: $first) {
     appliedQuery
     totalCount
     pageInfo { hasNextPage endCursor }
-    nodes {
-      id startedAt durationMs pageCount errorCount rageClickCount deadClickCount errorClickCount
-      country deviceType browser
-      user { id identified name email }
-    }
+    nodes { ${ROW_FIELDS} }
   }
 }`;
 const BROWSERS_QUERY = 'query Browsers { topValues(entity: SESSIONS, key: "browser", limit: 20) { values { value } } }';
@@ -91,15 +95,39 @@ function variablesOf(state: State): Record<string, unknown> {
   };
 }
 
+/** The loaded rows with the live updates: a session not shown comes in at the top (the latest first), a shown
+ * one is replaced in place. */
+function withLive(rows: SessionRow[], live: SessionRow[]): SessionRow[] {
+  const updated = new Map(live.map((row) => [row.id, row]));
+  const shown = new Set(rows.map((row) => row.id));
+  return [...live.filter((row) => !shown.has(row.id)), ...rows.map((row) => updated.get(row.id) ?? row)];
+}
+
 export function SessionsPage({ params }: { params: URLSearchParams }) {
-  const state = stateOf(params, ['q', 'range', 'from', 'to', 'browser', 'errors', 'frustrated', 'sort', 'dir', 'after']);
-  const loaded = useQuery<SessionsAnswer>(SESSIONS_QUERY, variablesOf(state));
+  const state = stateOf(params, ['q', 'range', 'from', 'to', 'browser', 'errors', 'frustrated', 'sort', 'dir', 'after', 'live']);
+  const variables = variablesOf(state);
+  const loaded = useQuery<SessionsAnswer>(SESSIONS_QUERY, variables);
+  const [live, setLive] = useState<{ inputs: string; rows: SessionRow[] }>({ inputs: '', rows: [] });
+  const inputs = JSON.stringify(variables); // updates for another filter or page are dropped
+  const liveRows = live.inputs === inputs ? live.rows : [];
+  const liveState = useLive<{ sessionUpdates: SessionRow }>(state.live === '1', LIVE_QUERY,
+    () => ({ query: variables.query, filter: variables.filter }),
+    ({ sessionUpdates: row }) => setLive((was) => ({
+      inputs, rows: [row, ...(was.inputs === inputs ? was.rows : []).filter((r) => r.id !== row.id)] })),
+    [inputs]);
   // a changed filter or order starts again at the first page
   const change = (changes: Record<string, string | undefined>) => navigate(urlOf('/sessions', { ...state, after: undefined, ...changes }));
   return (
     <section class="sessions">
       <FilterBox value={state.q ?? ''} onSubmit={(q) => change({ q })} />
       <QuickFilters state={state} change={change} />
+      <div class="live-bar">
+        <label class="live-toggle">
+          <input type="checkbox" checked={state.live === '1'} onChange={(e) => change({ live: e.currentTarget.checked ? '1' : undefined })} />
+          Live
+        </label>
+        <LiveStatus state={liveState} />
+      </div>
       <Show
         loaded={loaded}
         render={({ sessions }) => (
@@ -113,7 +141,7 @@ export function SessionsPage({ params }: { params: URLSearchParams }) {
                 </>
               )}
             </p>
-            <SessionsTable rows={sessions.nodes} state={state} change={change} />
+            <SessionsTable rows={withLive(sessions.nodes, liveRows)} state={state} change={change} />
             <Pager path="/sessions" state={state} pageInfo={sessions.pageInfo} />
           </>
         )}

@@ -2,6 +2,7 @@
 
 export interface SessionEvent {
   __typename: string;
+  id: string;
   timestamp: string;
   url: string | null;
   path?: string | null;
@@ -23,7 +24,7 @@ export interface Entry {
   at: number; // epoch ms
 }
 
-export const EVENT_FIELDS = `__typename timestamp url
+export const EVENT_FIELDS = `__typename id timestamp url
   ... on PageEvent { path title }
   ... on ClickEvent { selector text }
   ... on RageClickEvent { selector text }

@@ -52,6 +52,7 @@ def open_services(settings: Settings) -> Services:
 def close_services(services: Services) -> None:
     if services.retention is not None:
         services.retention.close()  # its chunks are writer jobs: stop it while the writer still runs them
+    services.live.close()
     services.writer.close()  # flush what is queued before the store closes
     services.store.close()
     services.registry.close()

@@ -22,6 +22,7 @@ from replayql.ingest.writer import IngestWriter
 from replayql.lru import Lru, cache_size
 from replayql.query import ast, entities, language
 from replayql.query.lists import Page, check_page_size
+from replayql.query.pagination import encode_cursor
 from replayql.query.sql import AppScope
 from replayql.store.base import Registry, Store
 from replayql.store.registry import ApiKey
@@ -56,12 +57,16 @@ class Services:
 
     def __post_init__(self) -> None:
         caches, rate = self.settings.caches, self.settings.rate
-        self.live = LiveHub(self.store, self.settings.live)
+        self.live = LiveHub(self.store, self.settings.live, self.metrics, self.scope)
         self._origins = Lru(caches.allowed_origins)
         self.documents = Lru(caches.documents)
         self.query_strings = lru_cache(maxsize=caches.parsed_strings)(language.parse)  # a dashboard sends the same ones
         self.graphql_rate = token_buckets(rate.graphql_per_key_per_s, rate.graphql_burst)
         self.ingest_rate = token_buckets(rate.ingest_per_app_per_s, rate.ingest_burst)
+
+    def scope(self, app_id: str) -> AppScope:
+        """A fresh tenant scope for one query: the app guard is added to every table it touches."""
+        return AppScope(app_id, self.store, self.settings.query.timeout_s, self.query_strings)
 
     def knows_app(self, app_id: str) -> bool:
         """Known to exist without a registry read (safe on the event loop)."""
@@ -161,8 +166,7 @@ class Context:
         return self.key.app_id
 
     def scope(self) -> AppScope:
-        """A fresh tenant scope for one query: the app guard is added to every table it touches."""
-        return AppScope(self.app_id, self.services.store, self.services.settings.query.timeout_s, self.parse)
+        return self.services.scope(self.app_id)
 
     @property
     def parse(self) -> Callable[[str], ast.Condition]:
@@ -215,6 +219,10 @@ class Context:
         stats = self.loaders.issue_stats
         return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
                           lambda: _session_count(stats, issue_id))
+
+    async def live_cursor(self, session_id: str) -> str | None:
+        seq = await self.read(entities.last_batch_seq, session_id)
+        return None if seq is None else encode_cursor((seq,))
 
     async def recording(self, session_id: str, first: int, after: str | None) -> Connection[Any]:
         self.check_first(first)

@@ -1,11 +1,16 @@
-"""The server's one poller of the store's changes, and what it hands each live subscription.
+"""The server's one poller of the store's changes, and the shared reads that turn them into live updates.
 
 While at least one subscription exists, a task on the server's event loop asks the store what changed
 (`Store.changes_since`: DuckDB's in-memory log of its commits, or ClickHouse's ledger read by time, which also
-holds what other servers wrote) every `LiveLimits.poll_interval_s`, and offers each change to the feeds of its
-app (a `sessionLive` feed: of its session). A feed only collects change notices; the subscription reads what it
-needs through the query layer (the tenant guard and filters apply as for queries). Ingestion never waits on any
-of this: the poller reads the store like any query, on a worker thread.
+holds what other servers wrote) every `LiveLimits.poll_interval_s`, and hands the changes to each topic. A topic
+is one shared read (api.subscriptions defines them): what every subscription of the same kind, app and filter
+needs, read once per poll and offered to each of their feeds, so the store's work grows with what changed, not
+with the number of subscribers.
+
+Every live read (the topics', and each subscription's catch-up) runs on the hub's own threads, at most
+`LiveLimits.read_threads` at once, and the poller waits for its topics before it polls again: however many
+subscribers there are, the writer competes with that many reads at most, and a poll cycle that falls behind
+hands the next cycle more changes at once (coalesced) instead of adding reads. Ingestion never waits on any of it.
 
 It also counts subscriptions and sockets against their limits, for /metrics.
 """
@@ -14,83 +19,132 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
 
-from starlette.concurrency import run_in_threadpool
-
-from replayql.api.metrics import LiveCounts
+from replayql.api.metrics import LiveCounts, Metrics
 from replayql.config import LiveLimits
-from replayql.store.base import BatchStored, Change, ChangeCursor, Store
+from replayql.query.sql import AppScope
+from replayql.store.base import Change, ChangeCursor, Store
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE_S = 1.0
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SlowSubscriber(Exception):
     """A subscription fell too far behind (its changes or its socket's messages piled up past their limits)."""
 
 
-class Feed:
-    """The change notices of one subscription: those of its app, or of one session of it."""
+class Feed(Generic[T]):
+    """What a topic offered one subscription and it has not taken yet."""
 
-    def __init__(self, app_id: str, session_id: str | None, limit: int) -> None:
-        self.app_id, self.session_id, self.limit = app_id, session_id, limit
-        self._pending: list[Change] = []
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._pending: list[T] = []
         self._wake = asyncio.Event()
         self._overflowed = False
+        self._failure: BaseException | None = None
 
-    def offer(self, changes: list[Change]) -> None:
-        if self.session_id is not None:
-            changes = [c for c in changes if isinstance(c, BatchStored) and c.session_id == self.session_id]
-        if not changes:
-            return
-        if len(self._pending) + len(changes) > self.limit:
-            self._overflowed = True  # its reads cannot keep up: it is dropped rather than kept growing
+    def offer(self, items: list[T]) -> None:
+        if len(self._pending) + len(items) > self.limit:
+            self._overflowed = True  # it cannot keep up: it is dropped rather than kept growing
         else:
-            self._pending.extend(changes)
+            self._pending.extend(items)
         self._wake.set()
 
-    async def next(self, timeout_s: float | None = None) -> list[Change]:
-        """The notices since the last call, waiting up to `timeout_s` for one (None: as long as it takes)."""
-        if not self._pending and not self._overflowed:
+    def fail(self, failure: BaseException) -> None:
+        """The shared read failed: the subscription ends with this error (its client resumes from its cursor)."""
+        self._failure = failure
+        self._wake.set()
+
+    async def next(self, timeout_s: float | None = None) -> list[T]:
+        """The items since the last call, waiting up to `timeout_s` for one (None: as long as it takes)."""
+        if not self._pending and not self._overflowed and self._failure is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout_s)
         if self._overflowed:
-            raise SlowSubscriber(f"more than {self.limit:,} changes waited to be read")
+            raise SlowSubscriber(f"more than {self.limit:,} updates waited to be taken")
+        if self._failure is not None:
+            raise self._failure
         taken, self._pending = self._pending, []
         self._wake.clear()
         return taken
 
 
+class Topic(Generic[T]):
+    """One shared read of an app: `update` gets the app's changes of each poll, reads once what they mean for its
+    subscriptions, and offers it to their feeds, all of them (`part` None) or those following one part (a
+    session)."""
+
+    def __init__(self, app_id: str) -> None:
+        self.app_id = app_id
+        self.feeds: dict[str | None, set[Feed[T]]] = {}
+
+    async def update(self, changes: list[Change], hub: LiveHub) -> None:
+        raise NotImplementedError
+
+    def offer(self, part: str | None, items: list[T]) -> None:
+        if items:
+            for feed in tuple(self.feeds.get(part, ())):
+                feed.offer(items)
+
+    def fail(self, failure: BaseException) -> None:
+        for feeds in self.feeds.values():
+            for feed in feeds:
+                feed.fail(failure)
+
+
 class LiveHub:
-    def __init__(self, store: Store, limits: LiveLimits) -> None:
-        self.store, self.limits = store, limits
-        self._feeds: dict[str, set[Feed]] = {}
+    def __init__(self, store: Store, limits: LiveLimits, metrics: Metrics, scope: Callable[[str], AppScope]
+                 ) -> None:
+        self.store, self.limits, self.metrics, self.scope = store, limits, metrics, scope
+        self._topics: dict[Hashable, Topic[Any]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._first_poll: asyncio.Future[None] | None = None
+        self._readers = ThreadPoolExecutor(limits.read_threads, thread_name_prefix="live-read")
         self.connections = 0
         self.subscriptions: Counter[str] = Counter()  # by operation (root field)
         self._by_key: Counter[str] = Counter()
-        self.polls = 0
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    async def read(self, kind: str, fn: Callable[..., R], app_id: str, *args: Any) -> R:
+        """Run a query-layer reader for a live subscription on the hub's threads, counted by `kind` for /metrics
+        (replayql_live_reads_total)."""
+        self.metrics.live_read(kind)
+        call = functools.partial(fn, self.store, self.scope(app_id), *args)
+        return await asyncio.get_running_loop().run_in_executor(self._readers, call)
+
+    def close(self) -> None:
+        self._readers.shutdown(wait=False, cancel_futures=True)
 
     # -- feeds -----------------------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def feed(self, app_id: str, session_id: str | None = None) -> AsyncIterator[Feed]:
-        """A feed of the changes stored from now on: once this yields, the poller's cursor is in place, so what
-        the caller reads from the store next and what the feed then notices leave no gap between them."""
-        feed = Feed(app_id, session_id, self.limits.max_pending_changes)
-        self._feeds.setdefault(app_id, set()).add(feed)
+    async def feed(self, key: Hashable, topic: Callable[[], Topic[T]], part: str | None = None
+                   ) -> AsyncIterator[Feed[T]]:
+        """A feed of the topic `key` (made by `topic()` if no subscription has it yet) from now on: once this
+        yields, the poller's cursor is in place, so what the caller reads from the store next and what the feed
+        then gets leave no gap between them."""
+        found: Topic[T] = self._topics.get(key) or self._topics.setdefault(key, topic())
+        feed: Feed[T] = Feed(self.limits.max_pending_changes)
+        found.feeds.setdefault(part, set()).add(feed)
         try:
             await self._polling()
             yield feed
         finally:
-            feeds = self._feeds.get(app_id, set())
+            feeds = found.feeds.get(part, set())
             feeds.discard(feed)
             if not feeds:
-                self._feeds.pop(app_id, None)
+                found.feeds.pop(part, None)
+            if not found.feeds and self._topics.get(key) is found:
+                del self._topics[key]
 
     async def _polling(self) -> None:
         if self._poller is None:
@@ -102,9 +156,10 @@ class LiveHub:
     async def _poll(self, first: asyncio.Future[None]) -> None:
         cursor: ChangeCursor | None = None
         try:
-            while self._feeds:
+            while self._topics:
                 try:
-                    changes, cursor = await run_in_threadpool(self.store.changes_since, cursor)
+                    changes, cursor = await asyncio.get_running_loop().run_in_executor(
+                        self._readers, self.store.changes_since, cursor)
                 except Exception as exc:
                     if not first.done():  # no cursor: the feeds cannot start
                         first.set_exception(exc)
@@ -112,21 +167,27 @@ class LiveHub:
                     log.warning("live: reading the store's changes failed (%s); trying again", type(exc).__name__)
                     await asyncio.sleep(_RETRY_AFTER_FAILURE_S)
                     continue
-                self.polls += 1
                 if not first.done():
                     first.set_result(None)
-                self._fan_out(changes)
+                await self._update_topics(changes)
                 await asyncio.sleep(self.limits.poll_interval_s)
         finally:
             self._poller = None  # the next feed starts a poller afresh, with a new cursor
 
-    def _fan_out(self, changes: list[Change]) -> None:
+    async def _update_topics(self, changes: list[Change]) -> None:
+        """Every topic sees its app's changes (an empty list too: a throttled topic may have updates due)."""
         by_app: dict[str, list[Change]] = {}
         for change in changes:
             by_app.setdefault(change.app_id, []).append(change)
-        for app_id, found in by_app.items():
-            for feed in tuple(self._feeds.get(app_id, ())):
-                feed.offer(found)
+        topics = list(self._topics.values())
+        await asyncio.gather(*(self._update(t, by_app.get(t.app_id, [])) for t in topics))
+
+    async def _update(self, topic: Topic[Any], changes: list[Change]) -> None:
+        try:
+            await topic.update(changes, self)
+        except Exception as exc:
+            log.warning("live: a shared read failed (%s); its subscriptions end", type(exc).__name__)
+            topic.fail(exc)
 
     # -- limits and counts -----------------------------------------------------------------------------------
 

@@ -35,7 +35,9 @@ REJECTION_REASONS = {400: "invalid", 403: "origin_not_allowed", 404: "unknown_ap
 DISCONNECTED = "client_disconnected"
 # reason label of replayql_subscriptions_dropped_total: a subscriber too slow to take its messages (4410), a subscribe
 # past a subscription limit (TOO_MANY_SUBSCRIPTIONS), a socket past the server's limit (1013)
-DROP_REASONS = ("too_slow", "limit", "server_busy")  # the client went away before its body arrived
+DROP_REASONS = ("too_slow", "limit", "server_busy")
+# read label of replayql_live_reads_total (api.live_hub): the shared reads of each poll, and catch-up reads
+LIVE_READS = ("batches", "sessions", "issues", "catch_up")  # the client went away before its body arrived
 # code label of replayql_graphql_errors_total: the codes the API answers with (README: Errors, Limits)
 GRAPHQL_ERROR_CODES = frozenset({
     "BAD_REQUEST", "BAD_USER_INPUT", "BAD_QUERY", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED", "METHOD_NOT_ALLOWED",
@@ -113,6 +115,10 @@ class Metrics:
         dropped = Counter("replayql_subscriptions_dropped", "Subscribers dropped or refused, by reason.", ["reason"],
                           registry=self.registry)
         self._dropped = {reason: dropped.labels(reason) for reason in DROP_REASONS}
+        reads = Counter("replayql_live_reads", "Store reads made for live subscriptions, by read: one per shared "
+                        "read of a poll (batches, sessions, issues), and each subscription's catch-up reads.",
+                        ["read"], registry=self.registry)
+        self._live_reads = {read: reads.labels(read) for read in LIVE_READS}
 
     def watch(self, state: ServerState) -> None:
         """Report this state at every scrape."""
@@ -132,6 +138,9 @@ class Metrics:
 
     def live_dropped(self, reason: str) -> None:
         self._dropped[reason].inc()
+
+    def live_read(self, read: str) -> None:
+        self._live_reads[read].inc()
 
     def graphql_request(self, operation: str | None, seconds: float, error_codes: Iterable[str]) -> None:
         """`operation`: the executed operation's name ("anonymous" when it has none), None when none was chosen."""

@@ -1,8 +1,15 @@
 """GraphQL subscriptions: sessions, issues and a session's replay as they are stored (served by api.graphql_ws).
 
 Each resolver checks its arguments first (so a bad filter or an unknown session answers an `error` before any
-update), then returns the stream. A stream takes change notices from the server's hub (api.live_hub) and reads
-what they point at through the query layer, under the caller's AppScope, exactly as the queries do.
+update), then returns the stream. A stream is a feed of a topic of the server's hub (api.live_hub): the topics
+below read what changed once per poll for every subscription that shares them, through the query layer under
+the app's AppScope, exactly as the queries do, and each stream only takes what its topic read for it:
+
+- `LiveBatches`: one per app; each poll, the new batches of every session some `sessionLive` follows, in one read.
+- `SessionChanges`: one per app and filter (`sessionUpdates`' arguments); the changed sessions that match, read
+  once per poll, throttled per session for all its subscribers alike.
+- `IssueChanges`: one per app and filter (`issueUpdates`' arguments); the issues' new, regressed and status
+  changes, found once per poll.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -17,7 +25,7 @@ from sqlglot import exp
 from strawberry.scalars import JSON
 
 from replayql.api.filters import IssueFilter, SessionFilter, to_tree
-from replayql.api.live_hub import Feed
+from replayql.api.live_hub import LiveHub, Topic
 from replayql.api.types import ErrorEvent, Event, Info, Issue, Session, event_from_row
 from replayql.lru import Lru
 from replayql.query import ast, entities
@@ -119,87 +127,116 @@ class Throttle:
     def sent(self, session_id: str) -> None:
         self._sent[session_id] = time.monotonic()
 
-    def wait_s(self) -> float | None:
-        """How long until a waiting session is due (None: none waits)."""
-        if not self._waiting:
-            return None
-        now = time.monotonic()
-        return max(0.0, min(self._sent.get(s, now - self.interval_s) + self.interval_s - now for s in self._waiting))
+
+class SessionChanges(Topic[Session]):
+    """The sessions that changed and match one filter, for every `sessionUpdates` of the app with that filter:
+    one read per poll of the sessions due, whatever the number of subscribers."""
+
+    def __init__(self, app_id: str, args: ListArgs, interval_s: float) -> None:
+        super().__init__(app_id)
+        self.args, self.throttle = args, Throttle(interval_s)
+        # What each session last looked like when sent: a notice may come after the summary already showed a
+        # later write (ClickHouse: a batch's summary row is in before its ledger row), and a state is sent once.
+        self.sent: Lru[str, int] = Lru(_REMEMBERED_SESSIONS)
+
+    async def update(self, changes: list[Change], hub: LiveHub) -> None:
+        self.throttle.changed(c.session_id for c in changes if isinstance(c, BatchStored))
+        due = self.throttle.due()  # each poll: a throttled session's wait may have ended
+        if not due:
+            return
+        rows = await hub.read("sessions", entities.sessions_among, self.app_id, self.args, due)
+        updates = []
+        for session_id in due:
+            row = rows.get(session_id)
+            if row is None:  # it does not match the filter now
+                continue
+            state = hash(repr(sorted(row.items())))
+            if self.sent.get(session_id) != state:
+                self.sent.put(session_id, state)
+                self.throttle.sent(session_id)
+                updates.append(Session.from_row(row))
+        self.offer(None, updates)
 
 
 async def _session_updates(ctx: Context, args: ListArgs) -> AsyncGenerator[Session, None]:
-    throttle = Throttle(ctx.services.settings.live.session_update_interval_s)
-    # What each session last looked like when sent: a notice may come after the summary already showed a later
-    # write (ClickHouse: a batch's summary row is in before its ledger row), and the same state is not sent twice.
-    sent: Lru[str, int] = Lru(_REMEMBERED_SESSIONS)
-    async with ctx.services.live.feed(ctx.app_id) as feed:
+    interval_s = ctx.services.settings.live.session_update_interval_s
+    key = ("sessionUpdates", ctx.app_id, args)
+    async with ctx.services.live.feed(key, lambda: SessionChanges(ctx.app_id, args, interval_s)) as feed:
         while True:
-            changes = await feed.next(throttle.wait_s())
-            throttle.changed(c.session_id for c in changes if isinstance(c, BatchStored))
-            due = throttle.due()
-            if not due:
-                continue
-            rows = await ctx.read(entities.sessions_among, args, due)
-            ctx.fresh_loaders()
-            for session_id in due:
-                row = rows.get(session_id)
-                if row is None:  # it does not match the filter now
-                    continue
-                state = hash(repr(sorted(row.items())))
-                if sent.get(session_id) != state:
-                    sent.put(session_id, state)
-                    throttle.sent(session_id)
-                    yield Session.from_row(row)
+            sessions = await feed.next()
+            ctx.fresh_loaders()  # nested fields (a session's user) are read anew for each update
+            for session in sessions:
+                yield session
 
 
 # -- issueUpdates ----------------------------------------------------------------------------------------------
 
-async def _issue_updates(ctx: Context, args: ListArgs) -> AsyncGenerator[IssueUpdate, None]:
-    async with ctx.services.live.feed(ctx.app_id) as feed:
-        statuses: Lru[str, str] = Lru(_TRACKED_ISSUES)  # an issue's status as this stream last knew it
+class IssueChanges(Topic[IssueUpdate]):
+    """The issue updates of one filter, for every `issueUpdates` of the app with that filter: found once per poll
+    with changes. It remembers each issue's last status (to see a regression), starting from the resolved ones."""
+
+    def __init__(self, app_id: str, args: ListArgs) -> None:
+        super().__init__(app_id)
+        self.args = args
+        self.statuses: Lru[str, str] | None = None  # read at the first poll
+
+    async def update(self, changes: list[Change], hub: LiveHub) -> None:
+        if self.statuses is None:
+            self.statuses = await self._resolved(hub)
+        relevant = [c for c in changes if isinstance(c, BatchStored | IssueStatusSet)]
+        if relevant:
+            self.offer(None, await self._changes(hub, relevant, self.statuses))
+
+    async def _resolved(self, hub: LiveHub) -> Lru[str, str]:
+        statuses: Lru[str, str] = Lru(_TRACKED_ISSUES)  # an issue's status as this topic last knew it
         resolved = ListArgs(filter=ast.Compare("status", "=", ast.Str("RESOLVED")), first=_TRACKED_ISSUES)
-        for row in (await ctx.read(entities.list_issues, resolved)).rows:
+        for row in (await hub.read("issues", entities.list_issues, self.app_id, resolved)).rows:
             statuses.put(row["issue_id"], "RESOLVED")
+        return statuses
+
+    async def _changes(self, hub: LiveHub, changes: list[Change], statuses: Lru[str, str]) -> list[IssueUpdate]:
+        """The updates these changes make, in the order they were stored: an issue's first occurrence among them
+        (NEW when it is the issue's first ever, REGRESSED when it reopened a resolved issue) and each status set."""
+        batches = [(c.session_id, c.seq) for c in changes if isinstance(c, BatchStored)]
+        occurrences = await hub.read("issues", entities.errors_in_batches, self.app_id, batches) if batches else []
+        first_of: dict[str, dict[str, Any]] = {}
+        for row in occurrences:
+            first_of.setdefault(row["issue_id"], row)
+        set_status = [c for c in changes if isinstance(c, IssueStatusSet)]
+        ids = sorted(set(first_of) | {c.issue_id for c in set_status})
+        if not ids:
+            return []
+        current = await hub.read("issues", entities.issues_among, self.app_id, ListArgs(), ids)
+        matching = current if self.args.filter is None and not self.args.query else await hub.read(
+            "issues", entities.issues_among, self.app_id, self.args, ids)
+        updates: list[tuple[IssueChange, str, dict[str, Any] | None]] = []
+        for issue_id, occurrence in first_of.items():
+            issue = current.get(issue_id)
+            if issue is None:
+                continue
+            was = statuses.get(issue_id)
+            statuses.put(issue_id, issue["status"])
+            if issue["first_seen"] == occurrence["ts"]:
+                updates.append((IssueChange.NEW, issue_id, occurrence))
+            elif was == "RESOLVED" and issue["status"] == "OPEN":
+                updates.append((IssueChange.REGRESSED, issue_id, occurrence))
+        for change in set_status:
+            statuses.put(change.issue_id, change.status)
+            kind = IssueChange.REOPENED if change.status == "OPEN" else IssueChange.STATUS_CHANGED
+            updates.append((kind, change.issue_id, None))
+        return [IssueUpdate(change=kind, issue=Issue.from_row(matching[issue_id]),
+                            occurrence=_error_event(occurrence) if occurrence is not None else None)
+                for kind, issue_id, occurrence in updates if issue_id in matching]
+
+
+async def _issue_updates(ctx: Context, args: ListArgs) -> AsyncGenerator[IssueUpdate, None]:
+    key = ("issueUpdates", ctx.app_id, args)
+    async with ctx.services.live.feed(key, lambda: IssueChanges(ctx.app_id, args)) as feed:
         while True:
-            updates = await _issue_changes(ctx, args, await feed.next(), statuses)
+            updates = await feed.next()
             ctx.fresh_loaders()
             for update in updates:
                 yield update
-
-
-async def _issue_changes(ctx: Context, args: ListArgs, changes: list[Change], statuses: Lru[str, str]
-                         ) -> list[IssueUpdate]:
-    """The updates these changes make, in the order they were stored: an issue's first occurrence among them
-    (NEW when it is the issue's first ever, REGRESSED when it reopened a resolved issue) and each status set."""
-    batches = [(c.session_id, c.seq) for c in changes if isinstance(c, BatchStored)]
-    occurrences = await ctx.read(entities.errors_in_batches, batches) if batches else []
-    first_of: dict[str, dict[str, Any]] = {}
-    for row in occurrences:
-        first_of.setdefault(row["issue_id"], row)
-    set_status = [c for c in changes if isinstance(c, IssueStatusSet)]
-    ids = sorted(set(first_of) | {c.issue_id for c in set_status})
-    if not ids:
-        return []
-    current = await ctx.read(entities.issues_among, ListArgs(), ids)
-    matching = current if args.filter is None and not args.query else await ctx.read(entities.issues_among, args, ids)
-    updates: list[tuple[IssueChange, str, dict[str, Any] | None]] = []
-    for issue_id, occurrence in first_of.items():
-        issue = current.get(issue_id)
-        if issue is None:
-            continue
-        was = statuses.get(issue_id)
-        statuses.put(issue_id, issue["status"])
-        if issue["first_seen"] == occurrence["ts"]:
-            updates.append((IssueChange.NEW, issue_id, occurrence))
-        elif was == "RESOLVED" and issue["status"] == "OPEN":
-            updates.append((IssueChange.REGRESSED, issue_id, occurrence))
-    for change in set_status:
-        statuses.put(change.issue_id, change.status)
-        kind = IssueChange.REOPENED if change.status == "OPEN" else IssueChange.STATUS_CHANGED
-        updates.append((kind, change.issue_id, None))
-    return [IssueUpdate(change=kind, issue=Issue.from_row(matching[issue_id]),
-                        occurrence=_error_event(occurrence) if occurrence is not None else None)
-            for kind, issue_id, occurrence in updates if issue_id in matching]
 
 
 def _error_event(row: dict[str, Any]) -> ErrorEvent:
@@ -222,34 +259,54 @@ def _seq_of(after: str | None) -> int | None:
     return values[0]
 
 
+@dataclass(frozen=True)
+class LiveBatch:
+    """A stored batch as every subscriber of its session gets it: converted once, shared by all of them."""
+
+    seq: int
+    events: list[Event]
+    recording: list[JSON]
+
+    @classmethod
+    def of(cls, content: BatchContent) -> LiveBatch:
+        return cls(content.seq, [event_from_row(r) for r in content.events], [JSON(e) for e in content.recording])
+
+    def update(self, high: int) -> SessionLiveUpdate:
+        return SessionLiveUpdate(cursor=encode_cursor((high,)), seq=self.seq, events=self.events,
+                                 recording=self.recording)
+
+
+class LiveBatches(Topic[LiveBatch]):
+    """The new batches of the app's followed sessions: one read per poll for all of them, each batch offered to
+    every subscriber of its session."""
+
+    async def update(self, changes: list[Change], hub: LiveHub) -> None:
+        followed = [(c.session_id, c.seq) for c in changes if isinstance(c, BatchStored) and c.session_id in self.feeds]
+        if not followed:
+            return
+        found = await hub.read("batches", entities.batches_of_sessions, self.app_id, followed)
+        for session_id, contents in found.items():
+            self.offer(session_id, [LiveBatch.of(content) for content in contents])
+
+
 async def _session_live(ctx: Context, session_id: str, after: int | None
                         ) -> AsyncGenerator[SessionLiveUpdate, None]:
     """Catch up from the store, then follow the feed. The feed is armed before the first read, so a batch stored
-    meanwhile is both read and noticed: `delivered` skips the second."""
-    delivered: set[int] = set()
+    meanwhile is both read and offered: `caught_up` skips the second."""
+    hub, app_id = ctx.services.live, ctx.app_id
+    caught_up: set[int] = set()  # only the catch-up's seqs: the feed offers each batch once
     high = after  # the cursor: the highest seq delivered (or given)
-    async with ctx.services.live.feed(ctx.app_id, session_id) as feed:
+    async with hub.feed(("sessionLive", app_id), lambda: LiveBatches(app_id), session_id) as feed:
         while True:
-            seqs = await ctx.read(entities.batch_seqs, session_id, high, _CATCH_UP_BATCHES)
-            for content in await ctx.read(entities.batch_contents, session_id, seqs):
-                delivered.add(content.seq)
+            seqs = await hub.read("catch_up", entities.batch_seqs, app_id, session_id, high, _CATCH_UP_BATCHES)
+            for content in await hub.read("catch_up", entities.batch_contents, app_id, session_id, seqs):
+                caught_up.add(content.seq)
                 high = content.seq if high is None else max(high, content.seq)
-                yield _live_update(content, high)
+                yield LiveBatch.of(content).update(high)
             if len(seqs) < _CATCH_UP_BATCHES:
                 break
         while True:
-            seqs = sorted({c.seq for c in await _batches(feed)} - delivered)
-            for content in await ctx.read(entities.batch_contents, session_id, seqs):
-                delivered.add(content.seq)
-                high = content.seq if high is None else max(high, content.seq)
-                yield _live_update(content, high)
-
-
-async def _batches(feed: Feed) -> list[BatchStored]:
-    return [c for c in await feed.next() if isinstance(c, BatchStored)]
-
-
-def _live_update(content: BatchContent, high: int) -> SessionLiveUpdate:
-    return SessionLiveUpdate(cursor=encode_cursor((high,)), seq=content.seq,
-                             events=[event_from_row(r) for r in content.events],
-                             recording=[JSON(e) for e in content.recording])
+            for batch in await feed.next():
+                if batch.seq not in caught_up:
+                    high = batch.seq if high is None else max(high, batch.seq)
+                    yield batch.update(high)

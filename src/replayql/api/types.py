@@ -343,6 +343,13 @@ class Session:
     async def recording(self, info: Info, first: int = 500, after: str | None = None) -> Connection[JSON]:
         return await info.context.recording(str(self.id), first, after)
 
+    @strawberry.field(description=(
+        "The cursor of the session's last stored batch (null: none yet). A player that asks for it before it reads "
+        "`events` and `recording`, and then subscribes to `sessionLive(id, after: liveCursor)`, gets every later "
+        "batch: those stored while it read come both ways (skip the repeats by event id)."))
+    async def live_cursor(self, info: Info) -> str | None:
+        return await info.context.live_cursor(str(self.id))
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Session:
         width, height = row.get("viewport_width"), row.get("viewport_height")

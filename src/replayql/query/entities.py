@@ -364,22 +364,51 @@ def batch_seqs(store: ReadStore, scope: AppScope, session_id: str, after: int | 
     return [int(row["seq"]) for row in run(store, scope, query)]
 
 
+def last_batch_seq(store: ReadStore, scope: AppScope, session_id: str) -> int | None:
+    """The highest seq of the session's stored batches (None: none): where sessionLive's cursor is after them."""
+    events = scope.select("events", exp.alias_(exp.Max(this=col("seq", "e")), "seq"), alias="e").where(
+        *_of_batches(scope, "e", session_id, None, None))
+    chunks = scope.select("recordings", exp.alias_(exp.Max(this=col("seq", "r")), "seq"), alias="r").where(
+        *_of_batches(scope, "r", session_id, None, None))
+    seqs = [row["seq"] for row in run(store, scope, exp.union(events, chunks, distinct=False))]
+    return max((int(seq) for seq in seqs if seq is not None), default=None)
+
+
 def batch_contents(store: ReadStore, scope: AppScope, session_id: str, seqs: Sequence[int]) -> list[BatchContent]:
     """What these batches of the session stored, in seq order; a seq with nothing stored is left out."""
-    if not seqs:
-        return []
-    events = _events(scope, ListArgs()).where(*_of_batches(scope, "e", session_id, None, seqs)).order_by(
-        col("seq", "e"), col("idx", "e"))
-    chunks = scope.select("recordings", col("seq", "r"), col("data", "r"), alias="r").where(
-        *_of_batches(scope, "r", session_id, None, seqs))
-    found: dict[int, BatchContent] = {}
+    return batches_of_sessions(store, scope, [(session_id, seq) for seq in seqs]).get(session_id, [])
+
+
+def batches_of_sessions(store: ReadStore, scope: AppScope, batches: Sequence[tuple[str, int]]
+                        ) -> dict[str, list[BatchContent]]:
+    """What these (session id, seq) batches stored, by session, each session's in seq order: two queries however
+    many sessions (live updates read every followed session's new batches at once)."""
+    seqs_of: dict[str, set[int]] = {}
+    for session_id, seq in batches:
+        seqs_of.setdefault(session_id, set()).add(seq)
+    if not seqs_of:
+        return {}
+
+    def of_batches(alias: str) -> exp.Expr:
+        return exp.or_(*(exp.and_(*_of_batches(scope, alias, session_id, None, sorted(seqs)))
+                         for session_id, seqs in seqs_of.items()))
+    events = _events(scope, ListArgs()).where(of_batches("e")).order_by(col("session_id", "e"), col("seq", "e"),
+                                                                        col("idx", "e"))
+    chunks = scope.select("recordings", col("session_id", "r"), col("seq", "r"), col("data", "r"), alias="r"
+                          ).where(of_batches("r"))
+    found: dict[tuple[str, int], BatchContent] = {}
     for row in run(store, scope, events):
-        found.setdefault(int(row["seq"]), BatchContent(int(row["seq"]), [], [])).events.append(row)
+        key = (row["session_id"], int(row["seq"]))
+        found.setdefault(key, BatchContent(key[1], [], [])).events.append(row)
     for chunk in run(store, scope, chunks):
+        key = (chunk["session_id"], int(chunk["seq"]))
         decoded = _RAW_EVENTS.decode(store.recording_payload(chunk["data"]))
-        found.setdefault(int(chunk["seq"]), BatchContent(int(chunk["seq"]), [], [])).recording = [
-            orjson.Fragment(bytes(raw)) for raw in decoded]
-    return [found[seq] for seq in sorted(found)]
+        found.setdefault(key, BatchContent(key[1], [], [])).recording = [orjson.Fragment(bytes(raw))
+                                                                         for raw in decoded]
+    by_session: dict[str, list[BatchContent]] = {}
+    for (session_id, _), content in sorted(found.items()):
+        by_session.setdefault(session_id, []).append(content)
+    return by_session
 
 
 def errors_in_batches(store: ReadStore, scope: AppScope, batches: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
