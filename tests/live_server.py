@@ -20,12 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from playwright.sync_api import Browser, Page, Request
+from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from crash_scenario import Server, cli, free_port
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; playwright drives it and downloads no browser
 SHOP_FILES = Path(__file__).parent / "browser_shop"
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium, launched by playwright (which downloads no browser of its own)."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
 
 
 @contextmanager

@@ -21,10 +21,10 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from crash_scenario import Server, cli, free_port
-from live_server import CHROMIUM, Tab, clock, iso_ms, open_signed_in, watched_tab
+from live_server import Tab, chromium, clock, iso_ms, open_signed_in, watched_tab
 
 APP = "demo"
 SESSION_FIELDS = "id pageCount errorCount"
@@ -82,10 +82,8 @@ def replayql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayql]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -28,10 +28,20 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from crash_scenario import Server, cli, free_port
-from live_server import CHROMIUM, SentBatches, Shop, clock, iso_ms, live_server, open_signed_in, poll, watched_tab
+from live_server import (
+    SentBatches,
+    Shop,
+    chromium,
+    clock,
+    iso_ms,
+    live_server,
+    open_signed_in,
+    poll,
+    watched_tab,
+)
 
 SECRET = "4111 1111 1111 1111"  # typed into the shop's search box
 INPUT_MASK = "*" * 8  # what the SDK records for any typed value (sdk/src/capture/recording.ts)
@@ -89,10 +99,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def now_ms() -> int:

@@ -332,13 +332,15 @@ class ClickHouseStore:
     def _summarise_retries(self, writes: Sequence[BatchWrite],
                            written: tuple[set[BatchKey], set[BatchKey], set[BatchKey]]) -> None:
         """The sessions, users and issues of batches that a failed try had begun to write, summarised again: a
-        process that died inside an insert may have stored the rows but not their view's states."""
+        process that died inside an insert may have stored the rows but not their view's values. Every rule is
+        idempotent (the sums are keyed by batch), so the values of all their rows are added to what is there,
+        with nothing deleted first: a process killed here loses nothing."""
         retried = [(w, tuple((w.app_id, w.session_id, w.seq) in found for found in written)) for w in writes]
         for app_id in {w.app_id for w, flags in retried if any(flags)}:
             of_app = [(w, flags) for w, flags in retried if w.app_id == app_id]
-            self._summarise_again(SESSIONS, app_id, sorted({w.session_id for w, f in of_app if f[0]}))
-            self._summarise_again(USERS, app_id, sorted({w.user.user_id for w, f in of_app if f[1] and w.user}))
-            self._summarise_again(ISSUES, app_id, sorted({i.issue_id for w, f in of_app if f[2] for i in w.issues}))
+            self._summarise(SESSIONS, app_id, sorted({w.session_id for w, f in of_app if f[0]}))
+            self._summarise(USERS, app_id, sorted({w.user.user_id for w, f in of_app if f[1] and w.user}))
+            self._summarise(ISSUES, app_id, sorted({i.issue_id for w, f in of_app if f[2] for i in w.issues}))
 
     def _write_users(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
         batches, traits = [], []
@@ -384,14 +386,19 @@ class ClickHouseStore:
         return users, issues
 
     def _summarise_again(self, summary: SummaryTable, app_id: str, keys: list[str]) -> None:
-        """Replace the states of these keys by those of their remaining per-batch rows (after a deletion: a
-        state cannot take a row back out). A batch of theirs written meanwhile could count twice; deletions
-        are rare and brief."""
+        """Replace the values of these keys by those of their remaining per-batch rows (after a deletion: a
+        value cannot take a row back out). A batch of theirs written meanwhile counts once (its rows are read
+        here, and its view's values are idempotent); a process killed between the delete and the insert leaves
+        these keys without a summary until they are summarised again."""
+        if keys:
+            self._delete(summary.name, summary.keys[1], app_id, keys)
+            self._summarise(summary, app_id, keys)
+
+    def _summarise(self, summary: SummaryTable, app_id: str, keys: list[str]) -> None:
+        """Add the values of these keys' per-batch rows to their summary."""
         if not keys:
             return
-        key = summary.keys[1]
-        self._delete(summary.name, key, app_id, keys)
-        where = f"app_id = {{app:String}} AND has({{ids:Array(String)}}, {key})"
+        where = f"app_id = {{app:String}} AND has({{ids:Array(String)}}, {summary.keys[1]})"
         self._client().command(f"INSERT INTO {summary.name} "
                                f"{summary.select_states(summary.source.name + ' FINAL', where)}",
                                parameters={"app": app_id, "ids": keys})
