@@ -142,8 +142,9 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
         # ClickHouse reports a one-column key in parentheses, "(id)", and a longer one without.
         assert actual_sorting.removeprefix("(").removesuffix(")") == sorting, name
         assert "TTL" not in full, name  # no retention configured: nothing expires
-    for name in SUMMARIES:  # a point lookup reads a granule of states: small ones
-        assert "index_granularity = 1024" in tables[name][0], name
+    for name in SUMMARIES:  # a page's rows are read by id, each a granule and a compressed block: small ones
+        assert "index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384" in (
+            tables[name][0]), name
 
     # Running the same DDL again (a second server starting) changes nothing and does not fail.
     _run(engine, Layout(database))
