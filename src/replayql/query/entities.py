@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,7 +114,8 @@ def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str]
                       ) -> dict[str, Page]:
     keys = _keys("s", "started_at", "session_id", True, True)
     query = _sessions(scope, ListArgs(), list(user_ids), key="user_id")
-    return _pages_per_owner(store, scope, query, col("user_id", "s"), keys, first, after)
+    return _pages_per_owner(store, scope, query, col("user_id", "s"), keys, first, after,
+                            lambda ids: _sessions(scope, ListArgs(), ids))
 
 
 # -- users ----------------------------------------------------------------------------------------------------
@@ -264,19 +265,28 @@ def sessions_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[st
 
 
 def _pages_per_owner(store: ReadStore, scope: AppScope, query: exp.Select, owner: exp.Column, keys: list[SortKey],
-                     first: int, after: str | None) -> dict[str, Page]:
-    """Page each owner's rows separately but in a single query (a window over the owner)."""
+                     first: int, after: str | None, reread: Callable[[list[Any]], exp.Select] | None = None
+                     ) -> dict[str, Page]:
+    """Page each owner's rows separately but in a single query (a window over the owner). On a store that
+    reads summaries whole (`narrow_pages`), the window ranks the sort keys alone, and `reread` then reads only
+    the rows on the pages, by their ids (the last sort key), as fetch_page does."""
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
     window = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()],
                         order=exp.Order(expressions=[exp.Ordered(this=k.expression.copy(), desc=k.descending)
                                                      for k in keys]))
+    narrow = reread is not None and store.narrow_pages
     query = query.select(exp.alias_(window, "_rn"), exp.alias_(owner.copy(), "_owner"),
-                         *(exp.alias_(k.expression.copy(), f"_k{i}") for i, k in enumerate(keys)))
+                         *(exp.alias_(k.expression.copy(), f"_k{i}") for i, k in enumerate(keys)), append=not narrow)
     outer = exp.select("*").from_(exp.Subquery(this=query, alias="ranked")).where(
         exp.LTE(this=col("_rn"), expression=exp.Literal.number(first + 1))).order_by(col("_rn"))
+    ranked = run(store, scope, outer)
+    if narrow and reread is not None and ranked:
+        whole = {row[keys[-1].expression.name]: row
+                 for row in run(store, scope, reread([row[f"_k{len(keys) - 1}"] for row in ranked]))}
+        ranked = [{**whole[row[f"_k{len(keys) - 1}"]], **row} for row in ranked]
     pages: dict[str, Page] = {}
-    for row in run(store, scope, outer):
+    for row in ranked:
         page = pages.setdefault(row.pop("_owner"), Page([], [], False))
         row.pop("_rn")
         if len(page.rows) == first:
