@@ -3,8 +3,8 @@
 Every table that can receive the same row twice (a retried batch, two servers) is a ReplacingMergeTree whose
 sorting key identifies the row, and its reads use FINAL, so duplicates never count twice. Summaries (sessions,
 users, issues) are written as one row per batch, and a materialized view folds each insert into an
-AggregatingMergeTree of states by the same merge rules as the embedded store (store.clickhouse_summaries), which
-reads merge. In cluster mode each table is Replicated on every shard and a Distributed table over it, sharded so
+AggregatingMergeTree by the same merge rules as the embedded store (store.clickhouse_summaries), which reads
+take FINAL. In cluster mode each table is Replicated on every shard and a Distributed table over it, sharded so
 that all rows that may replace or merge with each other live on one shard.
 """
 

@@ -2,7 +2,7 @@
 
 Stateless by design: any number of replayql processes may write and read the same database. Nothing is updated
 in place: every batch appends rows keyed by (session, seq), duplicates collapse under ReplacingMergeTree and
-FINAL, and summaries are folded when read with the same merge rules as the embedded store.
+FINAL, and materialized views keep the summaries at write time by the same merge rules as the embedded store.
 """
 
 from __future__ import annotations
@@ -225,8 +225,8 @@ class ClickHouseStore:
                 # still asks which user each is now)
                 return exp.Subquery(this=self._sessions_of_users(app, only[1]), alias=exp.to_identifier(alias))
             case "sessions" | "users" | "issues":
-                # a view that merges the summary's states: the caller's app guard and `only` filter are on its
-                # grouping keys, and ClickHouse applies them before the merge (by primary key)
+                # a view that reads the summary FINAL: the caller's app guard and `only` filter are on its sorting
+                # key, and ClickHouse reads them first (by primary key)
                 return exp.to_table(MERGED_VIEWS[table]).as_(alias)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
