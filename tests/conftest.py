@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2 as httpx
 import orjson
 import pytest
+from playwright.sync_api import Browser
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
@@ -28,6 +29,9 @@ from replayql.api.context import Services
 from replayql.config import ClickHouseConfig, Settings
 from replayql.ingest.importer import import_batches
 from replayql.store.registry import KeyScope
+
+if TYPE_CHECKING:
+    from live_server import Tab
 
 T0 = 1_764_140_000_000  # 2025-11-26T06:53:20Z: the base time of hand-built test data (epoch ms)
 CONTEXT = {
@@ -187,3 +191,23 @@ def parse_samples(text: str) -> Samples:
 def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
     """The samples of one metric by the value of its one label."""
     return {dict(labels)[label]: value for (found, labels), value in samples.items() if found == name}
+
+
+# -- a browser for the tests that drive one (a module's tests share it; each test gets its own tab) -------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from live_server import chromium  # it imports this module's helpers: not at its import time
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def tab(browser: Browser) -> Iterator[Tab]:
+    """A tab that fails its test on a console error or an uncaught exception (live_server.watched_tab)."""
+    from live_server import watched_tab
+
+    with watched_tab(browser) as opened:
+        yield opened

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from crash_scenario import Server, cli, free_port
-from live_server import Tab, chromium, clock, iso_ms, open_signed_in, watched_tab
+from live_server import Tab, clock, iso_ms, open_signed_in, watched_tab
 
 APP = "demo"
 SESSION_FIELDS = "id pageCount errorCount"
@@ -78,18 +78,6 @@ def replayql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayql]:
         yield Replayql(server, key, read_key, tmp_path_factory.mktemp("ui-screenshots"))
     finally:
         server.interrupt()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def tab(browser: Browser) -> Iterator[Tab]:
-    with watched_tab(browser) as opened:
-        yield opened
 
 
 def sign_in(tab: Tab, replayql: Replayql, path: str, key: str | None = None) -> Page:

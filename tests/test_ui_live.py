@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from crash_scenario import Server
-from live_server import Tab, chromium, live_server, open_signed_in, watched_tab
+from live_server import Tab, live_server, open_signed_in
 
 APP = "demo"
 CONTEXT = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
@@ -28,18 +28,6 @@ TIMELINE = "{ session(id: $id) { pageCount clickCount events(first: 100) { nodes
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     with live_server(tmp_path_factory.mktemp("ui-live") / "data", APP, "read") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def tab(browser: Browser) -> Iterator[Tab]:
-    with watched_tab(browser) as opened:
-        yield opened
 
 
 def ingest(server: Server, session_id: str, seq: int, events: list[dict[str, Any]]) -> None:
