@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,7 @@ class Feed(Generic[T]):
         return taken
 
 
-class Topic(Generic[T]):
+class Topic(ABC, Generic[T]):
     """One shared read of an app: `update` gets the app's changes of each poll, reads once what they mean for its
     subscriptions, and offers it to their feeds, all of them (`part` None) or those following one part (a
     session)."""
@@ -86,8 +87,8 @@ class Topic(Generic[T]):
         self.app_id = app_id
         self.feeds: dict[str | None, set[Feed[T]]] = {}
 
-    async def update(self, changes: list[Change], hub: LiveHub) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def update(self, changes: list[Change], hub: LiveHub) -> None: ...
 
     def offer(self, part: str | None, items: list[T]) -> None:
         if items:
