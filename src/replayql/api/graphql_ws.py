@@ -157,7 +157,7 @@ class _Socket:
             case "ping":
                 self.send({"type": "pong"})
             case "pong":
-                pass
+                pass  # the protocol lets a client send one unasked (a heartbeat); it needs no answer
             case "subscribe":
                 self._subscribe(message)
             case "complete":
