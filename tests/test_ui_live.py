@@ -39,8 +39,8 @@ def ingest(server: Server, session_id: str, seq: int, events: list[dict[str, Any
     assert response.status_code == 200 and response.json()["outcome"] == "stored", response.text
 
 
-def page_view(path: str) -> dict[str, Any]:
-    return {"type": "page", "ts": int(time.time() * 1000), "url": f"https://shop.example{path}", "title": path}
+def page_view(path: str, at: int | None = None) -> dict[str, Any]:
+    return {"type": "page", "ts": at or int(time.time() * 1000), "url": f"https://shop.example{path}", "title": path}
 
 
 def recording(*rrweb: dict[str, Any]) -> list[dict[str, Any]]:
@@ -119,9 +119,11 @@ def test_a_live_session_page_adds_each_new_batch_to_the_timeline_and_the_player(
     go_live(page)
     assert "live=1" in page.url
 
-    ingest(server, "watched", 1, [page_view("/product/42"),
-                                  {"type": "click", "ts": int(time.time() * 1000), "selector": "button#buy",
-                                   "text": "Buy"}, *mouse_moves(start + 2000, 4)])
+    # the mouse moves come just before the click: moves more than the dead-click window after it would judge it
+    # dead, and that would depend on how long the page took to load
+    clicked_at = int(time.time() * 1000)
+    ingest(server, "watched", 1, [page_view("/product/42", clicked_at - 200), *mouse_moves(clicked_at - 100, 4),
+                                  {"type": "click", "ts": clicked_at, "selector": "button#buy", "text": "Buy"}])
     page.wait_for_selector(".replay[data-recording-events='9']")
     page.wait_for_selector(".timeline .kind-click")
     shown = page.evaluate("() => [...document.querySelectorAll('.timeline .entry')].map(e => [e.className, "
