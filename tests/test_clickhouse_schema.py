@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "issue_status": ("ReplacingMergeTree(changed_at) ORDER BY", "", "app_id, issue_id"),
     "recordings": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(first_ts)", "app_id, session_id, seq"),
     "batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
+    "replaced_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
     "session_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id, session_id"),
     "deleted_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id"),
     "deleted_sessions": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
@@ -60,6 +61,7 @@ V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "
 # How cluster mode spreads each table: every row that may replace or join another lands on the same shard.
 SHARD_KEYS = {
     "events": "session_id", "session_batches": "session_id", "recordings": "session_id", "batches": "session_id",
+    "replaced_batches": "session_id",
     "session_users": "session_id", "deleted_sessions": "session_id", "user_batches": "user_id",
     "user_traits": "user_id", "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id",
     "apps": "id", "app_origins": "app_id", "api_keys": "id", "schema_version": "version",
@@ -434,6 +436,38 @@ def test_opening_an_older_database_summarises_the_rows_it_holds(engine: Any, loc
     # every event the batches sent is counted once, those from before the migration and those after it
     assert sum(n["eventCount"] for n in after["sessions"]["nodes"]) == sum(
         1 for b in batches for e in b["events"] if e["type"] != "recording")
+
+
+def test_opening_a_version_4_database_notes_the_batches_whose_events_are_stored_twice(
+        engine: Any, location: Location) -> None:
+    """Version 4 read events FINAL, and a retried batch wrote its events again. Opening it makes replaced_batches
+    and fills it with those batches, so reads without FINAL still count each event once."""
+    batches = list(generate_batches("demo", 20, seed=5, end_ms=END_MS))
+    database = _database(location)
+    server = start_server(location)
+    try:
+        load(server, batches)
+        before = server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}")
+        stored = server.services.store.fetch_rows("SELECT count() FROM events")[0][0]  # each once, so far
+    finally:
+        close_services(server.services)
+    assert before["events"]["totalCount"] == stored
+    twice = batches[3]["sessionId"]
+    engine.command(f"SYSTEM STOP MERGES `{database}`.events")  # a merge would replace the copy at any moment
+    engine.command(f"INSERT INTO `{database}`.events SELECT * FROM `{database}`.events "
+                   f"WHERE session_id = '{twice}' AND seq = 0")  # as a version 4 retry stored it
+    engine.command(f"DROP TABLE `{database}`.replaced_batches")
+    engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (4, now())")
+
+    server = start_server(location)
+    try:
+        assert server.services.store.fetch_rows("SELECT session_id, seq FROM replaced_batches") == [(twice, 0)]
+        assert server.services.store.fetch_rows("SELECT count() FROM events")[0][0] > stored  # still twice
+        assert server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}") == before
+    finally:
+        engine.command(f"SYSTEM START MERGES `{database}`.events")
+        close_services(server.services)
 
 
 def _as_version_2(engine: Any, database: str) -> None:

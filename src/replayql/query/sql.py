@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from replayql.query import ast, language
 from replayql.query.errors import BadUserInput
+from replayql.store.base import ReadScope
 
 
 class Target(Protocol):
@@ -21,8 +22,7 @@ class Target(Protocol):
 
     dialect: str
 
-    def relation(self, table: str, alias: str, app: exp.Placeholder,
-                 only: tuple[str, list[exp.Expr]] | None = None) -> exp.Expr: ...
+    def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr: ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...
 
@@ -67,7 +67,7 @@ class AppScope:
         """SELECT from one logical table of this app; the store decides how that table is read. `only`:
         (key column, values) to read just those rows."""
         hint: tuple[str, list[exp.Expr]] | None = (only[0], [self.param(v) for v in only[1]]) if only else None
-        source = self.target.relation(table, alias, self._app.copy(), hint)
+        source = self.target.relation(table, alias, self._read_scope(hint))
         query = exp.select(*columns).from_(source).where(self.guard(alias))
         if hint:
             query = query.where(exp.In(this=col(hint[0], alias), expressions=[v.copy() for v in hint[1]]))
@@ -76,8 +76,11 @@ class AppScope:
     def join(self, query: exp.Select, table: str, alias: str, on: exp.Expr, kind: str = "left"
              ) -> exp.Select:
         """JOIN another logical table of this app: read through the store, guarded like the first."""
-        source = self.target.relation(table, alias, self._app.copy())
+        source = self.target.relation(table, alias, self._read_scope())
         return query.join(source, on=exp.and_(self.guard(alias), on), join_type=kind)
+
+    def _read_scope(self, only: tuple[str, list[exp.Expr]] | None = None) -> ReadScope:
+        return ReadScope(self.app_id, self._app.copy(), self.param, only)
 
     def guard(self, table: str) -> exp.Expr:
         return exp.column("app_id", table=table).eq(self._app.copy())

@@ -3,7 +3,7 @@ registry of apps and API keys that goes with it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +15,18 @@ from replayql.store.registry import ApiKey, App, KeyScope
 
 BatchKey = tuple[str, str, int]  # (app id, session id, seq)
 Only = tuple[str, list[exp.Expr]]  # (key column, values): the rows a query wants of a relation
+
+
+@dataclass(frozen=True)
+class ReadScope:
+    """Whose rows a read wants: the app (its id, and the placeholder the query guards it with), a way to bind
+    more values as parameters, and `only`, a hint that the caller wants just these keys (it filters them itself):
+    a store that folds rows when it reads may fold only those."""
+
+    app_id: str
+    app: exp.Placeholder
+    bind: Callable[[Any], exp.Placeholder]
+    only: Only | None = None
 
 
 class StoreLocked(Exception):
@@ -105,10 +117,8 @@ class Store(Protocol):
     narrow_pages: bool
 
     # -- query support -----------------------------------------------------------------------------------
-    def relation(self, table: str, alias: str, app: exp.Placeholder, only: Only | None = None) -> exp.Expr:
-        """The FROM item that reads logical table `table` for one app (the guard may sit inside). `only` is a
-        hint that the caller wants just these keys (it filters them itself): a store that folds rows when it
-        reads may fold only those."""
+    def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
+        """The FROM item that reads logical table `table` for one app (the guard may sit inside)."""
         ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...

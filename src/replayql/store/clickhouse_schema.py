@@ -31,7 +31,8 @@ from replayql.store.dialect import sql
 # session_batches.written, the order rows were written in.
 # 4: session_users (the sessions each user was identified in, for a user's sessions without merging every
 # session), and the summaries rebuilt as plain values read FINAL, with small granules and compressed blocks.
-SCHEMA_VERSION = 4
+# 5: replaced_batches (the batches whose events were written twice), so events are read FINAL only for them.
+SCHEMA_VERSION = 5
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -105,6 +106,10 @@ TABLES: tuple[Table, ...] = (
           ("app_id", "user_id", "session_id"), ("app_id", "user_id", "session_id")),
     Table("batches", _ledger(("received_at", schema.TIME)), ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "received_at")),
+    # Batches whose events may be stored twice until a merge replaces one copy: written by two servers at once.
+    # Reads take FINAL for their sessions only, and plain rows for every other session.
+    Table("replaced_batches", _ledger(("found_at", schema.TIME)), ("app_id", "session_id", "seq"),
+          ("app_id", "session_id", "seq", "found_at")),
     Table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("deleted_at", schema.TIME)),
           ("app_id", "user_id"), ("app_id", "user_id", "deleted_at"), shard_by="user_id"),
     Table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING),
@@ -230,6 +235,13 @@ class Layout:
                   for s in SUMMARY_TABLES),
                 f"INSERT INTO {self._qualified('session_users')} "
                 f"{_SESSION_USERS.format(source=self._qualified('session_batches'))}"]
+
+    def replaced_scan(self) -> list[str]:
+        """Migration to 5: the batches whose events are stored twice so far (by retries, before version 5)."""
+        twice = ("SELECT app_id, session_id, seq FROM {events} GROUP BY app_id, session_id, seq, idx "
+                 "HAVING count() > 1").format(events=self._qualified("events"))
+        return [f"INSERT INTO {self._qualified('replaced_batches')} "
+                f"SELECT DISTINCT app_id, session_id, seq, now64(3) FROM ({twice})"]
 
     def written_column(self) -> list[str]:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +29,7 @@ from replayql.store.base import (
     ChangeCursor,
     DeletionCounts,
     IssueStatusSet,
-    Only,
+    ReadScope,
     SessionState,
     StorageSize,
     StoreTimeout,
@@ -56,6 +56,10 @@ DEFAULT_DATABASE = "replayql"
 # only; ClickHouse moves no other condition before FINAL.
 _SETTINGS = {"prefer_column_name_to_alias": 1, "join_use_nulls": 1, "optimize_move_to_prewhere_if_final": 1}
 _TIMEOUT_CODE = "TIMEOUT_EXCEEDED"
+# How often a writer checks whether merges have replaced the copies of the batches written twice, and how many
+# batches it checks at a time.
+_PRUNE_INTERVAL_S = 60.0
+_PRUNE_BATCHES = 10_000
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ class ClickHouseStore:
         self._local = threading.local()
         self._shared = SimpleNamespace(client=None)
         self._connect_lock = threading.Lock()
+        self._pruned_at = 0.0  # when the writer last pruned replaced_batches (time.monotonic)
         try:
             self.layout.statements()  # a database or cluster name that is no identifier fails here, not in DDL
             self._migrate()
@@ -174,14 +179,17 @@ class ClickHouseStore:
         client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
 
     def _upgrades(self, current: int) -> list[str]:
-        """From an older schema version to this one. The views and summaries are made anew and filled from the
+        """From an older schema version to this one: from 4, replaced_batches, filled with the batches whose
+        events are stored twice so far. From before 4, also the views and summaries, made anew and filled from the
         per-batch rows stored so far, then their views start: run it with no other server writing (see README,
         Upgrading)."""
         layout = self.layout
+        if current >= 4:
+            return [*layout.table_statements(), *layout.replaced_scan()]
         steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
         return [*steps, *layout.written_column(), *layout.view_drops(), *layout.table_statements(),
                 *layout.summary_statements(), *layout.backfills(), *layout.view_statements(),
-                *layout.merged_view_statements()]
+                *layout.merged_view_statements(), *layout.replaced_scan()]
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -218,18 +226,34 @@ class ClickHouseStore:
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:
         return exp.Placeholder(this=name, kind=exp.DataType.build(_placeholder_type(value), dialect="clickhouse"))
 
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expr:
+    def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
         match table:
-            case "sessions" if only is not None and only[0] == "user_id":
+            case "sessions" if scope.only is not None and scope.only[0] == "user_id":
                 # a user's sessions: those session_users names for the user, merged by primary key (the caller
                 # still asks which user each is now)
-                return exp.Subquery(this=self._sessions_of_users(app, only[1]), alias=exp.to_identifier(alias))
+                return exp.Subquery(this=self._sessions_of_users(scope.app, scope.only[1]),
+                                    alias=exp.to_identifier(alias))
             case "sessions" | "users" | "issues":
                 # a view that reads the summary FINAL: the caller's app guard and `only` filter are on its sorting
                 # key, and ClickHouse reads them first (by primary key)
                 return exp.to_table(MERGED_VIEWS[table]).as_(alias)
+            case "events":
+                return self._events(alias, scope)
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
+
+    def _events(self, alias: str, scope: ReadScope) -> exp.Expr:
+        """Events as stored, without FINAL (which costs 2-5 times the read over millions of rows): a row is stored
+        twice only by the batches in replaced_batches, so only their sessions are read FINAL."""
+        replaced = [row[0] for row in self._rows("SELECT DISTINCT session_id FROM replaced_batches "
+                                                 "WHERE app_id = {app:String}", app=scope.app_id)]
+        if not replaced:
+            return exp.to_table("events").as_(alias)
+        listed = exp.func("has", scope.bind(sorted(replaced)), exp.column("session_id"))
+        guard = exp.column("app_id").eq(scope.app)
+        plain = exp.select("*").from_("events").where(guard, exp.not_(listed))
+        final = exp.select("*").from_(exp.Final(this=exp.to_table("events"))).where(guard.copy(), listed.copy())
+        return exp.Subquery(this=exp.union(plain, final, distinct=False), alias=exp.to_identifier(alias))
 
     def _sessions_of_users(self, app: exp.Expression, users: Sequence[exp.Expr]) -> exp.Select:
         identified = exp.select("session_id").from_("session_users").where(
@@ -288,54 +312,96 @@ class ClickHouseStore:
         return {r[0] for r in sessions}, {r[0] for r in users}
 
     def write(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
-        """Append everything the batches carry, the ledger last: a batch whose insert failed half-way is not in
-        the ledger, so its retry writes it again. Events and recordings written twice replace each other. The
-        per-batch rows of summaries that the failed try wrote are kept (they were made from the right tail), and
-        what that try's views may or may not have folded is summarised again from the rows."""
+        """Append everything the batches carry, the session rows first and the ledger last. A batch whose try
+        failed half-way is not in the ledger, so its retry writes it again; a try that wrote no session row wrote
+        nothing else (the retry's tail does not say the batch is stored), and a resumed batch writes only the rows
+        its earlier try did not, so no event is stored twice by a retry. The per-batch rows of summaries that the
+        failed try wrote are kept (they were made from the right tail), and what that try's views may or may not
+        have folded is summarised again from the rows."""
         client = self._client()
-        events = [e for w in writes for e in w.events]
-        if events:
-            client.insert_arrow("events", records_to_table(events, schema.EVENT_TYPES.items()))
-        recordings = [w.recording for w in writes if w.recording is not None]
-        if recordings:
-            client.insert_arrow("recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
         written = self._written([w for w in writes if w.resumed])
-        sessions = [(n, w) for n, w in enumerate(writes) if (w.app_id, w.session_id, w.seq) not in written[0]]
+        sessions = [(n, w) for n, w in enumerate(writes) if w.key not in written.sessions]
         if sessions:
             rows = records_to_table([w.session for _, w in sessions], _SESSION_DELTA_COLUMNS)
             rows = rows.append_column("seq", _int32([w.seq for _, w in sessions]))
             client.insert_arrow("session_batches", rows.append_column(
                 "written", _int64([received_at_ms * 10_000 + n for n, _ in sessions])))
-        self._write_users([w for w in writes if (w.app_id, w.session_id, w.seq) not in written[1]], received_at_ms)
-        self._write_issues([w for w in writes if (w.app_id, w.session_id, w.seq) not in written[2]], received_at_ms)
+        events = [e for w in writes for e in w.events if (w.app_id, w.session_id, e.seq, e.idx) not in written.events]
+        if events:
+            client.insert_arrow("events", records_to_table(events, schema.EVENT_TYPES.items()))
+        recordings = [w.recording for w in writes if w.recording is not None and w.key not in written.recordings]
+        if recordings:
+            client.insert_arrow("recordings", records_to_table(recordings, schema.RECORDING_COLUMNS))
+        self._write_users([w for w in writes if w.key not in written.users], received_at_ms)
+        self._write_issues([w for w in writes if w.key not in written.issues], received_at_ms)
         self._summarise_retries(writes, written)
         ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
         client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
+        self._note_replaced(writes, received_at_ms)
 
-    def _written(self, writes: Sequence[BatchWrite]) -> tuple[set[BatchKey], set[BatchKey], set[BatchKey]]:
-        """Which of these resumed batches already have their session, user and issue rows: written by an earlier
-        try that failed before its ledger row (one query for the three tables; none when no batch resumes). A
-        try that wrote no session row wrote no user or issue row either (they come after it), and its session's
-        tail does not say the batch is stored, so only resumed batches need asking."""
-        found: tuple[set[BatchKey], set[BatchKey], set[BatchKey]] = (set(), set(), set())
+    def _written(self, writes: Sequence[BatchWrite]) -> _Written:
+        """What an earlier try of these resumed batches wrote before it failed (one query for every table; none
+        when no batch resumes)."""
+        found = _Written()
         for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
             seqs = sorted({w.seq for w in writes if w.app_id == app_id})
             rows = self._rows(" UNION ALL ".join(
-                f"SELECT {n} AS t, session_id, seq FROM {table} WHERE app_id = {{app:String}} "
+                f"SELECT '{table}' AS t, session_id, seq, {idx} AS idx FROM {table} WHERE app_id = {{app:String}} "
                 "AND has({ids:Array(String)}, session_id) AND has({seqs:Array(Int32)}, seq)"
-                for n, table in enumerate(("session_batches", "user_batches", "issue_batches"))),
-                app=app_id, ids=sorted(set(session_ids)), seqs=seqs)
-            for n, session_id, seq in rows:
-                found[n].add((app_id, session_id, int(seq)))
+                for table, idx in _RESUMABLE.items()), app=app_id, ids=sorted(set(session_ids)), seqs=seqs)
+            for table, session_id, seq, idx in rows:
+                key = (app_id, session_id, int(seq))
+                if table == "events":
+                    found.events.add((*key, int(idx)))
+                else:
+                    getattr(found, _RESUMABLE_SETS[table]).add(key)
         return found
 
-    def _summarise_retries(self, writes: Sequence[BatchWrite],
-                           written: tuple[set[BatchKey], set[BatchKey], set[BatchKey]]) -> None:
+    def _note_replaced(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
+        """After the ledger: a batch with two ledger rows was written by two servers at once (each asked the
+        ledger before the other wrote it), so its events may be stored twice until a merge replaces one copy.
+        Both ask after writing, so the later one sees both rows and notes the batch: its session's events are
+        read FINAL from then on."""
+        replaced: list[tuple[str, str, int, int]] = []
+        for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
+            rows = self._rows("SELECT session_id, seq FROM batches WHERE app_id = {app:String} "
+                              "AND has({ids:Array(String)}, session_id) AND has({seqs:Array(Int32)}, seq) "
+                              "GROUP BY session_id, seq HAVING count() > 1",
+                              app=app_id, ids=sorted(set(session_ids)),
+                              seqs=sorted({w.seq for w in writes if w.app_id == app_id}))
+            wrote = {w.key for w in writes}
+            replaced.extend((app_id, sid, int(seq), received_at_ms) for sid, seq in rows
+                            if (app_id, sid, int(seq)) in wrote)
+        if replaced:
+            self._client().insert_arrow("replaced_batches", rows_to_table(replaced, columns_of("replaced_batches")))
+        if time.monotonic() - self._pruned_at > _PRUNE_INTERVAL_S:
+            self._pruned_at = time.monotonic()
+            self.prune_replaced()
+
+    def prune_replaced(self) -> None:
+        """Forget the replaced batches whose copies a merge has replaced since, so their sessions are read as
+        stored again. A batch in the ledger is never written twice again, so a batch found once stays so."""
+        noted = self._rows(f"SELECT DISTINCT app_id, session_id, seq FROM replaced_batches LIMIT {_PRUNE_BATCHES}")
+        for app_id, session_ids in _by_app((app, sid) for app, sid, _ in noted).items():
+            twice = {(sid, int(seq)) for sid, seq in self._rows(
+                "SELECT DISTINCT session_id, seq FROM events WHERE app_id = {app:String} "
+                "AND has({ids:Array(String)}, session_id) GROUP BY session_id, seq, idx HAVING count() > 1",
+                app=app_id, ids=sorted(set(session_ids)))}
+            once = [f"{sid}:{seq}" for app, sid, seq in noted if app == app_id and (sid, int(seq)) not in twice]
+            if once:  # "session:seq" is unambiguous: seq is the digits after the last colon
+                batch = exp.func("concat", exp.column("session_id"), exp.Literal.string(":"),
+                                 exp.func("toString", exp.column("seq")))
+                condition = exp.and_(exp.column("app_id").eq(self.placeholder("app", app_id)),
+                                     exp.func("has", self.placeholder("keys", once), batch))
+                self._delete_where("replaced_batches", condition, {"app": app_id, "keys": once})
+
+    def _summarise_retries(self, writes: Sequence[BatchWrite], written: _Written) -> None:
         """The sessions, users and issues of batches that a failed try had begun to write, summarised again: a
         process that died inside an insert may have stored the rows but not their view's values. Every rule is
         idempotent (the sums are keyed by batch), so the values of all their rows are added to what is there,
         with nothing deleted first: a process killed here loses nothing."""
-        retried = [(w, tuple((w.app_id, w.session_id, w.seq) in found for found in written)) for w in writes]
+        found = (written.sessions, written.users, written.issues)
+        retried = [(w, tuple(w.key in keys for keys in found)) for w in writes]
         for app_id in {w.app_id for w, flags in retried if any(flags)}:
             of_app = [(w, flags) for w, flags in retried if w.app_id == app_id]
             self._summarise(SESSIONS, app_id, sorted({w.session_id for w, f in of_app if f[0]}))
@@ -474,9 +540,10 @@ class ClickHouseStore:
 
     def _delete(self, table: str, column: str, app_id: str, values: list[str]) -> None:
         """Lightweight deletes are synchronous: once this returns, the rows answer no query."""
-        if not values:
-            return
-        condition = self._of_sessions(column, app_id, values)
+        if values:
+            self._delete_where(table, self._of_sessions(column, app_id, values), {"app": app_id, "ids": values})
+
+    def _delete_where(self, table: str, condition: exp.Expr, params: dict[str, Any]) -> None:
         if self.layout.cluster:
             # Distributed tables take no DELETE: mutate the local tables on every shard, and wait for them.
             statement = " ".join(("ALTER TABLE", self.layout.local_table(table), "ON CLUSTER",
@@ -484,7 +551,7 @@ class ClickHouseStore:
                                   "SETTINGS mutations_sync = 2"))
         else:
             statement = sql(exp.delete(table, where=condition), "clickhouse")
-        self._client().command(statement, parameters={"app": app_id, "ids": values})
+        self._client().command(statement, parameters=params)
 
     def identify_user(self, app_id: str, user_id: str, name: str | None, email: str | None,
                       traits: dict[str, Any]) -> None:
@@ -528,7 +595,23 @@ class ClickHouseStore:
 
 
 # The tables whose rows belong to one session (a deletion removes its rows from each).
-_SESSION_TABLES = ("events", "recordings", "session_batches", "session_users", "issue_batches", "user_batches")
+_SESSION_TABLES = ("events", "recordings", "session_batches", "session_users", "issue_batches", "user_batches",
+                   "replaced_batches")
+# The tables a resumed batch may have rows in already, and the column that tells its rows apart (events: idx).
+_RESUMABLE = {"session_batches": 0, "user_batches": 0, "issue_batches": 0, "recordings": 0, "events": "idx"}
+_RESUMABLE_SETS = {"session_batches": "sessions", "user_batches": "users", "issue_batches": "issues",
+                   "recordings": "recordings"}
+
+
+@dataclass
+class _Written:
+    """What an earlier try of resumed batches stored: batch keys per table, and (batch key, idx) of events."""
+
+    sessions: set[BatchKey] = field(default_factory=set)
+    users: set[BatchKey] = field(default_factory=set)
+    issues: set[BatchKey] = field(default_factory=set)
+    recordings: set[BatchKey] = field(default_factory=set)
+    events: set[tuple[str, str, int, int]] = field(default_factory=set)
 _SESSION_DELTA_COLUMNS = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
 
 

@@ -33,7 +33,7 @@ from replayql.store.base import (
     ChangeCursor,
     DeletionCounts,
     IssueStatusSet,
-    Only,
+    ReadScope,
     SessionState,
     StorageSize,
     StoreLocked,
@@ -225,10 +225,11 @@ class DuckDBStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def relation(self, table: str, alias: str, app: exp.Expression, only: Only | None = None) -> exp.Expr:
+    def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
         # Stored rows are already whole: `only` is left to the caller's own filter.
         if table == "issues":
-            return exp.Subquery(this=issues_with_status(exp.to_table("issues"), app), alias=exp.to_identifier(alias))
+            return exp.Subquery(this=issues_with_status(exp.to_table("issues"), scope.app),
+                                alias=exp.to_identifier(alias))
         return exp.to_table(table).as_(alias)
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:

@@ -160,3 +160,8 @@ class BatchWrite:
     # A try of this batch began writing it and did not finish (a shared store's tail said stored, its ledger
     # did not): the store must not count what that try wrote twice.
     resumed: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(app id, session id, seq): the batch, as the ledger knows it."""
+        return self.app_id, self.session_id, self.seq

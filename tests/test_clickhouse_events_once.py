@@ -1,0 +1,147 @@
+"""ClickHouse reads events as stored, without FINAL: each event must be stored once, or its session read FINAL.
+
+A row is stored twice only when a batch is written twice. A retry after a try that died half-way is resumed: it
+writes only the rows the first try did not. Two servers writing one batch at once (each asked the ledger before
+the other wrote it) both store it; the later one to ask the ledger afterwards notes the batch in replaced_batches,
+and reads take FINAL for its session only. Expected counts come from the batches below, by construction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from conftest import T0, Location, Server, drop_location, make_batch, new_location, start_server
+from replayql.api.app import close_services
+from replayql.config import IngestLimits
+from replayql.ingest.importer import import_batches
+from replayql.ingest.sessionize import SessionizeOptions, SessionTail, sessionize
+from replayql.ingest.wire import decode_batch
+from replayql.store.records import BatchWrite
+
+EVENTS_PER_BATCH = 6  # a page, four clicks 3 s apart, an error: no rage, dead or error click can be derived
+COUNTS = "{ sessions { nodes { id eventCount clickCount } } events { totalCount } issues { nodes { count } } }"
+
+
+def batch(session_id: str, seq: int) -> dict[str, Any]:
+    t = T0 + seq * 60_000
+    return make_batch(session_id, [
+        {"type": "page", "ts": t, "url": f"https://shop.example/{seq}"},
+        *({"type": "click", "ts": t + 3_000 * (n + 1), "selector": f"button#b{n}"} for n in range(4)),
+        {"type": "error", "ts": t + 20_000, "errorType": "TypeError", "message": "x is undefined",
+         "stack": "TypeError: x is undefined\n    at run (https://shop.example/app.js:1:1)"}], seq=seq)
+
+
+def expected(sessions: dict[str, int]) -> dict[str, Any]:
+    """The answers to COUNTS for these sessions and their number of batches, each stored once."""
+    return {"sessions": {"nodes": [{"id": sid, "eventCount": n * EVENTS_PER_BATCH, "clickCount": n * 4}
+                                   for sid, n in sorted(sessions.items(), reverse=True)]},
+            "events": {"totalCount": sum(sessions.values()) * EVENTS_PER_BATCH},
+            "issues": {"nodes": [{"count": sum(sessions.values())}]}}
+
+
+def store_one(server: Server, body: dict[str, Any]) -> None:
+    services = server.services
+    report = import_batches([orjson.dumps(body)], services.writer, lambda app: True, server.settings.limits)
+    assert (report.stored, report.rejected) == (1, [])
+
+
+def stored_rows(server: Server, session_id: str, seq: int | None = None) -> int:
+    """Rows as stored, copies included (no FINAL)."""
+    where = "" if seq is None else f" AND seq = {seq}"
+    return int(server.services.store.fetch_rows(
+        f"SELECT count() FROM events WHERE session_id = {{sid:String}}{where}", {"sid": session_id})[0][0])
+
+
+def replaced(server: Server) -> list[tuple[str, int]]:
+    rows = server.services.store.fetch_rows("SELECT session_id, seq FROM replaced_batches ORDER BY session_id, seq")
+    return [(sid, int(seq)) for sid, seq in rows]
+
+
+@pytest.fixture
+def location(tmp_path: Path, chdb_path: Path) -> Iterator[Location]:
+    made = new_location("clickhouse", tmp_path, chdb_path)
+    yield made
+    drop_location(made)
+
+
+@pytest.fixture
+def server(location: Location) -> Iterator[Server]:
+    running = start_server(location)
+    yield running
+    close_services(running.services)
+
+
+def test_a_retry_after_a_try_that_died_inside_its_events_writes_only_the_missing_ones(server: Server) -> None:
+    for seq in range(3):
+        store_one(server, batch("s-a", seq))
+    store_one(server, batch("s-b", 0))
+    assert server.data(COUNTS) == expected({"s-a": 3, "s-b": 1})
+    store = server.services.store
+    # as a try that died inside the events insert leaves it: its session rows, part of its events, no ledger row
+    store.fetch_rows("DELETE FROM batches WHERE session_id = 's-a' AND seq = 1")
+    store.fetch_rows("DELETE FROM events WHERE session_id = 's-a' AND seq = 1 AND idx >= 2")
+    assert stored_rows(server, "s-a", 1) == 2
+
+    store_one(server, batch("s-a", 1))  # the client's retry: resumed, not a duplicate
+
+    assert stored_rows(server, "s-a", 1) == EVENTS_PER_BATCH and stored_rows(server, "s-a") == 3 * EVENTS_PER_BATCH
+    assert replaced(server) == []
+    assert server.data(COUNTS) == expected({"s-a": 3, "s-b": 1})
+
+
+def test_a_retry_after_a_try_that_wrote_every_event_writes_none_again(server: Server) -> None:
+    store_one(server, batch("s-a", 0))
+    server.services.store.fetch_rows("DELETE FROM batches WHERE session_id = 's-a'")
+    store_one(server, batch("s-a", 0))
+    assert stored_rows(server, "s-a") == EVENTS_PER_BATCH and replaced(server) == []
+    assert server.data(COUNTS) == expected({"s-a": 1})
+
+
+def sessionized(body: dict[str, Any]) -> BatchWrite:
+    write, _ = sessionize(decode_batch(orjson.dumps(body), IngestLimits()), SessionTail(), SessionizeOptions())
+    return write
+
+
+def test_a_batch_written_by_two_servers_at_once_is_noted_and_read_once(location: Location) -> None:
+    first, second = start_server(location), start_server(location)
+    try:
+        store_one(first, batch("s-other", 0))
+        first.services.store.fetch_rows("SYSTEM STOP MERGES events")  # a merge would replace a copy at any moment
+        # both servers passed the ledger check before either wrote the batch: both write it whole
+        for server in (first, second):
+            server.services.store.write([sessionized(batch("s-twice", 0))], int(time.time() * 1000))
+        assert stored_rows(first, "s-twice") == 2 * EVENTS_PER_BATCH  # as stored: two copies
+        assert replaced(first) == [("s-twice", 0)]
+        for server in (first, second):
+            assert server.data(COUNTS) == expected({"s-twice": 1, "s-other": 1})
+            page = server.data('{ events(first: 100, filter: {sessionId: {eq: "s-twice"}}) { totalCount '
+                               'nodes { id } } }')["events"]
+            assert page["totalCount"] == EVENTS_PER_BATCH
+            assert sorted(n["id"] for n in page["nodes"]) == [f"s-twice/0/{i}" for i in range(EVENTS_PER_BATCH)]
+            clicks = server.data('{ events(filter: {kind: {eq: "click"}}) { totalCount } }')["events"]
+            assert clicks == {"totalCount": 8}
+
+        store = first.services.store
+        store.prune_replaced()  # the copies are still there: the batch stays noted
+        assert replaced(first) == [("s-twice", 0)]
+        store.fetch_rows("SYSTEM START MERGES events")
+        store.fetch_rows("OPTIMIZE TABLE events FINAL")  # what merges do in time
+        store.prune_replaced()
+        assert replaced(first) == [] and stored_rows(first, "s-twice") == EVENTS_PER_BATCH
+        assert second.data(COUNTS) == expected({"s-twice": 1, "s-other": 1})
+    finally:
+        first.services.store.fetch_rows("SYSTEM START MERGES events")
+        close_services(first.services)
+        close_services(second.services)
+
+
+def test_one_server_writing_batches_once_notes_nothing(server: Server) -> None:
+    for seq in range(2):
+        store_one(server, batch("s-a", seq))
+    assert replaced(server) == [] and stored_rows(server, "s-a") == 2 * EVENTS_PER_BATCH
