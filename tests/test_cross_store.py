@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from conftest import Server, make_batch
+from replayql.api.types import SESSION_FIELD_COLUMNS
 from replayql.generate import generate_batches
 from store_pair import Pair, load, servers_on_both_stores
 
@@ -629,3 +630,40 @@ def test_funnels_retention_and_paths_answer_identically(pair: Pair) -> None:
     assert funnel[0]["count"] > funnel[-1]["count"] > 0
     assert data["byUser"]["steps"][0]["count"] > 0
     assert data["retention"]["cohorts"] and data["paths"]["edges"] and data["toCheckout"]["edges"]
+
+
+# -- lists read only the columns of the fields they select ----------------------------------------------------
+
+SUBFIELDS = {"viewport": "{ width height }", "webVitals": "{ lcp fcp cls inp ttfb fid }",
+             "user": "{ id identified name firstSeen lastSeen sessionCount }"}
+
+
+def _selection(field: str) -> str:
+    return f"{field} {SUBFIELDS.get(field, '')}"
+
+
+def test_a_list_selecting_one_field_answers_it_as_the_session_itself_does(pair: Pair) -> None:
+    """A list reads only the columns of the fields it selects (SESSION_FIELD_COLUMNS); `session(id)` reads its
+    row whole. Each field alone, in a list and in a user's sessions, must answer what the whole row says."""
+    for field in sorted(SESSION_FIELD_COLUMNS):
+        listed = pair.both(f"{{ sessions(first: 30, orderBy: {{field: EVENT_COUNT, direction: DESC}}) "
+                           f"{{ nodes {{ id {_selection(field)} }} }} }}")["sessions"]["nodes"]
+        whole = pair.both("{ " + " ".join(f's{n}: session(id: "{node["id"]}") {{ {_selection(field)} }}'
+                                          for n, node in enumerate(listed)) + " }")
+        assert [{k: v for k, v in node.items() if k != "id"} for node in listed] == \
+            [whole[f"s{n}"] for n in range(len(listed))], field
+        users = pair.both(f"{{ users(first: 5) {{ nodes {{ sessions(first: 3) {{ edges {{ node {{ id "
+                          f"{_selection(field)} }} }} }} }} }} }}")["users"]["nodes"]
+        nested = [edge["node"] for user in users for edge in user["sessions"]["edges"]]
+        assert nested, field
+        whole = pair.both("{ " + " ".join(f's{n}: session(id: "{node["id"]}") {{ {_selection(field)} }}'
+                                          for n, node in enumerate(nested)) + " }")
+        assert [{k: v for k, v in node.items() if k != "id"} for node in nested] == \
+            [whole[f"s{n}"] for n in range(len(nested))], field
+
+
+def test_fields_selected_through_fragments_are_read_too(pair: Pair) -> None:
+    fragments = pair.both("""{ sessions(first: 10) { nodes { id ...Where ... on Session { pageCount } } } }
+        fragment Where on Session { country browser }""")["sessions"]["nodes"]
+    whole = pair.both("{ sessions(first: 10) { nodes { id country browser pageCount } } }")["sessions"]["nodes"]
+    assert fragments == whole and any(node["browser"] for node in whole) and all(n["pageCount"] for n in whole)

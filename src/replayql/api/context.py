@@ -115,7 +115,7 @@ class Loaders:
         self.issue: DataLoader[str, Issue | None] = DataLoader(
             lambda ids: ctx.by_ids(entities.issues_by_id, ids, Issue.from_row))
         self.issue_stats: DataLoader[str, dict[str, Any]] = DataLoader(self._issue_stats(ctx))
-        # keys: (session id, kinds, first, after) and (user id, first, after)
+        # keys: (session id, kinds, first, after) and (user id, first, after, columns)
         self.session_events: DataLoader[tuple[Any, ...], Page] = DataLoader(
             self._pages_by_owner(ctx, entities.events_of_sessions))
         self.user_sessions: DataLoader[tuple[Any, ...], Page] = DataLoader(
@@ -193,14 +193,15 @@ class Context:
                           lambda: self.read(entities.count_events, entities.ListArgs(
                               filter=_event_owner_filter("sessionId", session_id, kinds))))
 
-    async def user_sessions(self, user: User, first: int, after: str | None) -> Connection[Session]:
+    async def user_sessions(self, user: User, first: int, after: str | None, columns: tuple[str, ...] | None
+                            ) -> Connection[Session]:
         self.check_first(first)
         if not user.identified:
             found = await self.loaders.session.load(str(user._anonymous_session))
             nodes = [found] if found is not None and not after and first > 0 else []
             cursors = ["anonymous"] * len(nodes)
             return connection(nodes, cursors, False, _constant(len(nodes)))
-        page = await self.loaders.user_sessions.load((str(user.id), first, after))
+        page = await self.loaders.user_sessions.load((str(user.id), first, after, columns))
         return connection([Session.from_row(r) for r in page.rows], page.cursors, page.has_next,
                           _constant(user.session_count))
 

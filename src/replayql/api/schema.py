@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 import strawberry
@@ -35,6 +36,7 @@ from replayql.api.types import (
     Viewer,
     connection,
     event_from_row,
+    selected_session_columns,
 )
 from replayql.ingest.wire import json_problem
 from replayql.query import ast, discovery, entities
@@ -100,7 +102,8 @@ class Query:
                        time_range: TimeRange | None = None, order_by: SessionOrder | None = None, first: int = 50,
                        after: str | None = None) -> Connection[Session]:
         args = _args(info, filter, query, time_range, order_by, first, after)
-        return await _list(info, entities.list_sessions, entities.count_sessions, args, Session.from_row)
+        return await _list(info, partial(entities.list_sessions, columns=selected_session_columns(info)),
+                           entities.count_sessions, args, Session.from_row)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeAlias, TypeVar, overload
 
 import orjson
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
 if TYPE_CHECKING:
     from replayql.api.context import Context
@@ -352,6 +354,9 @@ class Session:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Session:
+        """A session from its summary row. A list reads only the columns of the fields a request selects
+        (SESSION_FIELD_COLUMNS): the fields of columns not read get placeholders, and are never shown."""
+        row = _UNREAD_SESSION_COLUMNS | row
         width, height = row.get("viewport_width"), row.get("viewport_height")
         return cls(
             id=strawberry.ID(row["session_id"]), started_at=utc(row["started_at"]),
@@ -371,6 +376,59 @@ class Session:
             has_recording=bool(row["has_recording"]), sdk_name=row["sdk_name"], sdk_version=row["sdk_version"])
 
 
+_WEB_VITALS = ("lcp", "fcp", "cls", "inp", "ttfb", "fid")
+_COUNTS = ("page_count", "click_count", "error_count", "event_count", "rage_click_count", "dead_click_count",
+           "error_click_count")
+# The summary columns each field of Session is made from (GraphQL names; fields not listed need only the id).
+# A field missing here would show a placeholder: tests ask every field alone and with all the others.
+SESSION_FIELD_COLUMNS: dict[str, tuple[str, ...]] = {
+    "startedAt": ("started_at",), "endedAt": ("ended_at",), "durationMs": ("duration_ms",),
+    "activeDurationMs": ("active_ms",), "userId": ("user_id",), "user": ("user_id", "started_at", "ended_at"),
+    "browser": ("browser",), "browserVersion": ("browser_version",), "os": ("os",), "osVersion": ("os_version",),
+    "deviceType": ("device_type",), "country": ("country",), "language": ("language",), "timezone": ("timezone",),
+    "release": ("release",), "referrer": ("referrer",), "initialUrl": ("initial_url",),
+    "utmSource": ("utm_source",), "utmMedium": ("utm_medium",), "utmCampaign": ("utm_campaign",),
+    "userAgent": ("user_agent",), "viewport": ("viewport_width", "viewport_height"), "pageCount": ("page_count",),
+    "clickCount": ("click_count",), "errorCount": ("error_count",), "eventCount": ("event_count",),
+    "rageClickCount": ("rage_click_count",), "deadClickCount": ("dead_click_count",),
+    "errorClickCount": ("error_click_count",), "webVitals": _WEB_VITALS, "hasRecording": ("has_recording",),
+    "sdkName": ("sdk_name",), "sdkVersion": ("sdk_version",),
+}
+SESSION_ID_FIELDS = frozenset({"id", "__typename", "events", "pages", "clicks", "errors", "networkRequests",
+                               "consoleLogs", "customEvents", "webVitalEvents", "frustrationSignals", "recording",
+                               "liveCursor"})
+_EPOCH = datetime(1970, 1, 1)
+_UNREAD_SESSION_COLUMNS: dict[str, Any] = {
+    **{c: None for columns in SESSION_FIELD_COLUMNS.values() for c in columns},
+    "started_at": _EPOCH, "ended_at": _EPOCH, "duration_ms": 0, "active_ms": 0, "has_recording": False,
+    **{c: 0 for c in _COUNTS}}
+
+
+def selected_session_columns(info: Info) -> tuple[str, ...] | None:
+    """The summary columns that a connection of sessions needs for the fields its nodes select (`nodes` and
+    `edges { node }`, fragments included); None, meaning all, when a node selects a field not in the map."""
+    fields: set[str] = set()
+    for connection in _fields(info.selected_fields):
+        for part in _fields(connection.selections):
+            if part.name == "nodes":
+                fields |= {f.name for f in _fields(part.selections)}
+            elif part.name == "edges":
+                fields |= {f.name for node in _fields(part.selections) if node.name == "node"
+                           for f in _fields(node.selections)}
+    if not fields <= SESSION_FIELD_COLUMNS.keys() | SESSION_ID_FIELDS:
+        return None
+    return tuple(sorted({column for f in fields for column in SESSION_FIELD_COLUMNS.get(f, ())}))
+
+
+def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, with those of its fragments."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
 @strawberry.type
 class User:
     id: strawberry.ID
@@ -385,7 +443,7 @@ class User:
 
     @strawberry.field(description="The user's sessions, newest first.")
     async def sessions(self, info: Info, first: int = 50, after: str | None = None) -> Connection[Session]:
-        return await info.context.user_sessions(self, first, after)
+        return await info.context.user_sessions(self, first, after, selected_session_columns(info))
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,10 +53,12 @@ class ListArgs:
 
 # -- sessions -------------------------------------------------------------------------------------------------
 
-def _sessions(scope: AppScope, args: ListArgs, only: list[Any] | None = None, key: str = "session_id"
-              ) -> exp.Select:
-    """`only`: the sessions whose `key` (session_id or user_id) is one of these."""
-    query = scope.select("sessions", *(col(c, "s") for c in _SESSION_SELECT), alias="s",
+def _sessions(scope: AppScope, args: ListArgs, only: list[Any] | None = None, key: str = "session_id",
+              columns: Collection[str] | None = None) -> exp.Select:
+    """`only`: the sessions whose `key` (session_id or user_id) is one of these. `columns`: read only these
+    (and the id); all when None."""
+    selected = [c for c in _SESSION_SELECT if columns is None or c in columns or c == "session_id"]
+    query = scope.select("sessions", *(col(c, "s") for c in selected), alias="s",
                          only=(key, only) if only is not None else None)
     for condition in where(scope, SESSIONS, "s", args.filter, args.query):
         query = query.where(condition)
@@ -89,10 +91,13 @@ def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
     return [key, SortKey(col("session_id", "s"), descending)]
 
 
-def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> Page:
+def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs, columns: Collection[str] | None = None
+                  ) -> Page:
+    """A page of sessions; `columns`: only these are read (a page's rows read by id cost about one block of
+    every column read)."""
     keys = _session_keys(args.order, args.descending)
-    return fetch_page(store, scope, _sessions(scope, args), keys, args.first, args.after,
-                      lambda ids: _sessions(scope, ListArgs(), ids))
+    return fetch_page(store, scope, _sessions(scope, args, columns=columns), keys, args.first, args.after,
+                      lambda ids: _sessions(scope, ListArgs(), ids, columns=columns))
 
 
 def count_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
@@ -110,12 +115,12 @@ def sessions_among(store: ReadStore, scope: AppScope, args: ListArgs, ids: Seque
     return {row["session_id"]: row for row in run(store, scope, _sessions(scope, args, list(ids)))}
 
 
-def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str], first: int, after: str | None
-                      ) -> dict[str, Page]:
+def sessions_of_users(store: ReadStore, scope: AppScope, user_ids: Sequence[str], first: int, after: str | None,
+                      columns: Collection[str] | None = None) -> dict[str, Page]:
     keys = _keys("s", "started_at", "session_id", True, True)
-    query = _sessions(scope, ListArgs(), list(user_ids), key="user_id")
+    query = _sessions(scope, ListArgs(), list(user_ids), key="user_id", columns=columns)
     return _pages_per_owner(store, scope, query, col("user_id", "s"), keys, first, after,
-                            lambda ids: _sessions(scope, ListArgs(), ids))
+                            lambda ids: _sessions(scope, ListArgs(), ids, columns=columns))
 
 
 # -- users ----------------------------------------------------------------------------------------------------
