@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graphql import DocumentNode, GraphQLError
@@ -108,8 +108,9 @@ MAX_KNOWN_APPS = 100_000  # apps that exist (only the CLI creates them): bounded
 
 class Loaders:
     def __init__(self, ctx: Context) -> None:
-        self.session: DataLoader[str, Session | None] = DataLoader(
-            lambda ids: ctx.by_ids(entities.sessions_by_id, ids, Session.from_row))
+        # keys: (session id, the columns to read, None for all): one query per set of columns in the request
+        self.session: DataLoader[tuple[str, tuple[str, ...] | None], Session | None] = DataLoader(
+            self._sessions(ctx))
         self.user: DataLoader[str, User | None] = DataLoader(
             lambda ids: ctx.by_ids(entities.users_by_id, ids, User.from_row))
         self.issue: DataLoader[str, Issue | None] = DataLoader(
@@ -120,6 +121,18 @@ class Loaders:
             self._pages_by_owner(ctx, entities.events_of_sessions))
         self.user_sessions: DataLoader[tuple[Any, ...], Page] = DataLoader(
             self._pages_by_owner(ctx, entities.sessions_of_users))
+
+    @staticmethod
+    def _sessions(ctx: Context) -> Callable[[list[tuple[str, tuple[str, ...] | None]]],
+                                            Awaitable[list[Session | None]]]:
+        async def load(keys: list[tuple[str, tuple[str, ...] | None]]) -> list[Session | None]:
+            found: dict[tuple[str, tuple[str, ...] | None], Session | None] = {}
+            for columns in {columns for _, columns in keys}:
+                ids = [i for i, c in keys if c == columns]
+                sessions = await ctx.by_ids(partial(entities.sessions_by_id, columns=columns), ids, Session.from_row)
+                found.update(((i, columns), s) for i, s in zip(ids, sessions, strict=True))
+            return [found[k] for k in keys]
+        return load
 
     @staticmethod
     def _issue_stats(ctx: Context) -> Callable[[list[str]], Awaitable[list[dict[str, Any]]]]:
@@ -182,6 +195,10 @@ class Context:
         rows = await self.read(fn, list(ids))
         return [wrap(rows[i]) if i in rows else None for i in ids]
 
+    async def session(self, session_id: str, columns: tuple[str, ...] | None = None) -> Session | None:
+        """One session, read with these columns (all by default), batched with the request's other lookups."""
+        return await self.loaders.session.load((session_id, columns))
+
     def check_first(self, first: int) -> None:
         check_page_size(first, self.services.settings.max_page_size)
 
@@ -197,7 +214,7 @@ class Context:
                             ) -> Connection[Session]:
         self.check_first(first)
         if not user.identified:
-            found = await self.loaders.session.load(str(user._anonymous_session))
+            found = await self.session(str(user._anonymous_session))
             nodes = [found] if found is not None and not after and first > 0 else []
             cursors = ["anonymous"] * len(nodes)
             return connection(nodes, cursors, False, _constant(len(nodes)))

@@ -91,7 +91,7 @@ class FunnelStep:
         if self._request.count_by != "SESSION":
             raise BadUserInput("this funnel counts users: ask for droppedUsers")
         found, cursors, has_next = await self._dropped(info, first, after)
-        sessions = await info.context.loaders.session.load_many([d.entity for d in found])
+        sessions = await info.context.loaders.session.load_many([(d.entity, None) for d in found])
         nodes = [(s, c) for s, c in zip(sessions, cursors, strict=True) if s is not None]
         return connection([s for s, _ in nodes], [c for _, c in nodes], has_next, self._total)
 
@@ -107,7 +107,7 @@ class FunnelStep:
             if entry.user_id is not None:
                 user = await loaders.user.load(entry.user_id)
             else:
-                session = await loaders.session.load(entry.session_id)
+                session = await info.context.session(entry.session_id)
                 user = User.anonymous(session) if session is not None else None
             if user is not None:
                 nodes.append((user, cursor))

@@ -95,7 +95,7 @@ class Query:
 
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> Session | None:
-        return await info.context.loaders.session.load(str(id))
+        return await info.context.session(str(id), selected_session_columns(info, connection=False))
 
     @strawberry.field(description="Sessions that overlap the time range and match the filter, newest first.")
     async def sessions(self, info: Info, filter: SessionFilter | None = None, query: _Query = None,

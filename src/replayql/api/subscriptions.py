@@ -96,7 +96,7 @@ class Subscription:
                            ) -> AsyncGenerator[SessionLiveUpdate, None]:
         ctx = info.context
         after_seq = _seq_of(after)
-        if await ctx.loaders.session.load(str(id)) is None:
+        if await ctx.session(str(id), ()) is None:
             raise NotFound(f"no session {id} in this app")
         return _session_live(ctx, str(id), after_seq)
 

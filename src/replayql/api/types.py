@@ -133,7 +133,7 @@ class Event:
 
     @strawberry.field
     async def session(self, info: Info) -> Annotated[Session, strawberry.lazy("replayql.api.types")] | None:
-        return await info.context.loaders.session.load(str(self.session_id))
+        return await info.context.session(str(self.session_id), selected_session_columns(info, connection=False))
 
 
 @strawberry.type
@@ -404,12 +404,16 @@ _UNREAD_SESSION_COLUMNS: dict[str, Any] = {
     **{c: 0 for c in _COUNTS}}
 
 
-def selected_session_columns(info: Info) -> tuple[str, ...] | None:
-    """The summary columns that a connection of sessions needs for the fields its nodes select (`nodes` and
-    `edges { node }`, fragments included); None, meaning all, when a node selects a field not in the map."""
+def selected_session_columns(info: Info, connection: bool = True) -> tuple[str, ...] | None:
+    """The summary columns needed for the Session fields a request selects, on a connection's nodes (`nodes`
+    and `edges { node }`) or on the field itself, fragments included; None, meaning all, when it selects a
+    field not in the map."""
     fields: set[str] = set()
-    for connection in _fields(info.selected_fields):
-        for part in _fields(connection.selections):
+    for selected in _fields(info.selected_fields):
+        if not connection:
+            fields |= {f.name for f in _fields(selected.selections)}
+            continue
+        for part in _fields(selected.selections):
             if part.name == "nodes":
                 fields |= {f.name for f in _fields(part.selections)}
             elif part.name == "edges":

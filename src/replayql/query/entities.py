@@ -101,11 +101,12 @@ def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs, columns: Co
 
 
 def count_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> int:
-    return count(store, scope, _sessions(scope, args))
+    return count(store, scope, _sessions(scope, args, columns=()))  # the id alone: a view folds what it reads
 
 
-def sessions_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    return by_keys(store, scope, _sessions(scope, ListArgs()), "session_id", ids)
+def sessions_by_id(store: ReadStore, scope: AppScope, ids: Sequence[str], columns: Collection[str] | None = None
+                   ) -> dict[str, dict[str, Any]]:
+    return by_keys(store, scope, _sessions(scope, ListArgs(), columns=columns), "session_id", ids)
 
 
 def sessions_among(store: ReadStore, scope: AppScope, args: ListArgs, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
