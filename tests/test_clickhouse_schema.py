@@ -305,6 +305,15 @@ def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any
                                     *(f"DROP TABLE IF EXISTS {name} ON CLUSTER prod" for name in tables)])
 
 
+def test_cluster_upgrade_notes_the_batches_stored_twice_over_the_distributed_tables(engine: Any) -> None:
+    """Events are sharded by session, so a batch's copies are on one shard: the scan reads the Distributed
+    events and writes through the Distributed replaced_batches."""
+    [scan] = Layout("replayql", cluster="prod").replaced_scan()
+    formatted = _one_line(engine, scan)
+    assert formatted.startswith("INSERT INTO replayql.replaced_batches SELECT DISTINCT"), formatted
+    assert "FROM replayql.events GROUP BY app_id, session_id, seq, idx HAVING count() > 1" in formatted, formatted
+
+
 def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
     """table -> its column list, for the statements that declare columns (the local ones in cluster mode)."""
     out = {}
