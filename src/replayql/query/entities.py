@@ -201,8 +201,7 @@ def issue_stats(store: ReadStore, scope: AppScope, ids: Sequence[str]) -> dict[s
                         exp.DPipe(this=exp.Literal.string("anonymous:"), expression=col("session_id", "e")))
 
     def errors(alias: str, column: str) -> exp.Select:
-        return scope.select("events", col(column, alias), alias=alias).where(
-            col("kind", alias).eq(exp.Literal.string("error"))).where(
+        return scope.select("issue_sessions", col(column, alias), alias=alias).where(
             exp.In(this=col("issue_id", alias), expressions=[scope.param(i) for i in ids]))
 
     # only the sessions with these errors: a store that reads summaries whole need not read every session
@@ -261,9 +260,8 @@ def events_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str]
 
 def sessions_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str], first: int, after: str | None
                        ) -> dict[str, Page]:
-    pairs = scope.select("events", col("issue_id", "e"), col("session_id", "e"), alias="e").where(
-        col("kind", "e").eq(exp.Literal.string("error"))).where(
-        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids])).distinct()
+    pairs = scope.select("issue_sessions", col("issue_id", "e"), col("session_id", "e"), alias="e").where(
+        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids]))
     query = _sessions(scope, ListArgs()).join(exp.Subquery(this=pairs, alias="o"),
                                                on=col("session_id", "o").eq(col("session_id", "s")))
     keys = _keys("s", "started_at", "session_id", True, True)

@@ -230,6 +230,10 @@ class DuckDBStore:
         if table == "issues":
             return exp.Subquery(this=issues_with_status(exp.to_table("issues"), scope.app),
                                 alias=exp.to_identifier(alias))
+        if table == "issue_sessions":  # from the occurrences themselves
+            occurrences = exp.select("app_id", "issue_id", "session_id").distinct().from_("events").where(
+                exp.column("kind").eq(exp.Literal.string("error")), exp.column("issue_id").is_(exp.null()).not_())
+            return exp.Subquery(this=occurrences, alias=exp.to_identifier(alias))
         return exp.to_table(table).as_(alias)
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:
