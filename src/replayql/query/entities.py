@@ -261,7 +261,7 @@ def events_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str]
 def sessions_of_issues(store: ReadStore, scope: AppScope, issue_ids: Sequence[str], first: int, after: str | None
                        ) -> dict[str, Page]:
     pairs = scope.select("issue_sessions", col("issue_id", "e"), col("session_id", "e"), alias="e").where(
-        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids]))
+        exp.In(this=col("issue_id", "e"), expressions=[scope.param(i) for i in issue_ids])).distinct()
     query = _sessions(scope, ListArgs()).join(exp.Subquery(this=pairs, alias="o"),
                                                on=col("session_id", "o").eq(col("session_id", "s")))
     keys = _keys("s", "started_at", "session_id", True, True)

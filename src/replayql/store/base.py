@@ -119,8 +119,8 @@ class Store(Protocol):
     # -- query support -----------------------------------------------------------------------------------
     def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
         """The FROM item that reads logical table `table` for one app (the guard may sit inside). Logical tables:
-        sessions, users, issues, events, recordings, and issue_sessions (app_id, issue_id, session_id): each
-        session an issue occurred in, once."""
+        sessions, users, issues, events, recordings, and issue_sessions (app_id, issue_id, session_id): the
+        sessions each issue occurred in, a pair possibly repeated (callers count or select them DISTINCT)."""
         ...
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder: ...

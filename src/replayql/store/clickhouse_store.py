@@ -240,9 +240,8 @@ class ClickHouseStore:
             case "events":
                 return self._events(alias, scope)
             case "issue_sessions":
-                # from the per-batch rows of issues, keyed by issue (a lookup, not a scan of the events); DISTINCT
-                # also folds a batch stored twice
-                pairs = exp.select("app_id", "issue_id", "session_id").distinct().from_("issue_batches")
+                # from the per-batch rows of issues, keyed by issue: a lookup, not a scan of the events
+                pairs = exp.select("app_id", "issue_id", "session_id").from_("issue_batches")
                 return exp.Subquery(this=pairs, alias=exp.to_identifier(alias))
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))

@@ -230,9 +230,9 @@ class DuckDBStore:
         if table == "issues":
             return exp.Subquery(this=issues_with_status(exp.to_table("issues"), scope.app),
                                 alias=exp.to_identifier(alias))
-        if table == "issue_sessions":  # from the occurrences themselves
-            occurrences = exp.select("app_id", "issue_id", "session_id").distinct().from_("events").where(
-                exp.column("kind").eq(exp.Literal.string("error")), exp.column("issue_id").is_(exp.null()).not_())
+        if table == "issue_sessions":  # from the occurrences themselves (a DISTINCT here costs DuckDB 30 ms)
+            occurrences = exp.select("app_id", "issue_id", "session_id").from_("events").where(
+                exp.column("kind").eq(exp.Literal.string("error")))  # every error has its issue
             return exp.Subquery(this=occurrences, alias=exp.to_identifier(alias))
         return exp.to_table(table).as_(alias)
 
