@@ -145,3 +145,25 @@ def test_one_server_writing_batches_once_notes_nothing(server: Server) -> None:
     for seq in range(2):
         store_one(server, batch("s-a", seq))
     assert replaced(server) == [] and stored_rows(server, "s-a") == 2 * EVENTS_PER_BATCH
+
+
+def test_pages_of_events_with_ties_on_time_hold_every_event_once_in_order(server: Server) -> None:
+    """A page of events is found after bounding the time to its last row's (a read of that column alone): rows
+    that tie on time across a page's edge must all still come, once, in (time, session, seq, idx) order."""
+    at = T0 + 3_600_000
+    for sid in ("s-a", "s-b"):
+        clicks = [{"type": "click", "ts": at + (0 if n < 9 else 5_000), "selector": f"button#{n}"} for n in range(12)]
+        store_one(server, make_batch(sid, clicks, seq=0))
+    # expected, newest first: the 3 later clicks of each session, then the 9 tied ones, each by session, idx
+    expected = [f"{sid}/0/{idx}" for group in (range(9, 12), range(9)) for sid in ("s-b", "s-a")
+                for idx in reversed(group)]
+    seen: list[str] = []
+    after = None
+    while True:
+        page = server.data('query($after: String) { events(first: 5, after: $after, filter: {kind: {eq: "click"}}) '
+                           '{ nodes { id } pageInfo { hasNextPage endCursor } } }', {"after": after})["events"]
+        seen += [node["id"] for node in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == expected

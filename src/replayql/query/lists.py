@@ -20,7 +20,9 @@ class ReadStore(Protocol):
     """What the query layer reads through (store.base.Store has it all)."""
 
     dialect: str
-    narrow_pages: bool  # find a page by its sort keys first, then read its rows whole (see fetch_page)
+    # reading rows whole costs more than finding them: find a page by its sort keys first, then read its rows
+    # (see fetch_page)
+    narrow_pages: bool
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
                     ) -> list[dict[str, Any]]: ...
@@ -85,11 +87,24 @@ def fetch_page(store: ReadStore, scope: AppScope, query: exp.Select, keys: list[
         rows = run(store, scope, order_by(reread(ids).select(*keyed), keys)) if ids else []
         has_next = len(found) > first
     else:
+        if store.narrow_pages and keys[0].kind == "time":
+            query = query.where(_lead_bound(query, keys, first))
         rows = run(store, scope, order_by(query.select(*keyed), keys).limit(first + 1))
         has_next = len(rows) > first
         rows = rows[:first]
     cursors = [encode_cursor(tuple(row.pop(f"_k{i}") for i in range(len(keys)))) for row in rows]
     return Page(rows, cursors, has_next)
+
+
+def _lead_bound(query: exp.Select, keys: list[SortKey], first: int) -> exp.Expr:
+    """The page's rows all reach its last row's first key: `ts >= (the oldest ts of the page, found by reading
+    that one column)`. A store that reads rows whole reads then only the granules of that time range (events are
+    kept in time order by day), where the page's sort would read every sort column of every match."""
+    lead = keys[0]  # the n-th greatest value of the first key does not depend on how the others break ties
+    page = order_by(query.copy().select(exp.alias_(lead.expression.copy(), "_lead"), append=False), [lead])
+    edge = (exp.Min if lead.descending else exp.Max)(this=col("_lead"))
+    bound = exp.Subquery(this=exp.select(edge).from_(exp.Subquery(this=page.limit(first + 1), alias="_page")))
+    return (exp.GTE if lead.descending else exp.LTE)(this=lead.expression.copy(), expression=bound)
 
 
 def count(store: ReadStore, scope: AppScope, query: exp.Select) -> int:
