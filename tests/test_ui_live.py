@@ -114,6 +114,7 @@ def test_a_live_session_page_adds_each_new_batch_to_the_timeline_and_the_player(
     page = open_signed_in(tab, f"{server.base_url}/sessions/watched", key)
     page.wait_for_selector(".rr-player iframe")
     page.wait_for_selector(".replay[data-recording-events='5']")
+    page.wait_for_selector(".timeline .entry")  # the timeline's events come in a request of their own
     assert page.locator(".timeline .entry").count() == 1
     page.click(".live-button")
     go_live(page)
