@@ -347,18 +347,13 @@ class ClickHouseStore:
         """What an earlier try of these resumed batches wrote before it failed (one query for every table; none
         when no batch resumes)."""
         found = _Written()
-        for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
-            seqs = sorted({w.seq for w in writes if w.app_id == app_id})
+        for app_id, (session_ids, seqs) in _batches_by_app(writes).items():
             rows = self._rows(" UNION ALL ".join(
                 f"SELECT '{table}' AS t, session_id, seq, {idx} AS idx FROM {table} WHERE app_id = {{app:String}} "
                 "AND has({ids:Array(String)}, session_id) AND has({seqs:Array(Int32)}, seq)"
-                for table, idx in _RESUMABLE.items()), app=app_id, ids=sorted(set(session_ids)), seqs=seqs)
+                for table, (idx, _) in _RESUMABLE.items()), app=app_id, ids=session_ids, seqs=seqs)
             for table, session_id, seq, idx in rows:
-                key = (app_id, session_id, int(seq))
-                if table == "events":
-                    found.events.add((*key, int(idx)))
-                else:
-                    getattr(found, _RESUMABLE_SETS[table]).add(key)
+                found.add(table, (app_id, session_id, int(seq)), int(idx))
         return found
 
     def _note_replaced(self, writes: Sequence[BatchWrite], received_at_ms: int) -> None:
@@ -367,13 +362,11 @@ class ClickHouseStore:
         Both ask after writing, so the later one sees both rows and notes the batch: its session's events are
         read FINAL from then on."""
         replaced: list[tuple[str, str, int, int]] = []
-        for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items():
+        wrote = {w.key for w in writes}
+        for app_id, (session_ids, seqs) in _batches_by_app(writes).items():
             rows = self._rows("SELECT session_id, seq FROM batches WHERE app_id = {app:String} "
                               "AND has({ids:Array(String)}, session_id) AND has({seqs:Array(Int32)}, seq) "
-                              "GROUP BY session_id, seq HAVING count() > 1",
-                              app=app_id, ids=sorted(set(session_ids)),
-                              seqs=sorted({w.seq for w in writes if w.app_id == app_id}))
-            wrote = {w.key for w in writes}
+                              "GROUP BY session_id, seq HAVING count() > 1", app=app_id, ids=session_ids, seqs=seqs)
             replaced.extend((app_id, sid, int(seq), received_at_ms) for sid, seq in rows
                             if (app_id, sid, int(seq)) in wrote)
         if replaced:
@@ -385,7 +378,8 @@ class ClickHouseStore:
     def prune_replaced(self) -> None:
         """Forget the replaced batches whose copies a merge has replaced since, so their sessions are read as
         stored again. A batch in the ledger is never written twice again, so a batch found once stays so."""
-        noted = self._rows(f"SELECT DISTINCT app_id, session_id, seq FROM replaced_batches LIMIT {_PRUNE_BATCHES}")
+        noted = self._rows("SELECT DISTINCT app_id, session_id, seq FROM replaced_batches LIMIT {n:UInt32}",
+                           n=_PRUNE_BATCHES)
         for app_id, session_ids in _by_app((app, sid) for app, sid, _ in noted).items():
             twice = {(sid, int(seq)) for sid, seq in self._rows(
                 "SELECT DISTINCT session_id, seq FROM events WHERE app_id = {app:String} "
@@ -601,10 +595,10 @@ class ClickHouseStore:
 # The tables whose rows belong to one session (a deletion removes its rows from each).
 _SESSION_TABLES = ("events", "recordings", "session_batches", "session_users", "issue_batches", "user_batches",
                    "replaced_batches")
-# The tables a resumed batch may have rows in already, and the column that tells its rows apart (events: idx).
-_RESUMABLE = {"session_batches": 0, "user_batches": 0, "issue_batches": 0, "recordings": 0, "events": "idx"}
-_RESUMABLE_SETS = {"session_batches": "sessions", "user_batches": "users", "issue_batches": "issues",
-                   "recordings": "recordings"}
+# The tables a resumed batch may have rows in already: the column that tells its rows apart (events: idx), and
+# where _Written keeps what was found.
+_RESUMABLE = {"session_batches": ("0", "sessions"), "user_batches": ("0", "users"), "issue_batches": ("0", "issues"),
+              "recordings": ("0", "recordings"), "events": ("idx", "events")}
 
 
 @dataclass
@@ -616,6 +610,18 @@ class _Written:
     issues: set[BatchKey] = field(default_factory=set)
     recordings: set[BatchKey] = field(default_factory=set)
     events: set[tuple[str, str, int, int]] = field(default_factory=set)
+
+    def add(self, table: str, key: BatchKey, idx: int) -> None:
+        if table == "events":
+            self.events.add((*key, idx))
+        else:
+            getattr(self, _RESUMABLE[table][1]).add(key)
+
+
+def _batches_by_app(writes: Sequence[BatchWrite]) -> dict[str, tuple[list[str], list[int]]]:
+    """Per app, the session ids and seqs of these writes (a superset of their keys, for a lookup by has())."""
+    return {app_id: (sorted(set(session_ids)), sorted({w.seq for w in writes if w.app_id == app_id}))
+            for app_id, session_ids in _by_app((w.app_id, w.session_id) for w in writes).items()}
 _SESSION_DELTA_COLUMNS = tuple((name, logical) for name, logical, _ in schema.SESSION_COLUMNS)
 
 
