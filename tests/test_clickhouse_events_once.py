@@ -26,6 +26,8 @@ from replayql.store.records import BatchWrite
 
 EVENTS_PER_BATCH = 6  # a page, four clicks 3 s apart, an error: no rage, dead or error click can be derived
 COUNTS = "{ sessions { nodes { id eventCount clickCount } } events { totalCount } issues { nodes { count } } }"
+# s-a's three batches hold 18 events, s-b's one 6: counted twice, s-b would match too
+SUMS_FILTERED = '{ sessions(query: "eventCount >= 12 AND eventCount <= 18") { nodes { id } } }'
 
 
 def batch(session_id: str, seq: int) -> dict[str, Any]:
@@ -77,6 +79,24 @@ def server(location: Location) -> Iterator[Server]:
     close_services(running.services)
 
 
+def noted(server: Server) -> list[str]:
+    """The sessions noted to recount: their plain sums may count a batch twice."""
+    rows = server.services.store.fetch_rows("SELECT DISTINCT session_id FROM sessions_to_recount ORDER BY 1")
+    return [r[0] for r in rows]
+
+
+def plain_event_count(server: Server, session_id: str) -> int:
+    """The session's plain sum of events as kept, not as read (noted sessions are read from the map)."""
+    return int(server.services.store.fetch_rows("SELECT event_count FROM sessions FINAL WHERE session_id = "
+                                                "{sid:String}", {"sid": session_id})[0][0])
+
+
+def recount_twice(server: Server) -> None:
+    """The first recount corrects what is wrong; the next finds it right and forgets the note."""
+    for _ in range(2):
+        server.services.store.recount_sessions()
+
+
 def test_a_retry_after_a_try_that_died_inside_its_events_writes_only_the_missing_ones(server: Server) -> None:
     for seq in range(3):
         store_one(server, batch("s-a", seq))
@@ -93,6 +113,27 @@ def test_a_retry_after_a_try_that_died_inside_its_events_writes_only_the_missing
     assert stored_rows(server, "s-a", 1) == EVENTS_PER_BATCH and stored_rows(server, "s-a") == 3 * EVENTS_PER_BATCH
     assert replaced(server) == []
     assert server.data(COUNTS) == expected({"s-a": 3, "s-b": 1})
+    # the retry summarised s-a's batches again, on top of what the first try's view folded: its plain sums
+    # count every batch twice, so it is noted and read from the map
+    assert noted(server) == ["s-a"] and plain_event_count(server, "s-a") == 2 * 3 * EVENTS_PER_BATCH
+    assert server.data(SUMS_FILTERED) == {"sessions": {"nodes": [{"id": "s-a"}]}}
+
+    recount_twice(server)
+    assert noted(server) == [] and plain_event_count(server, "s-a") == 3 * EVENTS_PER_BATCH
+    assert server.data(COUNTS) == expected({"s-a": 3, "s-b": 1})
+    assert server.data(SUMS_FILTERED) == {"sessions": {"nodes": [{"id": "s-a"}]}}
+
+
+def test_a_noted_session_is_read_from_the_map_among_its_users_sessions_too(server: Server) -> None:
+    identified = {"type": "identify", "ts": T0 + 1_000, "userId": "u-1"}
+    for seq in range(2):
+        body = batch("s-u", seq)
+        store_one(server, {**body, "events": [identified, *body["events"]] if seq == 0 else body["events"]})
+    server.services.store.fetch_rows("DELETE FROM batches WHERE session_id = 's-u' AND seq = 1")
+    store_one(server, batch("s-u", 1))  # the retry: summarised again, so noted
+    assert noted(server) == ["s-u"] and plain_event_count(server, "s-u") == 2 * (2 * EVENTS_PER_BATCH + 1)
+    sessions = server.data('{ user(id: "u-1") { sessions { nodes { id eventCount } } } }')["user"]["sessions"]
+    assert sessions == {"nodes": [{"id": "s-u", "eventCount": 2 * EVENTS_PER_BATCH + 1}]}
 
 
 def test_a_retry_after_a_try_that_wrote_every_event_writes_none_again(server: Server) -> None:
@@ -127,6 +168,13 @@ def test_a_batch_written_by_two_servers_at_once_is_noted_and_read_once(location:
             clicks = server.data('{ events(filter: {kind: {eq: "click"}}) { totalCount } }')["events"]
             assert clicks == {"totalCount": 8}
 
+        # each server's view folded the batch: the plain sums counted it twice (a writer's first write recounts
+        # at once, so they may be corrected already), and the session stays noted until a recount finds it right
+        assert noted(first) == ["s-twice"]
+        recount_twice(second)
+        assert noted(first) == [] and plain_event_count(first, "s-twice") == EVENTS_PER_BATCH
+        assert first.data(COUNTS) == expected({"s-twice": 1, "s-other": 1})
+
         store = first.services.store
         store.prune_replaced()  # the copies are still there: the batch stays noted
         assert replaced(first) == [("s-twice", 0)]
@@ -145,6 +193,7 @@ def test_one_server_writing_batches_once_notes_nothing(server: Server) -> None:
     for seq in range(2):
         store_one(server, batch("s-a", seq))
     assert replaced(server) == [] and stored_rows(server, "s-a") == 2 * EVENTS_PER_BATCH
+    assert noted(server) == [] and plain_event_count(server, "s-a") == 2 * EVENTS_PER_BATCH
 
 
 def test_pages_of_events_with_ties_on_time_hold_every_event_once_in_order(server: Server) -> None:

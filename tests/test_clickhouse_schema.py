@@ -19,8 +19,9 @@ from replayql.api.app import close_services
 from replayql.generate import generate_batches
 from replayql.store.base import StoreUnavailable
 from replayql.store.clickhouse_registry import ClickHouseRegistry
-from replayql.store.clickhouse_schema import SCHEMA_VERSION, Layout
+from replayql.store.clickhouse_schema import SCHEMA_VERSION, SESSIONS, Layout
 from replayql.store.clickhouse_store import ClickHouseStore, Connection
+from replayql.store.dialect import sql
 from store_pair import load
 
 END_MS = 1_764_115_200_000  # 2025-11-26T00:00:00Z
@@ -36,6 +37,7 @@ EXPECTED_TABLES = {
     "recordings": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(first_ts)", "app_id, session_id, seq"),
     "batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
     "replaced_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
+    "sessions_to_recount": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
     "session_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id, session_id"),
     "deleted_users": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id"),
     "deleted_sessions": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id"),
@@ -62,6 +64,7 @@ V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "
 SHARD_KEYS = {
     "events": "session_id", "session_batches": "session_id", "recordings": "session_id", "batches": "session_id",
     "replaced_batches": "session_id",
+    "sessions_to_recount": "session_id",
     "session_users": "session_id", "deleted_sessions": "session_id", "user_batches": "user_id",
     "user_traits": "user_id", "deleted_users": "user_id", "issue_batches": "issue_id", "issue_status": "issue_id",
     "apps": "id", "app_origins": "app_id", "api_keys": "id", "schema_version": "version",
@@ -305,6 +308,11 @@ def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any
                                     *(f"DROP TABLE IF EXISTS {name} ON CLUSTER prod" for name in tables)])
 
 
+def test_cluster_upgrade_merges_each_rebuilt_summary_on_every_shard(engine: Any) -> None:
+    merges = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").summary_merges()]
+    assert merges == [f"OPTIMIZE TABLE replayql.{name}_local ON CLUSTER prod FINAL" for name in SUMMARIES]
+
+
 def test_cluster_upgrade_notes_the_batches_stored_twice_over_the_distributed_tables(engine: Any) -> None:
     """Events are sharded by session, so a batch's copies are on one shard: the scan reads the Distributed
     events and writes through the Distributed replaced_batches."""
@@ -476,6 +484,37 @@ def test_opening_a_version_4_database_notes_the_batches_whose_events_are_stored_
         assert server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}") == before
     finally:
         engine.command(f"SYSTEM START MERGES `{database}`.events")
+        close_services(server.services)
+
+
+def test_opening_a_version_5_database_keeps_plain_sums_made_from_the_batches(engine: Any, location: Location) -> None:
+    """Version 5 kept a session's sums only in the map keyed by batch. Opening it makes the summaries anew from
+    the per-batch rows, with the plain sums that reads take, and the same answers."""
+    batches = list(generate_batches("demo", 20, seed=6, end_ms=END_MS))
+    database = _database(location)
+    server = start_server(location)
+    try:
+        load(server, batches)
+        before = server.data(SUMMARIES_QUERY)
+    finally:
+        close_services(server.services)
+    plain = SESSIONS.plain()
+    for name in ("sessions_merged", "sessions_view"):
+        engine.command(f"DROP VIEW `{database}`.{name}")
+    engine.command(f"ALTER TABLE `{database}`.sessions " + ", ".join(f"DROP COLUMN {name}" for name in plain))
+    engine.command(f"DROP TABLE `{database}`.sessions_to_recount")
+    engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (5, now())")
+
+    server = start_server(location)
+    try:
+        assert server.data(SUMMARIES_QUERY) == before
+        # the plain sums count every event sent once, and each session's agree with its map's
+        stored = server.services.store.fetch_rows("SELECT sum(event_count) FROM sessions FINAL")[0][0]
+        assert stored == sum(1 for b in batches for e in b["events"] if e["type"] != "recording")
+        assert server.services.store.fetch_rows(
+            f"SELECT count() FROM sessions FINAL WHERE {sql(SESSIONS.miscounted(), 'clickhouse')}") == [(0,)]
+    finally:
         close_services(server.services)
 
 

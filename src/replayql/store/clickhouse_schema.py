@@ -32,7 +32,9 @@ from replayql.store.dialect import sql
 # 4: session_users (the sessions each user was identified in, for a user's sessions without merging every
 # session), and the summaries rebuilt as plain values read FINAL, with small granules and compressed blocks.
 # 5: replaced_batches (the batches whose events were written twice), so events are read FINAL only for them.
-SCHEMA_VERSION = 5
+# 6: plain sums in the sessions summary beside the map keyed by batch, and sessions_to_recount (the sessions
+# whose plain sums may count a batch twice), so most reads of sums add up no map.
+SCHEMA_VERSION = 6
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -110,6 +112,11 @@ TABLES: tuple[Table, ...] = (
     # Reads take FINAL for their sessions only, and plain rows for every other session.
     Table("replaced_batches", _ledger(("found_at", schema.TIME)), ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "found_at")),
+    # Sessions whose plain sums may count a batch twice (a retry summarised them again, or two servers wrote one of
+    # their batches): their reads take the sums from the map keyed by batch until a recount corrects them.
+    Table("sessions_to_recount", (("app_id", schema.STRING), ("session_id", schema.STRING),
+                                  ("noted_at", schema.TIME)),
+          ("app_id", "session_id"), ("app_id", "session_id", "noted_at")),
     Table("deleted_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("deleted_at", schema.TIME)),
           ("app_id", "user_id"), ("app_id", "user_id", "deleted_at"), shard_by="user_id"),
     Table("deleted_sessions", (("app_id", schema.STRING), ("session_id", schema.STRING),
@@ -138,7 +145,7 @@ def table(name: str) -> Table:
 
 
 SESSIONS = SummaryTable("sessions", table("session_batches"), schema.SESSION_COLUMNS, ("app_id", "session_id"),
-                        order="seq", written="(written, seq)")
+                        order="seq", written="(written, seq)", plain_sums=True)
 USERS = SummaryTable("users", table("user_batches"), schema.USER_SUMMARY, ("app_id", "user_id"), order="version",
                      sources={"first_seen": "seen_from", "last_seen": "seen_to"})
 ISSUES = SummaryTable("issues", table("issue_batches"), schema.ISSUE_SUMMARY, ("app_id", "issue_id"),
@@ -235,6 +242,12 @@ class Layout:
                   for s in SUMMARY_TABLES),
                 f"INSERT INTO {self._qualified('session_users')} "
                 f"{_SESSION_USERS.format(source=self._qualified('session_batches'))}"]
+
+    def summary_merges(self) -> list[str]:
+        """Migrations: the rebuilt summaries merged now. FINAL over parts whose keys overlap merges every row it
+        reads (at 260,000 sessions in two parts, a filter took 99 ms instead of 11), until background merges
+        would have done it."""
+        return [f"OPTIMIZE TABLE {self.local_table(name)}{self._on_cluster()} FINAL" for name in _SUMMARY_NAMES]
 
     def replaced_scan(self) -> list[str]:
         """Migration to 5: the batches whose events are stored twice so far (by retries, before version 5)."""

@@ -45,7 +45,7 @@ from replayql.store.clickhouse_schema import (
     Layout,
     columns_of,
 )
-from replayql.store.clickhouse_summaries import MERGED_VIEWS, SummaryTable
+from replayql.store.clickhouse_summaries import MERGED_VIEWS, SummaryTable, merged_sessions
 from replayql.store.dialect import sql
 from replayql.store.records import BatchWrite
 from replayql.store.retention import is_expired
@@ -179,17 +179,18 @@ class ClickHouseStore:
         client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
 
     def _upgrades(self, current: int) -> list[str]:
-        """From an older schema version to this one: from 4, replaced_batches, filled with the batches whose
-        events are stored twice so far. From before 4, also the views and summaries, made anew and filled from the
-        per-batch rows stored so far, then their views start: run it with no other server writing (see README,
-        Upgrading)."""
+        """From an older schema version to this one: the new tables; from 4, replaced_batches filled with the
+        batches whose events are stored twice so far; from before 6, the views and summaries made anew and filled
+        from the per-batch rows stored so far, then their views start. Run it with no other server writing (see
+        README, Upgrading)."""
         layout = self.layout
-        if current >= 4:
-            return [*layout.table_statements(), *layout.replaced_scan()]
         steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
-        return [*steps, *layout.written_column(), *layout.view_drops(), *layout.table_statements(),
-                *layout.summary_statements(), *layout.backfills(), *layout.view_statements(),
-                *layout.merged_view_statements(), *layout.replaced_scan()]
+        if current < 3:
+            steps += layout.written_column()
+        steps += [*layout.view_drops(), *layout.table_statements(), *layout.summary_statements(),
+                  *layout.backfills(), *layout.summary_merges(), *layout.view_statements(),
+                  *layout.merged_view_statements()]
+        return steps + (layout.replaced_scan() if current < 5 else [])
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -231,9 +232,11 @@ class ClickHouseStore:
             case "sessions" if scope.only is not None and scope.only[0] == "user_id":
                 # a user's sessions: those session_users names for the user, merged by primary key (the caller
                 # still asks which user each is now)
-                return exp.Subquery(this=self._sessions_of_users(scope.app, scope.only[1]),
+                return exp.Subquery(this=self._sessions_of_users(scope.app, scope.only[1], self._sessions(scope, "s")),
                                     alias=exp.to_identifier(alias))
-            case "sessions" | "users" | "issues":
+            case "sessions":
+                return self._sessions(scope, alias)
+            case "users" | "issues":
                 # a view that reads the summary FINAL: the caller's app guard and `only` filter are on its sorting
                 # key, and ClickHouse reads them first (by primary key)
                 return exp.to_table(MERGED_VIEWS[table]).as_(alias)
@@ -259,10 +262,27 @@ class ClickHouseStore:
         final = exp.select("*").from_(exp.Final(this=exp.to_table("events"))).where(guard.copy(), listed.copy())
         return exp.Subquery(this=exp.union(plain, final, distinct=False), alias=exp.to_identifier(alias))
 
-    def _sessions_of_users(self, app: exp.Expression, users: Sequence[exp.Expr]) -> exp.Select:
+    def _sessions(self, scope: ReadScope, alias: str) -> exp.Expr:
+        """The merged sessions with their plain sums, except those noted to recount (a batch of theirs may count
+        twice in them), whose sums are added up from the map keyed by batch: the view, when none is noted."""
+        noted = [row[0] for row in self._rows("SELECT DISTINCT session_id FROM sessions_to_recount "
+                                              "WHERE app_id = {app:String}", app=scope.app_id)]
+        if not noted:
+            return exp.to_table(MERGED_VIEWS["sessions"]).as_(alias)
+        listed = exp.func("has", scope.bind(sorted(noted)), exp.column("session_id"))
+        guard = exp.column("app_id").eq(scope.app)
+        plain = exp.select("*").from_(MERGED_VIEWS["sessions"]).where(guard, exp.not_(listed))
+        mapped = merged_sessions(SESSIONS, exp.to_table(SESSIONS.name), mapped=True).where(
+            guard.copy(), listed.copy())
+        return exp.Subquery(this=exp.union(plain, mapped, distinct=False), alias=exp.to_identifier(alias))
+
+    def _sessions_of_users(self, app: exp.Expression, users: Sequence[exp.Expr], sessions: exp.Expr | None = None
+                           ) -> exp.Select:
+        """The sessions identified as these users (from `sessions`: by default the view, for reads of columns other
+        than the sums)."""
         identified = exp.select("session_id").from_("session_users").where(
             exp.column("app_id").eq(app.copy()), exp.column("user_id").isin(*(u.copy() for u in users)))
-        return exp.select("*").from_(MERGED_VIEWS["sessions"]).where(
+        return exp.select("*").from_(sessions or exp.to_table(MERGED_VIEWS["sessions"])).where(
             exp.column("app_id").eq(app.copy()), exp.column("session_id").isin(query=identified))
 
     def fetch_dicts(self, query: str, params: dict[str, Any], timeout_s: float | None = None
@@ -371,9 +391,47 @@ class ClickHouseStore:
                             if (app_id, sid, int(seq)) in wrote)
         if replaced:
             self._client().insert_arrow("replaced_batches", rows_to_table(replaced, columns_of("replaced_batches")))
+            for app_id, session_ids in _by_app((app, sid) for app, sid, _, _ in replaced).items():
+                self._note_recount(app_id, sorted(set(session_ids)))  # each server's view folded the batch
         if time.monotonic() - self._pruned_at > _PRUNE_INTERVAL_S:
             self._pruned_at = time.monotonic()
             self.prune_replaced()
+            self.recount_sessions()
+
+    def _note_recount(self, app_id: str, session_ids: list[str]) -> None:
+        """Note sessions whose plain sums may count a batch twice (stamped by the database's clock, which the
+        recount also reads)."""
+        if session_ids:
+            self._client().command("INSERT INTO sessions_to_recount SELECT {app:String}, "
+                                   "arrayJoin({ids:Array(String)}), now64(3)", parameters={"app": app_id,
+                                                                                         "ids": session_ids})
+
+    def recount_sessions(self) -> None:
+        """Correct the plain sums of the sessions noted to recount that differ from their map's, and forget the
+        notes of those found right. A corrected session stays noted until a later recount finds it right: two
+        servers correcting it at once correct it twice, and the next recount corrects that."""
+        noted = self._rows("SELECT DISTINCT app_id, session_id FROM sessions_to_recount LIMIT {n:UInt32}",
+                           n=_PRUNE_BATCHES)
+        for app_id, session_ids in _by_app(noted).items():
+            ids = sorted(set(session_ids))
+            found = self._of_sessions("session_id", app_id, ids)
+            check = exp.select("session_id", SESSIONS.miscounted()).from_(exp.Final(this=exp.to_table(SESSIONS.name)))
+            checked_at = int(self._rows("SELECT toUnixTimestamp64Milli(now64(3))")[0][0])
+            wrong = {sid for sid, miscounted in self._rows(sql(check.where(found), "clickhouse"), app=app_id, ids=ids)
+                     if miscounted}
+            if wrong:
+                correction = SESSIONS.correction(exp.to_table(SESSIONS.name)).where(
+                    self._of_sessions("session_id", app_id, sorted(wrong)))
+                names = ", ".join(e.alias_or_name for e in correction.expressions)
+                self._client().command(f"INSERT INTO {SESSIONS.name} ({names}) {sql(correction, 'clickhouse')}",
+                                       parameters={"app": app_id, "ids": sorted(wrong)})
+            right = [sid for sid in ids if sid not in wrong]  # no summary (deleted) is right too
+            if right:
+                condition = exp.and_(self._of_sessions("session_id", app_id, right),
+                                     exp.func("toUnixTimestamp64Milli", exp.column("noted_at"))
+                                     <= self.placeholder("checked", checked_at))
+                self._delete_where("sessions_to_recount", condition, {"app": app_id, "ids": right,
+                                                                      "checked": checked_at})
 
     def prune_replaced(self) -> None:
         """Forget the replaced batches whose copies a merge has replaced since, so their sessions are read as
@@ -402,7 +460,12 @@ class ClickHouseStore:
         retried = [(w, tuple(w.key in keys for keys in found)) for w in writes]
         for app_id in {w.app_id for w, flags in retried if any(flags)}:
             of_app = [(w, flags) for w, flags in retried if w.app_id == app_id]
-            self._summarise(SESSIONS, app_id, sorted({w.session_id for w, f in of_app if f[0]}))
+            sessions = sorted({w.session_id for w, f in of_app if f[0]})
+            # noted before (their sums may count twice from here on) and after (a recount in between found them
+            # right, and forgets only the notes made before it looked)
+            self._note_recount(app_id, sessions)
+            self._summarise(SESSIONS, app_id, sessions)
+            self._note_recount(app_id, sessions)
             self._summarise(USERS, app_id, sorted({w.user.user_id for w, f in of_app if f[1] and w.user}))
             self._summarise(ISSUES, app_id, sorted({i.issue_id for w, f in of_app if f[2] for i in w.issues}))
 
@@ -594,7 +657,7 @@ class ClickHouseStore:
 
 # The tables whose rows belong to one session (a deletion removes its rows from each).
 _SESSION_TABLES = ("events", "recordings", "session_batches", "session_users", "issue_batches", "user_batches",
-                   "replaced_batches")
+                   "replaced_batches", "sessions_to_recount")
 # The tables a resumed batch may have rows in already: the column that tells its rows apart (events: idx), and
 # where _Written keeps what was found.
 _RESUMABLE = {"session_batches": ("0", "sessions"), "user_batches": ("0", "users"), "issue_batches": ("0", "issues"),
