@@ -208,6 +208,24 @@ def test_paging_through_all_sessions_gives_the_same_pages_and_cursors(pair: Pair
     assert sorted(seen) == LIVE_SESSIONS  # every session exactly once
 
 
+def test_a_filtered_total_is_the_same_on_every_page(pair: Pair) -> None:
+    """A filtered first page counts its matches in the statement that finds it on ClickHouse, later pages in a
+    statement of their own: every page's total is every match, and the pages hold them all, on both stores."""
+    query = ('query($after: String) { sessions(first: 7, after: $after, query: "identified = true") '
+             f'{{ totalCount {PAGE_INFO} nodes {{ id }} }} }}')
+    identified = sorted(s for s in LIVE_SESSIONS if s in _IDENTIFIED)
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(len(identified) // 7 + 2):
+        page = pair.both(query, {"after": after})["sessions"]
+        assert page["totalCount"] == len(identified)
+        seen.extend(n["id"] for n in page["nodes"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert sorted(seen) == identified
+
+
 # -- filters ----------------------------------------------------------------------------------------------------
 
 SESSION_FILTERS: list[tuple[str, dict[str, Any]]] = [

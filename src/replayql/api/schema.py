@@ -36,6 +36,7 @@ from replayql.api.types import (
     Viewer,
     connection,
     event_from_row,
+    selected_fields,
     selected_session_columns,
 )
 from replayql.ingest.wire import json_problem
@@ -79,10 +80,19 @@ def _args(info: Info, filter: Any, query: str | None, time_range: TimeRange | No
 
 async def _list(info: Info, lister: Any, counter: Any, args: ListArgs, wrap: Any) -> Connection[Any]:
     page = await info.context.read(lister, args)
-    found = connection([wrap(r) for r in page.rows], page.cursors, page.has_next,
-                       lambda: info.context.read(counter, args))
+
+    async def total() -> int:
+        return page.total if page.total is not None else int(await info.context.read(counter, args))
+
+    found = connection([wrap(r) for r in page.rows], page.cursors, page.has_next, total)
     found.applied_query = applied_query(args.filter, args.query, info.context.parse)
     return found
+
+
+def _selects_total(info: Info) -> bool:
+    """Whether the request asks this connection for totalCount (fragments included)."""
+    return any(part.name == "totalCount" for selected in selected_fields(info.selected_fields)
+               for part in selected_fields(selected.selections))
 
 
 @strawberry.type
@@ -102,8 +112,9 @@ class Query:
                        time_range: TimeRange | None = None, order_by: SessionOrder | None = None, first: int = 50,
                        after: str | None = None) -> Connection[Session]:
         args = _args(info, filter, query, time_range, order_by, first, after)
-        return await _list(info, partial(entities.list_sessions, columns=selected_session_columns(info)),
-                           entities.count_sessions, args, Session.from_row)
+        lister = partial(entities.list_sessions, columns=selected_session_columns(info),
+                         count=_selects_total(info))
+        return await _list(info, lister, entities.count_sessions, args, Session.from_row)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:

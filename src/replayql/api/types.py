@@ -409,28 +409,28 @@ def selected_session_columns(info: Info, connection: bool = True) -> tuple[str, 
     and `edges { node }`) or on the field itself, fragments included; None, meaning all, when it selects a
     field not in the map."""
     fields: set[str] = set()
-    for selected in _fields(info.selected_fields):
+    for selected in selected_fields(info.selected_fields):
         if not connection:
-            fields |= {f.name for f in _fields(selected.selections)}
+            fields |= {f.name for f in selected_fields(selected.selections)}
             continue
-        for part in _fields(selected.selections):
+        for part in selected_fields(selected.selections):
             if part.name == "nodes":
-                fields |= {f.name for f in _fields(part.selections)}
+                fields |= {f.name for f in selected_fields(part.selections)}
             elif part.name == "edges":
-                fields |= {f.name for node in _fields(part.selections) if node.name == "node"
-                           for f in _fields(node.selections)}
+                fields |= {f.name for node in selected_fields(part.selections) if node.name == "node"
+                           for f in selected_fields(node.selections)}
     if not fields <= SESSION_FIELD_COLUMNS.keys() | SESSION_ID_FIELDS:
         return None
     return tuple(sorted({column for f in fields for column in SESSION_FIELD_COLUMNS.get(f, ())}))
 
 
-def _fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
+def selected_fields(selections: Sequence[Selection]) -> Iterator[SelectedField]:
     """The fields of a selection set, with those of its fragments."""
     for selection in selections:
         if isinstance(selection, SelectedField):
             yield selection
         else:
-            yield from _fields(selection.selections)
+            yield from selected_fields(selection.selections)
 
 
 @strawberry.type

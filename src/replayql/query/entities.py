@@ -91,13 +91,16 @@ def _session_keys(order: str | None, descending: bool) -> list[SortKey]:
     return [key, SortKey(col("session_id", "s"), descending)]
 
 
-def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs, columns: Collection[str] | None = None
-                  ) -> Page:
+def list_sessions(store: ReadStore, scope: AppScope, args: ListArgs, columns: Collection[str] | None = None,
+                  count: bool = False) -> Page:
     """A page of sessions; `columns`: only these are read (a page's rows read by id cost about one block of
-    every column read)."""
+    every column read). `count`: the total is wanted too; a filtered first page then counts in the statement
+    that finds it (Page.total), so the filter (events read for a condition on them, say) is evaluated once.
+    Unfiltered, two statements cost less: a count of every session reads no sort column."""
     keys = _session_keys(args.order, args.descending)
+    filtered = args.filter is not None or bool(args.query)
     return fetch_page(store, scope, _sessions(scope, args, columns=columns), keys, args.first, args.after,
-                      lambda ids: _sessions(scope, ListArgs(), ids, columns=columns))
+                      lambda ids: _sessions(scope, ListArgs(), ids, columns=columns), count=count and filtered)
 
 
 def count_sessions(store: ReadStore, scope: AppScope, args: ListArgs) -> int:

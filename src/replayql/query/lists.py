@@ -35,6 +35,7 @@ class Page:
     rows: list[dict[str, Any]]
     cursors: list[str]
     has_next: bool
+    total: int | None = None  # every match, when the page's statement counted them (fetch_page's `count`)
 
 
 def check_page_size(first: int | None, cap: int) -> None:
@@ -71,29 +72,40 @@ def used_params(scope: AppScope, query: exp.Expr) -> dict[str, Any]:
 
 
 def fetch_page(store: ReadStore, scope: AppScope, query: exp.Select, keys: list[SortKey], first: int,
-               after: str | None, reread: Callable[[list[Any]], exp.Select] | None = None) -> Page:
+               after: str | None, reread: Callable[[list[Any]], exp.Select] | None = None, count: bool = False
+               ) -> Page:
     """`first` rows after the cursor; one extra row is read to know whether there is a next page.
 
     On a store that folds summaries when it reads (`narrow_pages`), the page is found first by its sort keys
     alone, which folds only the columns the filter and order need, and then `reread` reads only those rows
-    whole, by their ids (the last sort key)."""
+    whole, by their ids (the last sort key). `count`: that first statement of a first page also counts every
+    match (`Page.total`), so a costly filter is evaluated once for the page and its total."""
+    counted = count and not after
     if after:
         query = query.where(after_condition(keys, decode_cursor(after, keys), scope))
     keyed = [exp.alias_(key.expression.copy(), f"_k{i}") for i, key in enumerate(keys)]
     if reread is not None and store.narrow_pages:
         narrow = order_by(query.copy().select(*keyed, append=False), keys).limit(first + 1)
+        if counted:
+            narrow = narrow.select(exp.alias_(exp.Window(this=exp.Count(this=exp.Star())), "_total"))
         found = run(store, scope, narrow)
         ids = [row[f"_k{len(keys) - 1}"] for row in found[:first]]
         rows = run(store, scope, order_by(reread(ids).select(*keyed), keys)) if ids else []
         has_next = len(found) > first
+        if counted:
+            return _page(rows, keys, has_next, int(found[0]["_total"]) if found else 0)
     else:
         if store.narrow_pages and keys[0].kind == "time":
             query = query.where(_lead_bound(query, keys, first))
         rows = run(store, scope, order_by(query.select(*keyed), keys).limit(first + 1))
         has_next = len(rows) > first
         rows = rows[:first]
+    return _page(rows, keys, has_next)
+
+
+def _page(rows: list[dict[str, Any]], keys: list[SortKey], has_next: bool, total: int | None = None) -> Page:
     cursors = [encode_cursor(tuple(row.pop(f"_k{i}") for i in range(len(keys)))) for row in rows]
-    return Page(rows, cursors, has_next)
+    return Page(rows, cursors, has_next, total)
 
 
 def _lead_bound(query: exp.Select, keys: list[SortKey], first: int) -> exp.Expr:
