@@ -19,7 +19,7 @@ from replayql.api.app import close_services
 from replayql.generate import generate_batches
 from replayql.store.base import StoreUnavailable
 from replayql.store.clickhouse_registry import ClickHouseRegistry
-from replayql.store.clickhouse_schema import SCHEMA_VERSION, SESSIONS, Layout
+from replayql.store.clickhouse_schema import SCHEMA_VERSION, SESSIONS, Layout, table
 from replayql.store.clickhouse_store import ClickHouseStore, Connection
 from replayql.store.dialect import sql
 from store_pair import load
@@ -28,7 +28,7 @@ END_MS = 1_764_115_200_000  # 2025-11-26T00:00:00Z
 
 # table -> (engine_full starts with, partition key, sorting key)
 EXPECTED_TABLES = {
-    "events": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(ts)", "app_id, toDate(ts), session_id, seq, idx"),
+    "events": ("ReplacingMergeTree PARTITION BY", "toYYYYMM(ts)", "app_id, kind, toDate(ts), session_id, seq, idx"),
     "session_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, session_id, seq"),
     "user_batches": ("ReplacingMergeTree ORDER BY", "", "app_id, user_id, session_id, seq"),
     "user_traits": ("ReplacingMergeTree(version) ORDER BY", "", "app_id, user_id, key"),
@@ -56,6 +56,8 @@ VIEWS = {"sessions_view": "session_batches", "users_view": "user_batches", "issu
          "session_users_view": "session_batches"}
 # The views reads go through: each summary's states merged (and what other tables add to it).
 MERGED = {"sessions_merged": "sessions", "users_merged": "users", "issues_merged": "issues"}
+# Tables made anew by a migration keep the replication path they were made with, fresh clusters use it too.
+REPLICA_NAMES = {"events": "events_by_kind_local"}
 SUMMARY_SHARD_KEYS = {"sessions": "session_id", "users": "user_id", "issues": "issue_id"}
 # Schema version 1 could give these tables a per-row TTL on this column (--clickhouse-retention-days).
 V1_TTL_COLUMNS = {"events": "ts", "session_batches": "ended_at", "recordings": "first_ts", "batches": "received_at",
@@ -147,6 +149,10 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
         # ClickHouse reports a one-column key in parentheses, "(id)", and a longer one without.
         assert actual_sorting.removeprefix("(").removesuffix(")") == sorting, name
         assert "TTL" not in full, name  # no retention configured: nothing expires
+    # a session's events are spread over its kinds: a bloom filter of session ids finds their granules
+    indexes = engine.query("SELECT table, name, type_full, expr, granularity FROM system.data_skipping_indices "
+                           "WHERE database = {db:String}", parameters={"db": database}).result_rows
+    assert indexes == [("events", "session_bloom", "bloom_filter(0.01)", "session_id", 1)]
     for name in SUMMARIES:  # a page's rows are read by id, each a granule and a compressed block: small ones
         assert "index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384" in (
             tables[name][0]), name
@@ -275,7 +281,8 @@ def test_cluster_ddl_creates_replicated_local_tables_and_distributed_tables_over
     for name in EXPECTED_TABLES:
         statement = locals_[name]
         version = f", {VERSION_COLUMNS[name]}" if name in VERSION_COLUMNS else ""
-        engine_clause = (f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/replayql/{name}_local',"
+        path = REPLICA_NAMES.get(name, f"{name}_local")
+        engine_clause = (f"ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/replayql/{path}',"
                          f" '{{replica}}'{version})")
         assert engine_clause in statement, statement
         assert f"ORDER BY ({EXPECTED_TABLES[name][2]})" in statement, statement
@@ -306,6 +313,25 @@ def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any
     tables = {f"replayql.{name}{suffix}" for name in SUMMARIES for suffix in ("", "_local")}
     assert sorted(drops) == sorted([*(f"DROP VIEW IF EXISTS {name} ON CLUSTER prod" for name in views),
                                     *(f"DROP TABLE IF EXISTS {name} ON CLUSTER prod" for name in tables)])
+
+
+def test_cluster_upgrade_copies_the_events_through_the_distributed_tables_and_exchanges_the_local_ones(
+        engine: Any) -> None:
+    """Rows keep their shard (both Distributed tables shard by session), the insert waits for every shard, the new
+    local table takes the old one's name on every shard and keeps the replication path of a fresh cluster's."""
+    steps = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").events_rebuild()]
+    drops = ["DROP TABLE IF EXISTS replayql.events_rebuilt ON CLUSTER prod SYNC",
+             "DROP TABLE IF EXISTS replayql.events_rebuilt_local ON CLUSTER prod SYNC"]
+    assert steps[:2] == drops and steps[-2:] == drops
+    create_local, create_distributed, insert, exchange = steps[2:6]
+    assert create_local.startswith("CREATE TABLE IF NOT EXISTS replayql.events_rebuilt_local ON CLUSTER prod (")
+    assert ("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/replayql/events_by_kind_local', '{replica}')"
+            in create_local)
+    assert f"ORDER BY ({EXPECTED_TABLES['events'][2]})" in create_local
+    assert create_distributed.endswith("Distributed(prod, replayql, events_rebuilt_local, cityHash64(session_id))")
+    assert insert == ("INSERT INTO replayql.events_rebuilt SETTINGS optimize_on_insert = 0, "
+                      "distributed_foreground_insert = 1 SELECT * FROM replayql.events")
+    assert exchange == "EXCHANGE TABLES replayql.events_rebuilt_local AND replayql.events_local ON CLUSTER prod"
 
 
 def test_cluster_upgrade_merges_each_rebuilt_summary_on_every_shard(engine: Any) -> None:
@@ -470,7 +496,9 @@ def test_opening_a_version_4_database_notes_the_batches_whose_events_are_stored_
         close_services(server.services)
     assert before["events"]["totalCount"] == stored
     twice = batches[3]["sessionId"]
-    engine.command(f"SYSTEM STOP MERGES `{database}`.events")  # a merge would replace the copy at any moment
+    # a merge would replace the copy at any moment; the migration copies it as stored, one part per month, and no
+    # merge follows in the new table (nothing else is written to it)
+    engine.command(f"SYSTEM STOP MERGES `{database}`.events")
     engine.command(f"INSERT INTO `{database}`.events SELECT * FROM `{database}`.events "
                    f"WHERE session_id = '{twice}' AND seq = 0")  # as a version 4 retry stored it
     engine.command(f"DROP TABLE `{database}`.replaced_batches")
@@ -514,6 +542,40 @@ def test_opening_a_version_5_database_keeps_plain_sums_made_from_the_batches(eng
         assert stored == sum(1 for b in batches for e in b["events"] if e["type"] != "recording")
         assert server.services.store.fetch_rows(
             f"SELECT count() FROM sessions FINAL WHERE {sql(SESSIONS.miscounted(), 'clickhouse')}") == [(0,)]
+    finally:
+        close_services(server.services)
+
+
+def test_opening_a_version_6_database_orders_its_events_by_kind_and_keeps_every_one(
+        engine: Any, location: Location) -> None:
+    """Version 6 ordered events by day first. Opening it copies them into a table ordered by kind first, which
+    takes the old table's place: every event is still there, and every answer is the same."""
+    batches = list(generate_batches("demo", 20, seed=8, end_ms=END_MS))
+    database = _database(location)
+    server = start_server(location)
+    try:
+        load(server, batches)
+        before = server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}")
+        stored = server.services.store.fetch_rows("SELECT * FROM events ORDER BY session_id, seq, idx")
+    finally:
+        close_services(server.services)
+    old_key = "ORDER BY (app_id, toDate(ts), session_id, seq, idx)"
+    ddl = Layout(database)._table(table("events"), "events_v6")[0].split("ORDER BY")[0] + old_key
+    engine.command(ddl.replace("INDEX session_bloom session_id TYPE bloom_filter(0.01) GRANULARITY 1", "")
+                   .replace(",\n  \n)", "\n)"))
+    engine.command(f"INSERT INTO `{database}`.events_v6 SELECT * FROM `{database}`.events")
+    engine.command(f"EXCHANGE TABLES `{database}`.events_v6 AND `{database}`.events")
+    engine.command(f"DROP TABLE `{database}`.events_v6")
+    engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (6, now())")
+    assert _tables(engine, database)["events"][2] == "app_id, toDate(ts), session_id, seq, idx"
+
+    server = start_server(location)
+    try:
+        assert _tables(engine, database)["events"][2] == EXPECTED_TABLES["events"][2]
+        assert "events_rebuilt" not in _tables(engine, database)
+        assert server.services.store.fetch_rows("SELECT * FROM events ORDER BY session_id, seq, idx") == stored
+        assert server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}") == before
     finally:
         close_services(server.services)
 

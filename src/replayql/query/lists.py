@@ -111,7 +111,7 @@ def _page(rows: list[dict[str, Any]], keys: list[SortKey], has_next: bool, total
 def _lead_bound(query: exp.Select, keys: list[SortKey], first: int) -> exp.Expr:
     """The page's rows all reach its last row's first key: `ts >= (the oldest ts of the page, found by reading
     that one column)`. A store that reads rows whole reads then only the granules of that time range (events are
-    kept in time order by day), where the page's sort would read every sort column of every match."""
+    kept in time order by day within each kind), where the page's sort would read every sort column of every match."""
     lead = keys[0]  # the n-th greatest value of the first key does not depend on how the others break ties
     page = order_by(query.copy().select(exp.alias_(lead.expression.copy(), "_lead"), append=False), [lead])
     edge = (exp.Min if lead.descending else exp.Max)(this=col("_lead"))

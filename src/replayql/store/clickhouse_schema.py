@@ -34,7 +34,10 @@ from replayql.store.dialect import sql
 # 5: replaced_batches (the batches whose events were written twice), so events are read FINAL only for them.
 # 6: plain sums in the sessions summary beside the map keyed by batch, and sessions_to_recount (the sessions
 # whose plain sums may count a batch twice), so most reads of sums add up no map.
-SCHEMA_VERSION = 6
+# 7: events ordered by kind first, with a bloom filter of session ids: a condition on one kind of event reads that
+# kind's granules only (the 5xx page at 260,000 sessions: 196 -> 38 ms), and a session's events are found by
+# the filter (13 granules). Rows of a kind compress better together: the table takes half the space.
+SCHEMA_VERSION = 7
 
 _TIME = "DateTime64(3, 'UTC')"
 _BASE_TYPES = {schema.STRING: "String", schema.INT: "Int32", schema.BIGINT: "Int64", schema.FLOAT: "Float64",
@@ -60,20 +63,29 @@ class Table:
     partition_by: str | None = None
     shard_by: str = "session_id"
     replacing: bool = True
+    indexes: tuple[str, ...] = ()  # data skipping indexes: "name expression TYPE type GRANULARITY n"
+    # the replication path's name in cluster mode, when not its local table's (a table made anew under another
+    # name, then exchanged for the old one, keeps the path it was made with)
+    replica_name: str | None = None
 
 
 def _ledger(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
     return (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT), *extra)
 
 
+EVENTS_ORDER = ("app_id", "kind", "toDate(ts)", "session_id", "seq", "idx")
 _SESSION_BATCH_COLUMNS = (*((n, t) for n, t, _ in schema.SESSION_COLUMNS[:2]), ("seq", schema.INT),
                           *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]), ("written", schema.BIGINT))
 
 TABLES: tuple[Table, ...] = (
-    # The day leads the key so time ranges skip granules; a retried batch keeps its day (skew correction moves
-    # it by the network delay at most), so its rows still replace each other.
-    Table("events", tuple(schema.EVENT_TYPES.items()), ("app_id", "toDate(ts)", "session_id", "seq", "idx"),
-          ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)"),
+    # The kind leads the key, so a condition on one kind reads its granules only; the day follows, so time
+    # ranges skip granules. A retried batch keeps its day (skew correction moves it by the network delay at most)
+    # and an event its kind, so its rows still replace each other. A session's events are spread over its kinds
+    # and days: the bloom filter finds their granules.
+    Table("events", tuple(schema.EVENT_TYPES.items()), EVENTS_ORDER,
+          ("app_id", "session_id", "seq", "idx", "ts", "kind"), partition_by="toYYYYMM(ts)",
+          indexes=("session_bloom session_id TYPE bloom_filter(0.01) GRANULARITY 1",),
+          replica_name="events_by_kind_local"),
     Table("session_batches", _SESSION_BATCH_COLUMNS, ("app_id", "session_id", "seq"),
           ("app_id", "session_id", "seq", "started_at", "ended_at", "active_ms", "page_count", "click_count",
            "error_count", "event_count", "rage_click_count", "dead_click_count", "error_click_count",
@@ -267,18 +279,38 @@ class Layout:
     def _on_cluster(self) -> str:
         return f" ON CLUSTER {_ident(self.cluster)}" if self.cluster else ""
 
-    def _table(self, table: Table) -> list[str]:
-        local = f"{table.name}_local" if self.cluster else table.name
-        columns = ",\n  ".join(f"{_ident(n)} {column_type(table, n, t)}" for n, t in table.columns)
+    def _table(self, table: Table, name: str | None = None) -> list[str]:
+        """The table's DDL, under its own name or `name` (a copy made anew)."""
+        name = name or table.name
+        local = f"{name}_local" if self.cluster else name
+        columns = [f"{_ident(n)} {column_type(table, n, t)}" for n, t in table.columns]
+        columns += [f"INDEX {index}" for index in table.indexes]
         clauses = [f"ENGINE = {self._engine(table, local)}"]
         if table.partition_by:
             clauses.append(f"PARTITION BY {table.partition_by}")
         clauses.append(f"ORDER BY ({', '.join(table.order_by)})")
-        ddl = [f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  {columns}\n) "
-               + "\n".join(clauses)]
+        ddl = [f"CREATE TABLE IF NOT EXISTS {self._qualified(local)}{self._on_cluster()} (\n  "
+               + ",\n  ".join(columns) + "\n) " + "\n".join(clauses)]
         if self.cluster:
-            ddl.append(self._distributed(table.name, local, table.shard_by))
+            ddl.append(self._distributed(name, local, table.shard_by))
         return ddl
+
+    def events_rebuild(self) -> list[str]:
+        """Migration to 7: the events copied into a table ordered the new way, which then takes the old one's
+        place (EXCHANGE is atomic) before the old rows are dropped. On a cluster the copy goes through the
+        Distributed tables, sharded as before. A run that stops half-way leaves the old table in place, and a new
+        run starts the copy over."""
+        events, copy = table("events"), "events_rebuilt"
+        names = [copy, f"{copy}_local"] if self.cluster else [copy]
+        # SYNC: a replicated table's path is free again at once, for a run that starts over
+        drops = [f"DROP TABLE IF EXISTS {self._qualified(name)}{self._on_cluster()} SYNC" for name in names]
+        # a copy as stored (rows written twice are replaced_scan's to find); through a Distributed table, the
+        # insert waits until every shard has its rows
+        settings = "optimize_on_insert = 0" + (", distributed_foreground_insert = 1" if self.cluster else "")
+        return [*drops, *self._table(events, copy),
+                f"INSERT INTO {self._qualified(copy)} SETTINGS {settings} SELECT * FROM {self._qualified('events')}",
+                f"EXCHANGE TABLES {self.local_table(copy)} AND {self.local_table('events')}{self._on_cluster()}",
+                *drops]
 
     def _distributed(self, name: str, local: str, shard_by: str) -> str:
         return (f"CREATE TABLE IF NOT EXISTS {self._qualified(name)}{self._on_cluster()} "
@@ -286,7 +318,8 @@ class Layout:
                 f"{_ident(self.database)}, {_ident(local)}, cityHash64({_ident(shard_by)}))")
 
     def _engine(self, table: Table, local: str) -> str:
-        return self._engine_kind("ReplacingMergeTree" if table.replacing else "MergeTree", local, table.version)
+        return self._engine_kind("ReplacingMergeTree" if table.replacing else "MergeTree",
+                                 table.replica_name or local, table.version)
 
     def _engine_kind(self, kind: str, local: str, version: str | None) -> str:
         args: list[str] = []

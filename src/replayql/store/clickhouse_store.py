@@ -179,17 +179,22 @@ class ClickHouseStore:
         client.insert("schema_version", [[SCHEMA_VERSION, datetime.now()]], column_names=["version", "applied_at"])
 
     def _upgrades(self, current: int) -> list[str]:
-        """From an older schema version to this one: the new tables; from 4, replaced_batches filled with the
-        batches whose events are stored twice so far; from before 6, the views and summaries made anew and filled
-        from the per-batch rows stored so far, then their views start. Run it with no other server writing (see
-        README, Upgrading)."""
+        """From an older schema version to this one: the new tables; from before 6, the views and summaries made
+        anew and filled from the per-batch rows stored so far, then their views start; from before 7, the events
+        copied into a table ordered by kind; from before 5, replaced_batches filled with the batches whose events
+        are stored twice so far. Run it with no other server writing (see README, Upgrading)."""
         layout = self.layout
         steps = layout.ttl_removals(self._with_ttl()) if current < 2 else []
         if current < 3:
             steps += layout.written_column()
-        steps += [*layout.view_drops(), *layout.table_statements(), *layout.summary_statements(),
-                  *layout.backfills(), *layout.summary_merges(), *layout.view_statements(),
-                  *layout.merged_view_statements()]
+        if current < 6:
+            steps += [*layout.view_drops(), *layout.table_statements(), *layout.summary_statements(),
+                      *layout.backfills(), *layout.summary_merges(), *layout.view_statements(),
+                      *layout.merged_view_statements()]
+        else:
+            steps += layout.table_statements()
+        if current < 7:
+            steps += layout.events_rebuild()
         return steps + (layout.replaced_scan() if current < 5 else [])
 
     def _with_ttl(self) -> list[str]:
