@@ -481,19 +481,27 @@ def test_opening_an_older_database_summarises_the_rows_it_holds(engine: Any, loc
         1 for b in batches for e in b["events"] if e["type"] != "recording")
 
 
+EVENTS_AND_SUMMARIES = f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}"
+
+
+def _loaded(location: Location, batches: list[dict[str, Any]], stored: str) -> tuple[Any, list[tuple[Any, ...]]]:
+    """A server stores the batches and stops: its answers to EVENTS_AND_SUMMARIES, and the rows `stored` reads."""
+    server = start_server(location)
+    try:
+        load(server, batches)
+        return server.data(EVENTS_AND_SUMMARIES), server.services.store.fetch_rows(stored)
+    finally:
+        close_services(server.services)
+
+
 def test_opening_a_version_4_database_notes_the_batches_whose_events_are_stored_twice(
         engine: Any, location: Location) -> None:
     """Version 4 read events FINAL, and a retried batch wrote its events again. Opening it makes replaced_batches
     and fills it with those batches, so reads without FINAL still count each event once."""
     batches = list(generate_batches("demo", 20, seed=5, end_ms=END_MS))
     database = _database(location)
-    server = start_server(location)
-    try:
-        load(server, batches)
-        before = server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}")
-        stored = server.services.store.fetch_rows("SELECT count() FROM events")[0][0]  # each once, so far
-    finally:
-        close_services(server.services)
+    before, rows = _loaded(location, batches, "SELECT count() FROM events")
+    stored = rows[0][0]  # each once, so far
     assert before["events"]["totalCount"] == stored
     twice = batches[3]["sessionId"]
     # a merge would replace the copy at any moment; the migration copies it as stored, one part per month, and no
@@ -509,7 +517,7 @@ def test_opening_a_version_4_database_notes_the_batches_whose_events_are_stored_
     try:
         assert server.services.store.fetch_rows("SELECT session_id, seq FROM replaced_batches") == [(twice, 0)]
         assert server.services.store.fetch_rows("SELECT count() FROM events")[0][0] > stored  # still twice
-        assert server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}") == before
+        assert server.data(EVENTS_AND_SUMMARIES) == before
     finally:
         engine.command(f"SYSTEM START MERGES `{database}`.events")
         close_services(server.services)
@@ -552,13 +560,7 @@ def test_opening_a_version_6_database_orders_its_events_by_kind_and_keeps_every_
     takes the old table's place: every event is still there, and every answer is the same."""
     batches = list(generate_batches("demo", 20, seed=8, end_ms=END_MS))
     database = _database(location)
-    server = start_server(location)
-    try:
-        load(server, batches)
-        before = server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}")
-        stored = server.services.store.fetch_rows("SELECT * FROM events ORDER BY session_id, seq, idx")
-    finally:
-        close_services(server.services)
+    before, stored = _loaded(location, batches, "SELECT * FROM events ORDER BY session_id, seq, idx")
     old_key = "ORDER BY (app_id, toDate(ts), session_id, seq, idx)"
     ddl = Layout(database)._table(table("events"), "events_v6")[0].split("ORDER BY")[0] + old_key
     engine.command(ddl.replace("INDEX session_bloom session_id TYPE bloom_filter(0.01) GRANULARITY 1", "")
@@ -575,7 +577,7 @@ def test_opening_a_version_6_database_orders_its_events_by_kind_and_keeps_every_
         assert _tables(engine, database)["events"][2] == EXPECTED_TABLES["events"][2]
         assert "events_rebuilt" not in _tables(engine, database)
         assert server.services.store.fetch_rows("SELECT * FROM events ORDER BY session_id, seq, idx") == stored
-        assert server.data(f"{{ events {{ totalCount }} {SUMMARIES_QUERY.strip()[1:]}") == before
+        assert server.data(EVENTS_AND_SUMMARIES) == before
     finally:
         close_services(server.services)
 
