@@ -257,29 +257,28 @@ class ClickHouseStore:
     def _events(self, alias: str, scope: ReadScope) -> exp.Expr:
         """Events as stored, without FINAL (which costs 2-5 times the read over millions of rows): a row is stored
         twice only by the batches in replaced_batches, so only their sessions are read FINAL."""
-        replaced = [row[0] for row in self._rows("SELECT DISTINCT session_id FROM replaced_batches "
-                                                 "WHERE app_id = {app:String}", app=scope.app_id)]
-        if not replaced:
-            return exp.to_table("events").as_(alias)
-        listed = exp.func("has", scope.bind(sorted(replaced)), exp.column("session_id"))
-        guard = exp.column("app_id").eq(scope.app)
-        plain = exp.select("*").from_("events").where(guard, exp.not_(listed))
-        final = exp.select("*").from_(exp.Final(this=exp.to_table("events"))).where(guard.copy(), listed.copy())
-        return exp.Subquery(this=exp.union(plain, final, distinct=False), alias=exp.to_identifier(alias))
+        final = exp.select("*").from_(exp.Final(this=exp.to_table("events")))
+        return self._apart(scope, alias, "replaced_batches", exp.to_table("events"), final)
 
     def _sessions(self, scope: ReadScope, alias: str) -> exp.Expr:
         """The merged sessions with their plain sums, except those noted to recount (a batch of theirs may count
         twice in them), whose sums are added up from the map keyed by batch: the view, when none is noted."""
-        noted = [row[0] for row in self._rows("SELECT DISTINCT session_id FROM sessions_to_recount "
-                                              "WHERE app_id = {app:String}", app=scope.app_id)]
-        if not noted:
-            return exp.to_table(MERGED_VIEWS["sessions"]).as_(alias)
-        listed = exp.func("has", scope.bind(sorted(noted)), exp.column("session_id"))
+        mapped = merged_sessions(SESSIONS, exp.to_table(SESSIONS.name), mapped=True)
+        return self._apart(scope, alias, "sessions_to_recount", exp.to_table(MERGED_VIEWS["sessions"]), mapped)
+
+    def _apart(self, scope: ReadScope, alias: str, noted_in: str, usual: exp.Table, noted: exp.Select) -> exp.Expr:
+        """`usual`, except for the app's sessions listed in `noted_in`, which `noted` reads: the table itself when
+        none is listed (one small read first), else a UNION ALL of the two."""
+        listing = exp.select("session_id").distinct().from_(noted_in).where(
+            exp.column("app_id").eq(self.placeholder("app", scope.app_id)))
+        listed_ids = [row[0] for row in self._rows(sql(listing, "clickhouse"), app=scope.app_id)]
+        if not listed_ids:
+            return usual.as_(alias)
+        listed = exp.func("has", scope.bind(sorted(listed_ids)), exp.column("session_id"))
         guard = exp.column("app_id").eq(scope.app)
-        plain = exp.select("*").from_(MERGED_VIEWS["sessions"]).where(guard, exp.not_(listed))
-        mapped = merged_sessions(SESSIONS, exp.to_table(SESSIONS.name), mapped=True).where(
-            guard.copy(), listed.copy())
-        return exp.Subquery(this=exp.union(plain, mapped, distinct=False), alias=exp.to_identifier(alias))
+        rest = exp.select("*").from_(usual).where(guard, exp.not_(listed))
+        return exp.Subquery(this=exp.union(rest, noted.where(guard.copy(), listed.copy()), distinct=False),
+                            alias=exp.to_identifier(alias))
 
     def _sessions_of_users(self, app: exp.Expression, users: Sequence[exp.Expr], sessions: exp.Expr | None = None
                            ) -> exp.Select:
@@ -427,9 +426,9 @@ class ClickHouseStore:
             if wrong:
                 correction = SESSIONS.correction(exp.to_table(SESSIONS.name)).where(
                     self._of_sessions("session_id", app_id, sorted(wrong)))
-                names = ", ".join(e.alias_or_name for e in correction.expressions)
-                self._client().command(f"INSERT INTO {SESSIONS.name} ({names}) {sql(correction, 'clickhouse')}",
-                                       parameters={"app": app_id, "ids": sorted(wrong)})
+                columns = [e.alias_or_name for e in correction.expressions]
+                insert = exp.insert(correction, SESSIONS.name, columns=columns)
+                self._client().command(sql(insert, "clickhouse"), parameters={"app": app_id, "ids": sorted(wrong)})
             right = [sid for sid in ids if sid not in wrong]  # no summary (deleted) is right too
             if right:
                 condition = exp.and_(self._of_sessions("session_id", app_id, right),
