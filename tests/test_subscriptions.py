@@ -257,7 +257,7 @@ def test_many_subscribers_share_one_read_per_poll(where: Callable[[str], Locatio
             got = await asyncio.gather(*(live_seqs(p, "l", 1) for p in players))
             assert [[s for s, _ in g] for g in got] == [[7]] * len(players)
         reads = {read: after[read] - before.get(read, 0) for read in after}
-        assert reads == {"batches": len(batches), "sessions": len(batches), "issues": 0, "catch_up": 0}
+        assert reads == {"batches": len(batches), "sessions": len(batches), "issues": 0, "catch_up": 0, "key_check": 0}
         for client in (*players, *lists):
             await client.close()
 
@@ -420,14 +420,33 @@ def test_a_slow_consumer_is_dropped_with_4410_and_ingestion_never_waits(where: C
 
 
 def test_a_revoked_key_closes_its_sockets_with_4403(where: Callable[[str], Location]) -> None:
+    """Every socket of a revoked key closes with 4403, and another key's socket goes on. The key of 20 sockets is
+    read once per check for all of them (replayql_live_reads_total{read="key_check"}): one read per socket would
+    be 21 reads per interval here, not 2."""
+    interval_s = 0.1
+
+    async def key_checks() -> float:
+        return labelled(await asyncio.to_thread(metrics, server), "replayql_live_reads_total", "read")["key_check"]
+
     async def scenario(url: str, server: Server) -> None:
-        client = await Client.connect(url, token(server.keys["read"]))
-        await client.subscribe("s", SESSIONS)
+        readers = [await Client.connect(url, token(server.keys["read"])) for _ in range(20)]
+        for reader in readers:
+            await reader.subscribe("s", SESSIONS)
+        admin = await Client.connect(url, token(server.keys["admin"]))
+        await admin.subscribe("s", SESSIONS)
+        before, started = await key_checks(), time.monotonic()
+        await asyncio.sleep(1.0)
+        checks, intervals = await key_checks() - before, (time.monotonic() - started) / interval_s
+        assert 2 <= checks <= 2 * (intervals + 2), (checks, intervals)
         key_id = server.data("{ viewer { keyId } }", key="read")["viewer"]["keyId"]
         await asyncio.to_thread(server.services.registry.revoke_key, key_id)
-        assert (await client.closed()).code == 4403
+        assert [(await reader.closed()).code for reader in readers] == [4403] * len(readers)
+        async with http(url) as post:
+            await post(pages("a", 0))
+        assert (await admin.data("s"))["sessionUpdates"]["id"] == "a"
+        await admin.close()
 
-    limits = LiveLimits(poll_interval_s=0.05, key_check_interval_s=0.1)
+    limits = LiveLimits(poll_interval_s=0.05, key_check_interval_s=interval_s)
     with running(where("data"), limits) as (server, url):
         asyncio.run(scenario(url, server))
 

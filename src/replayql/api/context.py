@@ -57,7 +57,7 @@ class Services:
 
     def __post_init__(self) -> None:
         caches, rate = self.settings.caches, self.settings.rate
-        self.live = LiveHub(self.store, self.settings.live, self.metrics, self.scope)
+        self.live = LiveHub(self.store, self.settings.live, self.metrics, self.scope, self.registry)
         self._origins = Lru(caches.allowed_origins)
         self.documents = Lru(caches.documents)
         self.query_strings = lru_cache(maxsize=caches.parsed_strings)(language.parse)  # a dashboard sends the same ones

@@ -96,13 +96,14 @@ class _Socket:
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue(self.limits.max_queued_messages)
         self.closing: asyncio.Future[_Closing] = asyncio.get_running_loop().create_future()
+        self.watched = contextlib.ExitStack()  # the key's watch, from connection_init until the socket ends
 
     async def serve(self) -> None:
-        tasks: list[asyncio.Future[Any]] = [asyncio.create_task(self._read()), asyncio.create_task(self._write()),
-                                            asyncio.create_task(self._watch_key())]
+        tasks: list[asyncio.Future[Any]] = [asyncio.create_task(self._read()), asyncio.create_task(self._write())]
         try:
             await asyncio.wait([*tasks, self.closing], return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.watched.close()
             for task in [*tasks, *self.operations.values()]:
                 task.cancel()
             await asyncio.gather(*tasks, *self.operations.values(), return_exceptions=True)
@@ -178,6 +179,9 @@ class _Socket:
             self.key = await run_in_threadpool(authenticate, header if isinstance(header, str) else "", self.services)
         except RequestError as refused:
             raise _Closing(Close.UNAUTHORIZED, f"Unauthorized: {refused.errors[0]['message']}"[:120]) from None
+        # a key revoked (or removed) while the socket is open ends it: it would not be let in now
+        self.watched.enter_context(self.services.live.keys.watch(
+            self.key.id, lambda: self.close(Close.FORBIDDEN, "Forbidden: the API key was revoked")))
         self.send({"type": "connection_ack"})
 
     def _subscribe(self, message: dict[str, Any]) -> None:
@@ -195,15 +199,6 @@ class _Socket:
     def _forget(self, operation_id: str, task: asyncio.Task[None]) -> None:
         if self.operations.get(operation_id) is task:
             del self.operations[operation_id]
-
-    async def _watch_key(self) -> None:
-        """A key revoked (or removed) while its socket is open ends the socket: it would not be let in now."""
-        while True:
-            await asyncio.sleep(self.limits.key_check_interval_s)
-            if self.key is not None:
-                current = await run_in_threadpool(self.services.registry.get_key, self.key.id)
-                if current is None or current.revoked_at is not None:
-                    self.close(Close.FORBIDDEN, "Forbidden: the API key was revoked")
 
     # -- operations ----------------------------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ Every live read (the topics', and each subscription's catch-up) runs on the hub'
 subscribers there are, the writer competes with that many reads at most, and a poll cycle that falls behind
 hands the next cycle more changes at once (coalesced) instead of adding reads. Ingestion never waits on any of it.
 
-It also counts subscriptions and sockets against their limits, for /metrics.
+It also counts subscriptions and sockets against their limits, for /metrics, and watches the API keys of open
+sockets: one registry read per key and `LiveLimits.key_check_interval_s` for all of that key's sockets, so a
+thousand players on one key cost one read, not a thousand at once.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import functools
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from replayql.api.metrics import LiveCounts, Metrics
 from replayql.config import LiveLimits
 from replayql.query.sql import AppScope
-from replayql.store.base import Change, ChangeCursor, Store
+from replayql.store.base import Change, ChangeCursor, Registry, Store
 
 log = logging.getLogger(__name__)
 _RETRY_AFTER_FAILURE_S = 1.0
@@ -101,10 +103,51 @@ class Topic(ABC, Generic[T]):
                 feed.fail(failure)
 
 
+class KeyWatch:
+    """The API keys of open sockets, each read once per interval for all of its sockets: a key revoked (or
+    removed) calls every `on_revoked` its sockets registered, within `interval_s`."""
+
+    def __init__(self, registry: Registry, interval_s: float, metrics: Metrics) -> None:
+        self.registry, self.interval_s, self.metrics = registry, interval_s, metrics
+        self._watchers: dict[str, set[Callable[[], None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def watch(self, key_id: str, on_revoked: Callable[[], None]) -> Iterator[None]:
+        self._watchers.setdefault(key_id, set()).add(on_revoked)
+        if self._task is None:
+            self._task = asyncio.create_task(self._check(), name="live-key-watch")
+        try:
+            yield
+        finally:
+            watchers = self._watchers.get(key_id, set())
+            watchers.discard(on_revoked)
+            if not watchers:
+                self._watchers.pop(key_id, None)
+
+    async def _check(self) -> None:
+        try:
+            while self._watchers:
+                await asyncio.sleep(self.interval_s)
+                for key_id in list(self._watchers):
+                    self.metrics.live_read("key_check")
+                    try:
+                        current = await asyncio.to_thread(self.registry.get_key, key_id)
+                    except Exception as exc:  # the registry unreachable: the sockets stay, checked next time
+                        log.warning("live: checking an API key failed (%s)", type(exc).__name__)
+                        continue
+                    if current is None or current.revoked_at is not None:
+                        for revoked in tuple(self._watchers.get(key_id, ())):
+                            revoked()
+        finally:
+            self._task = None
+
+
 class LiveHub:
-    def __init__(self, store: Store, limits: LiveLimits, metrics: Metrics, scope: Callable[[str], AppScope]
-                 ) -> None:
+    def __init__(self, store: Store, limits: LiveLimits, metrics: Metrics, scope: Callable[[str], AppScope],
+                 registry: Registry) -> None:
         self.store, self.limits, self.metrics, self.scope = store, limits, metrics, scope
+        self.keys = KeyWatch(registry, limits.key_check_interval_s, metrics)
         self._topics: dict[Hashable, Topic[Any]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._first_poll: asyncio.Future[None] | None = None

@@ -36,8 +36,9 @@ DISCONNECTED = "client_disconnected"
 # reason label of replayql_subscriptions_dropped_total: a subscriber too slow to take its messages (4410), a subscribe
 # past a subscription limit (TOO_MANY_SUBSCRIPTIONS), a socket past the server's limit (1013)
 DROP_REASONS = ("too_slow", "limit", "server_busy")
-# read label of replayql_live_reads_total (api.live_hub): the shared reads of each poll, and catch-up reads
-LIVE_READS = ("batches", "sessions", "issues", "catch_up")  # the client went away before its body arrived
+# read label of replayql_live_reads_total (api.live_hub): the shared reads of each poll, catch-up reads, and the
+# checks of open sockets' API keys
+LIVE_READS = ("batches", "sessions", "issues", "catch_up", "key_check")
 # code label of replayql_graphql_errors_total: the codes the API answers with (README: Errors, Limits)
 GRAPHQL_ERROR_CODES = frozenset({
     "BAD_REQUEST", "BAD_USER_INPUT", "BAD_QUERY", "FORBIDDEN", "NOT_FOUND", "UNAUTHENTICATED", "METHOD_NOT_ALLOWED",
@@ -116,8 +117,9 @@ class Metrics:
                           registry=self.registry)
         self._dropped = {reason: dropped.labels(reason) for reason in DROP_REASONS}
         reads = Counter("replayql_live_reads", "Store reads made for live subscriptions, by read: one per shared "
-                        "read of a poll (batches, sessions, issues), and each subscription's catch-up reads.",
-                        ["read"], registry=self.registry)
+                        "read of a poll (batches, sessions, issues), each subscription's catch-up reads, and the "
+                        "checks of open sockets' API keys (one per key and interval).", ["read"],
+                        registry=self.registry)
         self._live_reads = {read: reads.labels(read) for read in LIVE_READS}
 
     def watch(self, state: ServerState) -> None:
