@@ -53,11 +53,11 @@ def store_one(server: Server, body: dict[str, Any]) -> None:
     assert (report.stored, report.rejected) == (1, [])
 
 
-def stored_rows(server: Server, session_id: str, seq: int | None = None) -> int:
+def stored_rows(server: Server, session_id: str, seq: int | None = None, table: str = "events") -> int:
     """Rows as stored, copies included (no FINAL)."""
     where = "" if seq is None else f" AND seq = {seq}"
     return int(server.services.store.fetch_rows(
-        f"SELECT count() FROM events WHERE session_id = {{sid:String}}{where}", {"sid": session_id})[0][0])
+        f"SELECT count() FROM {table} WHERE session_id = {{sid:String}}{where}", {"sid": session_id})[0][0])
 
 
 def replaced(server: Server) -> list[tuple[str, int]]:
@@ -149,22 +149,43 @@ def sessionized(body: dict[str, Any]) -> BatchWrite:
     return write
 
 
+def with_recording(body: dict[str, Any]) -> dict[str, Any]:
+    """Batch 0 with its rrweb events (stored apart from the events, in recordings): the page's, and a DOM
+    mutation after each click, so that no click is judged dead and the batch still holds EVENTS_PER_BATCH."""
+    rrweb = [(T0, {"type": 4, "timestamp": T0, "data": {"href": "https://shop.example/0"}}),
+             *((ts, {"type": 3, "timestamp": ts, "data": {"source": 0, "adds": [], "removes": [], "texts": [],
+                                                          "attributes": []}})
+               for ts in (T0 + 3_000 * (n + 1) + 100 for n in range(4)))]
+    return {**body, "events": [*body["events"], *({"type": "recording", "ts": ts, "data": e} for ts, e in rrweb)]}
+
+
+RRWEB_EVENTS = 5
+
+
+RECORDING = '{ session(id: "s-twice") { recording { nodes } } }'
+
+
 def test_a_batch_written_by_two_servers_at_once_is_noted_and_read_once(location: Location) -> None:
     first, second = start_server(location), start_server(location)
+    tables = ("events", "recordings")
     try:
         store_one(first, batch("s-other", 0))
-        first.services.store.fetch_rows("SYSTEM STOP MERGES events")  # a merge would replace a copy at any moment
+        for table in tables:  # a merge would replace a copy at any moment
+            first.services.store.fetch_rows(f"SYSTEM STOP MERGES {table}")
         # both servers passed the ledger check before either wrote the batch: both write it whole
         for server in (first, second):
-            server.services.store.write([sessionized(batch("s-twice", 0))], int(time.time() * 1000))
+            server.services.store.write([sessionized(with_recording(batch("s-twice", 0)))], int(time.time() * 1000))
         assert stored_rows(first, "s-twice") == 2 * EVENTS_PER_BATCH  # as stored: two copies
+        assert stored_rows(first, "s-twice", table="recordings") == 2
         assert replaced(first) == [("s-twice", 0)]
         for server in (first, second):
             assert server.data(COUNTS) == expected({"s-twice": 1, "s-other": 1})
+            assert len(server.data(RECORDING)["session"]["recording"]["nodes"]) == RRWEB_EVENTS
             page = server.data('{ events(first: 100, filter: {sessionId: {eq: "s-twice"}}) { totalCount '
                                'nodes { id } } }')["events"]
             assert page["totalCount"] == EVENTS_PER_BATCH
-            assert sorted(n["id"] for n in page["nodes"]) == [f"s-twice/0/{i}" for i in range(EVENTS_PER_BATCH)]
+            # an event's id is its place in the batch in time order: the page, then each click before its mutation
+            assert sorted(n["id"] for n in page["nodes"]) == sorted(f"s-twice/0/{i}" for i in (0, 2, 4, 6, 8, 10))
             clicks = server.data('{ events(filter: {kind: {eq: "click"}}) { totalCount } }')["events"]
             assert clicks == {"totalCount": 8}
 
@@ -178,13 +199,18 @@ def test_a_batch_written_by_two_servers_at_once_is_noted_and_read_once(location:
         store = first.services.store
         store.prune_replaced()  # the copies are still there: the batch stays noted
         assert replaced(first) == [("s-twice", 0)]
-        store.fetch_rows("SYSTEM START MERGES events")
-        store.fetch_rows("OPTIMIZE TABLE events FINAL")  # what merges do in time
-        store.prune_replaced()
-        assert replaced(first) == [] and stored_rows(first, "s-twice") == EVENTS_PER_BATCH
+        for table in tables:  # what merges do in time; the batch is noted while either table holds a copy
+            store.fetch_rows(f"SYSTEM START MERGES {table}")
+            store.fetch_rows(f"OPTIMIZE TABLE {table} FINAL")
+            store.prune_replaced()
+            assert replaced(first) == ([("s-twice", 0)] if table == "events" else [])
+        assert stored_rows(first, "s-twice") == EVENTS_PER_BATCH
+        assert stored_rows(first, "s-twice", table="recordings") == 1
         assert second.data(COUNTS) == expected({"s-twice": 1, "s-other": 1})
+        assert len(second.data(RECORDING)["session"]["recording"]["nodes"]) == RRWEB_EVENTS
     finally:
-        first.services.store.fetch_rows("SYSTEM START MERGES events")
+        for table in tables:
+            first.services.store.fetch_rows(f"SYSTEM START MERGES {table}")
         close_services(first.services)
         close_services(second.services)
 

@@ -342,10 +342,11 @@ def test_cluster_upgrade_merges_each_rebuilt_summary_on_every_shard(engine: Any)
 def test_cluster_upgrade_notes_the_batches_stored_twice_over_the_distributed_tables(engine: Any) -> None:
     """Events are sharded by session, so a batch's copies are on one shard: the scan reads the Distributed
     events and writes through the Distributed replaced_batches."""
-    [scan] = Layout("replayql", cluster="prod").replaced_scan()
-    formatted = _one_line(engine, scan)
-    assert formatted.startswith("INSERT INTO replayql.replaced_batches SELECT DISTINCT"), formatted
-    assert "FROM replayql.events GROUP BY app_id, session_id, seq, idx HAVING count() > 1" in formatted, formatted
+    events, recordings = (_one_line(engine, scan) for scan in Layout("replayql", cluster="prod").replaced_scan())
+    for formatted in (events, recordings):
+        assert formatted.startswith("INSERT INTO replayql.replaced_batches SELECT DISTINCT"), formatted
+    assert "FROM replayql.events GROUP BY app_id, session_id, seq, idx HAVING count() > 1" in events, events
+    assert "FROM replayql.recordings GROUP BY app_id, session_id, seq HAVING count() > 1" in recordings, recordings
 
 
 def _column_lists(engine: Any, layout: Layout) -> dict[str, str]:
@@ -579,6 +580,39 @@ def test_opening_a_version_6_database_orders_its_events_by_kind_and_keeps_every_
         assert server.services.store.fetch_rows("SELECT * FROM events ORDER BY session_id, seq, idx") == stored
         assert server.data(EVENTS_AND_SUMMARIES) == before
     finally:
+        close_services(server.services)
+
+
+def test_opening_a_version_7_database_notes_the_batches_whose_recording_is_stored_twice(
+        engine: Any, location: Location) -> None:
+    """Version 7 read recordings FINAL, and a retry before version 5 wrote a batch's recording again (a batch of
+    rrweb events alone noted nothing then: only events were scanned). Opening it notes those batches, so that
+    recordings read as stored still hold each rrweb event once."""
+    batches = list(generate_batches("demo", 20, seed=9, end_ms=END_MS))
+    database = _database(location)
+    _, recorded = _loaded(location, batches, "SELECT session_id, count() FROM recordings GROUP BY session_id "
+                                             "ORDER BY count() DESC, session_id LIMIT 1")
+    [(twice, chunks)] = recorded
+    replay = f'{{ session(id: "{twice}") {{ recording(first: 500) {{ totalCount nodes }} }} }}'
+    server = start_server(location)
+    try:
+        before = server.data(replay)
+    finally:
+        close_services(server.services)
+    engine.command(f"SYSTEM STOP MERGES `{database}`.recordings")
+    engine.command(f"INSERT INTO `{database}`.recordings SELECT * FROM `{database}`.recordings "
+                   f"WHERE session_id = '{twice}' AND seq = 0")  # as a retry before version 5 stored it
+    engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
+    engine.command(f"INSERT INTO `{database}`.schema_version VALUES (7, now())")
+
+    server = start_server(location)
+    try:
+        store = server.services.store
+        assert store.fetch_rows("SELECT session_id, seq FROM replaced_batches") == [(twice, 0)]
+        assert store.fetch_rows(f"SELECT count() FROM recordings WHERE session_id = '{twice}'") == [(chunks + 1,)]
+        assert server.data(replay) == before
+    finally:
+        engine.command(f"SYSTEM START MERGES `{database}`.recordings")
         close_services(server.services)
 
 

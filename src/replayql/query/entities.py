@@ -400,15 +400,18 @@ def batches_of_sessions(store: ReadStore, scope: AppScope, batches: Sequence[tup
                         ) -> dict[str, list[BatchContent]]:
     """What these (session id, seq) batches stored, by session, each session's in seq order: two queries however
     many sessions (live updates read every followed session's new batches at once)."""
-    seqs_of: dict[str, set[int]] = {}
-    for session_id, seq in batches:
-        seqs_of.setdefault(session_id, set()).add(seq)
-    if not seqs_of:
+    keys = sorted(set(batches))
+    if not keys:
         return {}
 
     def of_batches(alias: str) -> exp.Expr:
-        return exp.or_(*(exp.and_(*_of_batches(scope, alias, session_id, None, sorted(seqs)))
-                         for session_id, seqs in seqs_of.items()))
+        # the session ids alone first: what ClickHouse's key and bloom filter narrow by (an OR per session read
+        # every granule), then the (session, seq) pairs
+        ids = sorted({s for s, _ in keys})
+        sessions = exp.In(this=col("session_id", alias), expressions=[scope.param(s) for s in ids])
+        pairs = exp.In(this=exp.Tuple(expressions=[col("session_id", alias), col("seq", alias)]),
+                       expressions=[exp.Tuple(expressions=[scope.param(s), scope.param(q)]) for s, q in keys])
+        return exp.and_(sessions, pairs)
     events = _events(scope, ListArgs()).where(of_batches("e")).order_by(col("session_id", "e"), col("seq", "e"),
                                                                         col("idx", "e"))
     chunks = scope.select("recordings", col("session_id", "r"), col("seq", "r"), col("data", "r"), alias="r"

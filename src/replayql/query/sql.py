@@ -57,6 +57,7 @@ class AppScope:
     timeout_s: float | None = None  # every store query under it stops after this long (QUERY_TIMEOUT)
     parse: Callable[[str], ast.Condition] = language.parse  # reads query strings; a server's caches them
     params: Params = field(init=False)
+    memo: dict[str, Any] = field(init=False, default_factory=dict)  # the store's, for all this scope's reads
 
     def __post_init__(self) -> None:
         self.params = Params(self.target.placeholder)
@@ -80,7 +81,7 @@ class AppScope:
         return query.join(source, on=exp.and_(self.guard(alias), on), join_type=kind)
 
     def _read_scope(self, only: tuple[str, list[exp.Expr]] | None = None) -> ReadScope:
-        return ReadScope(self.app_id, self._app.copy(), self.param, only)
+        return ReadScope(self.app_id, self._app.copy(), self.param, only, self.memo)
 
     def guard(self, table: str) -> exp.Expr:
         return exp.column("app_id", table=table).eq(self._app.copy())

@@ -27,6 +27,9 @@ class ReadScope:
     app: exp.Placeholder
     bind: Callable[[Any], exp.Placeholder]
     only: Only | None = None
+    # what the store looked up once for every read of one query (say, which sessions it must read apart): one
+    # dict per AppScope, shared by all the reads it builds
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class StoreLocked(Exception):

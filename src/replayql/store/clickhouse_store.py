@@ -7,6 +7,7 @@ FINAL, and materialized views keep the summaries at write time by the same merge
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -40,10 +41,12 @@ from replayql.store.clickhouse_schema import (
     ISSUES,
     SCHEMA_VERSION,
     SESSIONS,
+    STORED_ONCE,
     TABLE_NAMES,
     USERS,
     Layout,
     columns_of,
+    stored_twice,
 )
 from replayql.store.clickhouse_summaries import MERGED_VIEWS, SummaryTable, merged_sessions
 from replayql.store.dialect import sql
@@ -113,6 +116,13 @@ def _placeholder_type(value: Any) -> str:
         case list() | tuple():
             return f"Array({_placeholder_type(value[0]) if value else 'String'})"
     return "String"
+
+
+@functools.lru_cache(maxsize=64)
+def _data_type(name: str) -> exp.DataType:
+    """Parsed once per type (parsing it cost ~0.1 ms a placeholder: a live read of 75 batches binds 300); callers
+    copy it into their tree."""
+    return exp.DataType.build(name, dialect="clickhouse")
 
 
 def _now_ms() -> int:
@@ -195,7 +205,11 @@ class ClickHouseStore:
             steps += layout.table_statements()
         if current < 7:
             steps += layout.events_rebuild()
-        return steps + (layout.replaced_scan() if current < 5 else [])
+        if current < 5:
+            steps += layout.replaced_scan()
+        elif current < 8:
+            steps += layout.replaced_scan(("recordings",))
+        return steps
 
     def _with_ttl(self) -> list[str]:
         """The tables (by logical name) whose local table has a table TTL."""
@@ -230,7 +244,7 @@ class ClickHouseStore:
     # -- query support -------------------------------------------------------------------------------------
 
     def placeholder(self, name: str, value: Any) -> exp.Placeholder:
-        return exp.Placeholder(this=name, kind=exp.DataType.build(_placeholder_type(value), dialect="clickhouse"))
+        return exp.Placeholder(this=name, kind=_data_type(_placeholder_type(value)).copy())
 
     def relation(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
         match table:
@@ -245,8 +259,8 @@ class ClickHouseStore:
                 # a view that reads the summary FINAL: the caller's app guard and `only` filter are on its sorting
                 # key, and ClickHouse reads them first (by primary key)
                 return exp.to_table(MERGED_VIEWS[table]).as_(alias)
-            case "events":
-                return self._events(alias, scope)
+            case "events" | "recordings":
+                return self._as_stored(table, alias, scope)
             case "issue_sessions":
                 # from the per-batch rows of issues, keyed by issue: a lookup, not a scan of the events
                 pairs = exp.select("app_id", "issue_id", "session_id").from_("issue_batches")
@@ -254,11 +268,12 @@ class ClickHouseStore:
             case _:
                 return exp.Final(this=exp.to_table(table).as_(alias))
 
-    def _events(self, alias: str, scope: ReadScope) -> exp.Expr:
-        """Events as stored, without FINAL (which costs 2-5 times the read over millions of rows): a row is stored
-        twice only by the batches in replaced_batches, so only their sessions are read FINAL."""
-        final = exp.select("*").from_(exp.Final(this=exp.to_table("events")))
-        return self._apart(scope, alias, "replaced_batches", exp.to_table("events"), final)
+    def _as_stored(self, table: str, alias: str, scope: ReadScope) -> exp.Expr:
+        """Events or recordings as stored, without FINAL (which costs 2-5 times the read over millions of rows,
+        and reads every recording in the granules it touches): a row is stored twice only by the batches in
+        replaced_batches, so only their sessions are read FINAL."""
+        final = exp.select("*").from_(exp.Final(this=exp.to_table(table)))
+        return self._apart(scope, alias, "replaced_batches", exp.to_table(table), final)
 
     def _sessions(self, scope: ReadScope, alias: str) -> exp.Expr:
         """The merged sessions with their plain sums, except those noted to recount (a batch of theirs may count
@@ -269,9 +284,12 @@ class ClickHouseStore:
     def _apart(self, scope: ReadScope, alias: str, noted_in: str, usual: exp.Table, noted: exp.Select) -> exp.Expr:
         """`usual`, except for the app's sessions listed in `noted_in`, which `noted` reads: the table itself when
         none is listed (one small read first), else a UNION ALL of the two."""
-        listing = exp.select("session_id").distinct().from_(noted_in).where(
-            exp.column("app_id").eq(self.placeholder("app", scope.app_id)))
-        listed_ids = [row[0] for row in self._rows(sql(listing, "clickhouse"), app=scope.app_id)]
+        listed_ids: list[str] | None = scope.memo.get(noted_in)
+        if listed_ids is None:  # read once for all the reads of one query (a live read's events and recordings)
+            listing = exp.select("session_id").distinct().from_(noted_in).where(
+                exp.column("app_id").eq(self.placeholder("app", scope.app_id)))
+            listed_ids = scope.memo[noted_in] = [row[0] for row in self._rows(sql(listing, "clickhouse"),
+                                                                              app=scope.app_id)]
         if not listed_ids:
             return usual.as_(alias)
         listed = exp.func("has", scope.bind(sorted(listed_ids)), exp.column("session_id"))
@@ -443,10 +461,9 @@ class ClickHouseStore:
         noted = self._rows("SELECT DISTINCT app_id, session_id, seq FROM replaced_batches LIMIT {n:UInt32}",
                            n=_PRUNE_BATCHES)
         for app_id, session_ids in _by_app((app, sid) for app, sid, _ in noted).items():
-            twice = {(sid, int(seq)) for sid, seq in self._rows(
-                "SELECT DISTINCT session_id, seq FROM events WHERE app_id = {app:String} "
-                "AND has({ids:Array(String)}, session_id) GROUP BY session_id, seq, idx HAVING count() > 1",
-                app=app_id, ids=sorted(set(session_ids)))}
+            of_sessions = " WHERE app_id = {app:String} AND has({ids:Array(String)}, session_id)"
+            twice = {(sid, int(seq)) for name in STORED_ONCE for _, sid, seq in self._rows(
+                stored_twice(name, name, of_sessions), app=app_id, ids=sorted(set(session_ids)))}
             once = [f"{sid}:{seq}" for app, sid, seq in noted if app == app_id and (sid, int(seq)) not in twice]
             if once:  # "session:seq" is unambiguous: seq is the digits after the last colon
                 batch = exp.func("concat", exp.column("session_id"), exp.Literal.string(":"),
