@@ -305,6 +305,14 @@ def test_cluster_ttl_removal_runs_on_the_local_tables(engine: Any) -> None:
         "ALTER TABLE replayql.recordings_local ON CLUSTER prod (REMOVE TTL)"]
 
 
+def test_cluster_upgrade_adds_the_ledgers_span_columns_to_the_local_and_distributed_tables(engine: Any) -> None:
+    statements = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").span_columns()]
+    added = ("(ADD COLUMN IF NOT EXISTS `first_ts` Nullable(DateTime64(3, 'UTC'))), "
+             "(ADD COLUMN IF NOT EXISTS `last_ts` Nullable(DateTime64(3, 'UTC')))")  # as the parser prints it
+    assert statements == [f"ALTER TABLE replayql.batches_local ON CLUSTER prod {added}",
+                          f"ALTER TABLE replayql.batches ON CLUSTER prod {added}"]
+
+
 def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any) -> None:
     """An upgrade drops what it rebuilds by the names the cluster DDL gives them: the views reads go through, the
     materialized views on each shard, and each summary's local and Distributed tables."""
@@ -602,12 +610,16 @@ def test_opening_a_version_7_database_notes_the_batches_whose_recording_is_store
     engine.command(f"SYSTEM STOP MERGES `{database}`.recordings")
     engine.command(f"INSERT INTO `{database}`.recordings SELECT * FROM `{database}`.recordings "
                    f"WHERE session_id = '{twice}' AND seq = 0")  # as a retry before version 5 stored it
+    engine.command(f"ALTER TABLE `{database}`.batches DROP COLUMN first_ts, DROP COLUMN last_ts")
     engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
     engine.command(f"INSERT INTO `{database}`.schema_version VALUES (7, now())")
 
     server = start_server(location)
     try:
         store = server.services.store
+        # the ledger's span of each batch's events: null for the batches stored before it
+        assert store.fetch_rows("SELECT count(), countIf(first_ts IS NULL AND last_ts IS NULL) FROM batches") == [
+            (len(batches), len(batches))]
         assert store.fetch_rows("SELECT session_id, seq FROM replaced_batches") == [(twice, 0)]
         assert store.fetch_rows(f"SELECT count() FROM recordings WHERE session_id = '{twice}'") == [(chunks + 1,)]
         assert server.data(replay) == before

@@ -205,6 +205,41 @@ def test_session_live_catches_up_then_follows_and_resumes_from_a_cursor(where: C
         asyncio.run(scenario(url, server))
 
 
+def test_session_live_finds_new_batches_events_by_their_time(where: Callable[[str], Location]) -> None:
+    """A live read looks for new batches' events only between the first and last times of their events (the
+    ledger keeps each batch's): a batch whose events lie hours back, two hours apart, and a batch of rrweb events
+    alone, each arrive whole, whether a poll reads them together with a batch of now or apart."""
+    hour = 3_600_000
+
+    def spread(seq: int, t: int) -> dict[str, Any]:
+        events = [{"type": "page", "ts": t - 3 * hour, "url": f"https://shop.example/{seq}/old"},
+                  {"type": "page", "ts": t - hour, "url": f"https://shop.example/{seq}/later"},
+                  {"type": "recording", "ts": t - hour + 1, "data": rrweb(seq)}]
+        return make_batch("h", events, seq=seq, sent_at=t)
+
+    async def scenario(url: str, server: Server) -> None:
+        client = await Client.connect(url, token(server.keys["read"]))
+        async with http(url) as post:
+            await post(pages("h", 0))
+            await client.subscribe("l", LIVE, {"id": "h"})
+            assert [seq for seq, _ in await live_seqs(client, "l", 1)] == [0]
+            t = now_ms()
+            for batch in (spread(1, t), make_batch("h", [{"type": "recording", "ts": t, "data": rrweb(2)}], seq=2,
+                                                    sent_at=t), pages("now", 0)):
+                await post(batch)
+            updates = [(await client.data("l"))["sessionLive"] for _ in range(2)]
+            assert [(u["seq"], u["events"], u["recording"]) for u in updates] == [
+                (1, [{"kind": "page", "url": "https://shop.example/1/old"},
+                     {"kind": "page", "url": "https://shop.example/1/later"}], [rrweb(1)]),
+                (2, [], [rrweb(2)])]
+            await post(pages("h", 3))  # the sentinel: the next update, so nothing came twice
+            assert [seq for seq, _ in await live_seqs(client, "l", 1)] == [3]
+        await client.close()
+
+    with running(where("data")) as (server, url):
+        asyncio.run(scenario(url, server))
+
+
 def test_session_live_of_another_apps_session_is_not_found_like_an_unknown_one(
         where: Callable[[str], Location]) -> None:
     async def scenario(url: str, server: Server) -> None:

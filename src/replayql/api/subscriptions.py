@@ -281,10 +281,13 @@ class LiveBatches(Topic[LiveBatch]):
     every subscriber of its session."""
 
     async def update(self, changes: list[Change], hub: LiveHub) -> None:
-        followed = [(c.session_id, c.seq) for c in changes if isinstance(c, BatchStored) and c.session_id in self.feeds]
-        if not followed:
+        stored = [c for c in changes if isinstance(c, BatchStored) and c.session_id in self.feeds]
+        if not stored:
             return
-        found = await hub.read("batches", entities.batches_of_sessions, self.app_id, followed)
+        spans = [c.events_span_ms for c in stored if c.events_span_ms is not None]
+        within = (min(first for first, _ in spans), max(last for _, last in spans)) if spans else None
+        found = await hub.read("batches", entities.batches_of_sessions, self.app_id,
+                               [(c.session_id, c.seq) for c in stored], within)
         for session_id, contents in found.items():
             self.offer(session_id, [LiveBatch.of(content) for content in contents])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -396,10 +396,12 @@ def batch_contents(store: ReadStore, scope: AppScope, session_id: str, seqs: Seq
     return batches_of_sessions(store, scope, [(session_id, seq) for seq in seqs]).get(session_id, [])
 
 
-def batches_of_sessions(store: ReadStore, scope: AppScope, batches: Sequence[tuple[str, int]]
-                        ) -> dict[str, list[BatchContent]]:
+def batches_of_sessions(store: ReadStore, scope: AppScope, batches: Sequence[tuple[str, int]],
+                        within_ms: tuple[int, int] | None = None) -> dict[str, list[BatchContent]]:
     """What these (session id, seq) batches stored, by session, each session's in seq order: two queries however
-    many sessions (live updates read every followed session's new batches at once)."""
+    many sessions (live updates read every followed session's new batches at once). `within_ms`: the first and
+    last times of their events, when the caller knows them (a live poll does, from the ledger): a store ordered by
+    day then reads those days only."""
     keys = sorted(set(batches))
     if not keys:
         return {}
@@ -414,6 +416,9 @@ def batches_of_sessions(store: ReadStore, scope: AppScope, batches: Sequence[tup
         return exp.and_(sessions, pairs)
     events = _events(scope, ListArgs()).where(of_batches("e")).order_by(col("session_id", "e"), col("seq", "e"),
                                                                         col("idx", "e"))
+    if within_ms is not None:  # a second either side: the bound narrows the days read, and must never cut an event
+        first, last = (datetime.fromtimestamp(ms / 1000, UTC) for ms in (within_ms[0] - 1000, within_ms[1] + 1000))
+        events = events.where(exp.Between(this=col("ts", "e"), low=scope.param(first), high=scope.param(last)))
     chunks = scope.select("recordings", col("session_id", "r"), col("seq", "r"), col("data", "r"), alias="r"
                           ).where(of_batches("r"))
     found: dict[tuple[str, int], BatchContent] = {}

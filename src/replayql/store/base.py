@@ -67,6 +67,7 @@ class BatchStored:
     session_id: str
     seq: int
     received_at_ms: int  # the writer's clock when it wrote the batch
+    events_span_ms: tuple[int, int] | None = None  # the times of its first and last event; None: it stored none
 
     @property
     def key(self) -> tuple[str, str, int]:

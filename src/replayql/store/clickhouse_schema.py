@@ -38,8 +38,9 @@ from replayql.store.dialect import sql
 # kind's granules only (the 5xx page at 260,000 sessions: 181 -> 49 ms), and a session's events are found by
 # the filter (11 granules). Rows of a kind compress better together: the table is 13% smaller.
 # 8: recordings read as stored, like events (FINAL only for the batches in replaced_batches): a live read of 75
-# new batches' recordings took 126 ms with FINAL at 65,000 sessions, 7 ms without. Opening an older database
-# notes the batches whose recording an old retry stored twice.
+# new batches' recordings took 126 ms with FINAL at 65,000 sessions, 35 ms without. Opening an older database
+# notes the batches whose recording an old retry stored twice. The ledger keeps each batch's events' first and
+# last times, so a live read finds the events of new batches in their days only.
 SCHEMA_VERSION = 8
 
 _TIME = "DateTime64(3, 'UTC')"
@@ -132,8 +133,10 @@ TABLES: tuple[Table, ...] = (
     # merged session says which one it is now).
     Table("session_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING)),
           ("app_id", "user_id", "session_id"), ("app_id", "user_id", "session_id")),
-    Table("batches", _ledger(("received_at", schema.TIME)), ("app_id", "session_id", "seq"),
-          ("app_id", "session_id", "seq", "received_at")),
+    # The ledger: a batch's row is written last, with its events' first and last times (null: it has none), so a
+    # live read of new batches finds their events by day.
+    Table("batches", _ledger(("received_at", schema.TIME), ("first_ts", schema.TIME), ("last_ts", schema.TIME)),
+          ("app_id", "session_id", "seq"), ("app_id", "session_id", "seq", "received_at")),
     # Batches whose events may be stored twice until a merge replaces one copy: written by two servers at once.
     # Reads take FINAL for their sessions only, and plain rows for every other session.
     Table("replaced_batches", _ledger(("found_at", schema.TIME)), ("app_id", "session_id", "seq"),
@@ -283,11 +286,19 @@ class Layout:
 
     def written_column(self) -> list[str]:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""
-        names = [self.local_table("session_batches")]
-        if self.cluster:
-            names.append(self._qualified("session_batches"))
-        return [f"ALTER TABLE {name}{self._on_cluster()} ADD COLUMN IF NOT EXISTS written Int64 DEFAULT 0"
-                for name in names]
+        return self._added_columns("session_batches", "written Int64 DEFAULT 0")
+
+    def span_columns(self) -> list[str]:
+        """Migration 7 -> 8: the ledger's first_ts and last_ts (null for the rows before them)."""
+        ledger = table("batches")
+        return self._added_columns("batches", *(f"{name} {column_type(ledger, name, logical)}"
+                                                for name, logical in ledger.columns if name in ("first_ts", "last_ts")))
+
+    def _added_columns(self, name: str, *columns: str) -> list[str]:
+        """ALTER TABLE ... ADD COLUMN on the table (a cluster's local tables, and its Distributed table)."""
+        names = [self.local_table(name), *([self._qualified(name)] if self.cluster else [])]
+        added = ", ".join(f"ADD COLUMN IF NOT EXISTS {column}" for column in columns)
+        return [f"ALTER TABLE {table_name}{self._on_cluster()} {added}" for table_name in names]
 
     def _on_cluster(self) -> str:
         return f" ON CLUSTER {_ident(self.cluster)}" if self.cluster else ""

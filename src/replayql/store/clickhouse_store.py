@@ -209,6 +209,8 @@ class ClickHouseStore:
             steps += layout.replaced_scan()
         elif current < 8:
             steps += layout.replaced_scan(("recordings",))
+        if current < 8:
+            steps += layout.span_columns()
         return steps
 
     def _with_ttl(self) -> list[str]:
@@ -381,7 +383,8 @@ class ClickHouseStore:
         self._write_users([w for w in writes if w.key not in written.users], received_at_ms)
         self._write_issues([w for w in writes if w.key not in written.issues], received_at_ms)
         self._summarise_retries(writes, written)
-        ledger = [(w.app_id, w.session_id, w.seq, received_at_ms) for w in writes]
+        ledger = [(w.app_id, w.session_id, w.seq, received_at_ms, *(w.events_span_ms or (None, None)))
+                  for w in writes]
         client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
         self._note_replaced(writes, received_at_ms)
 
@@ -665,12 +668,15 @@ class ClickHouseStore:
         """Read by time from the ledger (written last for each batch) and the status rows, by any server: no FINAL,
         a retry's second row is skipped by its key (store.changes.read_by_time)."""
         def read(since_ms: int) -> list[tuple[Change, int]]:
-            batches = self._rows("SELECT app_id, session_id, seq, toUnixTimestamp64Milli(received_at) FROM batches "
+            batches = self._rows("SELECT app_id, session_id, seq, toUnixTimestamp64Milli(received_at), "
+                                 "toUnixTimestamp64Milli(first_ts), toUnixTimestamp64Milli(last_ts) FROM batches "
                                  "WHERE received_at >= fromUnixTimestamp64Milli({since:Int64})", since=since_ms)
             statuses = self._rows("SELECT app_id, issue_id, status, toUnixTimestamp64Milli(changed_at) FROM "
                                   "issue_status WHERE changed_at >= fromUnixTimestamp64Milli({since:Int64})",
                                   since=since_ms)
-            found: list[tuple[Change, int]] = [(BatchStored(a, s, int(q), int(at)), int(at)) for a, s, q, at in batches]
+            found: list[tuple[Change, int]] = [
+                (BatchStored(a, s, int(q), int(at), None if first is None else (int(first), int(last))), int(at))
+                for a, s, q, at, first, last in batches]
             found += [(IssueStatusSet(a, i, st, int(at)), int(at)) for a, i, st, at in statuses]
             return found
         return read_by_time(read, cursor, _now_ms())

@@ -165,3 +165,11 @@ class BatchWrite:
     def key(self) -> tuple[str, str, int]:
         """(app id, session id, seq): the batch, as the ledger knows it."""
         return self.app_id, self.session_id, self.seq
+
+    @property
+    def events_span_ms(self) -> tuple[int, int] | None:
+        """The times of its first and last event (None: it has none), for live reads to find them by time."""
+        if not self.events:
+            return None
+        times = [e.ts for e in self.events]
+        return min(times), max(times)
