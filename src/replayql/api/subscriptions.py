@@ -284,8 +284,11 @@ class LiveBatches(Topic[LiveBatch]):
         stored = [c for c in changes if isinstance(c, BatchStored) and c.session_id in self.feeds]
         if not stored:
             return
-        spans = [c.events_span_ms for c in stored if c.events_span_ms is not None]
-        within = (min(first for first, _ in spans), max(last for _, last in spans)) if spans else None
+        spans = [c.events_span_ms for c in stored]
+        known = [span for span in spans if span is not None]
+        within = None  # one batch of unknown times (from a writer older than the ledger's times): unbounded
+        if len(known) == len(spans):
+            within = (min(first for first, _ in known), max(last for _, last in known))
         found = await hub.read("batches", entities.batches_of_sessions, self.app_id,
                                [(c.session_id, c.seq) for c in stored], within)
         for session_id, contents in found.items():

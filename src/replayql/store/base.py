@@ -67,7 +67,9 @@ class BatchStored:
     session_id: str
     seq: int
     received_at_ms: int  # the writer's clock when it wrote the batch
-    events_span_ms: tuple[int, int] | None = None  # the times of its first and last event; None: it stored none
+    # a range of times that holds all its events (BatchWrite.events_span_ms); None: unknown (a ledger row written
+    # before the ledger kept it)
+    events_span_ms: tuple[int, int] | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:

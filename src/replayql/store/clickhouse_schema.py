@@ -133,8 +133,8 @@ TABLES: tuple[Table, ...] = (
     # merged session says which one it is now).
     Table("session_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING)),
           ("app_id", "user_id", "session_id"), ("app_id", "user_id", "session_id")),
-    # The ledger: a batch's row is written last, with its events' first and last times (null: it has none), so a
-    # live read of new batches finds their events by day.
+    # The ledger: a batch's row is written last, with a range of times that holds all its events (null: a row
+    # from before version 8), so a live read of new batches finds their events by day.
     Table("batches", _ledger(("received_at", schema.TIME), ("first_ts", schema.TIME), ("last_ts", schema.TIME)),
           ("app_id", "session_id", "seq"), ("app_id", "session_id", "seq", "received_at")),
     # Batches whose events may be stored twice until a merge replaces one copy: written by two servers at once.

@@ -383,8 +383,7 @@ class ClickHouseStore:
         self._write_users([w for w in writes if w.key not in written.users], received_at_ms)
         self._write_issues([w for w in writes if w.key not in written.issues], received_at_ms)
         self._summarise_retries(writes, written)
-        ledger = [(w.app_id, w.session_id, w.seq, received_at_ms, *(w.events_span_ms or (None, None)))
-                  for w in writes]
+        ledger = [(w.app_id, w.session_id, w.seq, received_at_ms, *w.events_span_ms(received_at_ms)) for w in writes]
         client.insert_arrow("batches", rows_to_table(ledger, columns_of("batches")))
         self._note_replaced(writes, received_at_ms)
 

@@ -298,8 +298,8 @@ class DuckDBStore:
             self._upsert_users(conn, [(w.seq, w.user) for w in writes if w.user is not None])
             self._upsert_issues(conn, [i for w in writes for i in w.issues], received_at_ms)
         self._remember_summaries(summaries)  # only once committed: a failed group leaves memory as the table
-        self._changes.append([BatchStored(w.app_id, w.session_id, w.seq, received_at_ms, w.events_span_ms)
-                              for w in writes])
+        self._changes.append([BatchStored(w.app_id, w.session_id, w.seq, received_at_ms,
+                                          w.events_span_ms(received_at_ms)) for w in writes])
 
     @staticmethod
     def _insert(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:

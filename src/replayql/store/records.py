@@ -166,10 +166,10 @@ class BatchWrite:
         """(app id, session id, seq): the batch, as the ledger knows it."""
         return self.app_id, self.session_id, self.seq
 
-    @property
-    def events_span_ms(self) -> tuple[int, int] | None:
-        """The times of its first and last event (None: it has none), for live reads to find them by time."""
+    def events_span_ms(self, otherwise_ms: int) -> tuple[int, int]:
+        """A range of times that holds all its events, for live reads to find them by time: its first and last
+        events' times, or `otherwise_ms` alone when it has none (any range holds none)."""
         if not self.events:
-            return None
+            return otherwise_ms, otherwise_ms
         times = [e.ts for e in self.events]
         return min(times), max(times)
