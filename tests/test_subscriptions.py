@@ -20,7 +20,9 @@ import pytest
 from conftest import Location, Server, labelled, make_batch, parse_samples, start_server
 from live_ws import Client, on_loopback, token
 from replayql.api.app import close_services
+from replayql.api.subscriptions import events_within
 from replayql.config import LiveLimits, Settings, with_limits
+from replayql.store.base import BatchStored
 
 FAST = LiveLimits(poll_interval_s=0.05, session_update_interval_s=0.0)
 SESSIONS = "subscription($q: String) { sessionUpdates(query: $q) { id pageCount eventCount } }"
@@ -238,6 +240,16 @@ def test_session_live_finds_new_batches_events_by_their_time(where: Callable[[st
 
     with running(where("data")) as (server, url):
         asyncio.run(scenario(url, server))
+
+
+def test_a_live_read_is_bounded_by_its_batches_times_only_when_every_one_is_known() -> None:
+    """The bound holds every batch's events; a ledger row without times (an older writer's) leaves it off."""
+    def stored(seq: int, span: tuple[int, int] | None) -> BatchStored:
+        return BatchStored("demo", "s", seq, 5_000, span)
+
+    assert events_within([stored(0, (100, 200)), stored(1, (50, 120)), stored(2, (5_000, 5_000))]) == (50, 5_000)
+    assert events_within([stored(0, (100, 200)), stored(1, None)]) is None
+    assert events_within([]) is None
 
 
 def test_session_live_of_another_apps_session_is_not_found_like_an_unknown_one(

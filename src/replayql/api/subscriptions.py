@@ -284,15 +284,20 @@ class LiveBatches(Topic[LiveBatch]):
         stored = [c for c in changes if isinstance(c, BatchStored) and c.session_id in self.feeds]
         if not stored:
             return
-        spans = [c.events_span_ms for c in stored]
-        known = [span for span in spans if span is not None]
-        within = None  # one batch of unknown times (from a writer older than the ledger's times): unbounded
-        if len(known) == len(spans):
-            within = (min(first for first, _ in known), max(last for _, last in known))
         found = await hub.read("batches", entities.batches_of_sessions, self.app_id,
-                               [(c.session_id, c.seq) for c in stored], within)
+                               [(c.session_id, c.seq) for c in stored], events_within(stored))
         for session_id, contents in found.items():
             self.offer(session_id, [LiveBatch.of(content) for content in contents])
+
+
+def events_within(stored: list[BatchStored]) -> tuple[int, int] | None:
+    """A range of times that holds every event of these batches; None when one of them has unknown times (a
+    ledger row from a writer older than the ledger's times), so that nothing is cut."""
+    spans = [c.events_span_ms for c in stored]
+    known = [span for span in spans if span is not None]
+    if not known or len(known) < len(spans):
+        return None
+    return min(first for first, _ in known), max(last for _, last in known)
 
 
 async def _session_live(ctx: Context, session_id: str, after: int | None
