@@ -152,7 +152,9 @@ def test_single_node_ddl_creates_the_tables_with_their_engines_and_keys(engine: 
     # a session's events are spread over its kinds: a bloom filter of session ids finds their granules
     indexes = engine.query("SELECT table, name, type_full, expr, granularity FROM system.data_skipping_indices "
                            "WHERE database = {db:String}", parameters={"db": database}).result_rows
-    assert indexes == [("events", "session_bloom", "bloom_filter(0.01)", "session_id", 1)]
+    # each live poll reads the ledger rows received since its last look: a minmax index skips older parts' granules
+    assert sorted(indexes) == [("batches", "received_minmax", "minmax", "received_at", 1),
+                               ("events", "session_bloom", "bloom_filter(0.01)", "session_id", 1)]
     for name in SUMMARIES:  # a page's rows are read by id, each a granule and a compressed block: small ones
         assert "index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384" in (
             tables[name][0]), name
@@ -305,12 +307,17 @@ def test_cluster_ttl_removal_runs_on_the_local_tables(engine: Any) -> None:
         "ALTER TABLE replayql.recordings_local ON CLUSTER prod (REMOVE TTL)"]
 
 
-def test_cluster_upgrade_adds_the_ledgers_span_columns_to_the_local_and_distributed_tables(engine: Any) -> None:
-    statements = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").span_columns()]
+def test_cluster_upgrade_adds_the_ledgers_columns_to_both_tables_and_its_index_on_every_shard(engine: Any) -> None:
+    statements = [_one_line(engine, s) for s in Layout("replayql", cluster="prod").ledger_upgrade()]
     added = ("(ADD COLUMN IF NOT EXISTS `first_ts` Nullable(DateTime64(3, 'UTC'))), "
              "(ADD COLUMN IF NOT EXISTS `last_ts` Nullable(DateTime64(3, 'UTC')))")  # as the parser prints it
-    assert statements == [f"ALTER TABLE replayql.batches_local ON CLUSTER prod {added}",
-                          f"ALTER TABLE replayql.batches ON CLUSTER prod {added}"]
+    assert statements == [
+        f"ALTER TABLE replayql.batches_local ON CLUSTER prod {added}",
+        f"ALTER TABLE replayql.batches ON CLUSTER prod {added}",
+        "ALTER TABLE replayql.batches_local ON CLUSTER prod (ADD INDEX IF NOT EXISTS received_minmax received_at "
+        "TYPE minmax GRANULARITY 1)",
+        "ALTER TABLE replayql.batches_local ON CLUSTER prod (MATERIALIZE INDEX received_minmax) "
+        "SETTINGS mutations_sync = 2"]
 
 
 def test_cluster_upgrade_drops_the_views_and_summaries_it_makes_anew(engine: Any) -> None:
@@ -610,16 +617,21 @@ def test_opening_a_version_7_database_notes_the_batches_whose_recording_is_store
     engine.command(f"SYSTEM STOP MERGES `{database}`.recordings")
     engine.command(f"INSERT INTO `{database}`.recordings SELECT * FROM `{database}`.recordings "
                    f"WHERE session_id = '{twice}' AND seq = 0")  # as a retry before version 5 stored it
-    engine.command(f"ALTER TABLE `{database}`.batches DROP COLUMN first_ts, DROP COLUMN last_ts")
+    engine.command(f"ALTER TABLE `{database}`.batches DROP INDEX received_minmax, DROP COLUMN first_ts, "
+                   "DROP COLUMN last_ts")
     engine.command(f"DELETE FROM `{database}`.schema_version WHERE version = {SCHEMA_VERSION}")
     engine.command(f"INSERT INTO `{database}`.schema_version VALUES (7, now())")
 
     server = start_server(location)
     try:
         store = server.services.store
-        # the ledger's span of each batch's events: null for the batches stored before it
+        # the ledger's span of each batch's events: null for the batches stored before it; its index of receive
+        # times, built for the parts it holds
         assert store.fetch_rows("SELECT count(), countIf(first_ts IS NULL AND last_ts IS NULL) FROM batches") == [
             (len(batches), len(batches))]
+        built = store.fetch_rows("SELECT sum(secondary_indices_uncompressed_bytes) > 0 FROM system.parts "
+                                 "WHERE database = currentDatabase() AND table = 'batches' AND active")
+        assert built == [(1,)]
         assert store.fetch_rows("SELECT session_id, seq FROM replaced_batches") == [(twice, 0)]
         assert store.fetch_rows(f"SELECT count() FROM recordings WHERE session_id = '{twice}'") == [(chunks + 1,)]
         assert server.data(replay) == before

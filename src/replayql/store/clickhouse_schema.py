@@ -88,6 +88,7 @@ def _ledger(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
     return (("app_id", schema.STRING), ("session_id", schema.STRING), ("seq", schema.INT), *extra)
 
 
+RECEIVED_MINMAX = "received_minmax received_at TYPE minmax GRANULARITY 1"
 EVENTS_ORDER = ("app_id", "kind", "toDate(ts)", "session_id", "seq", "idx")
 _SESSION_BATCH_COLUMNS = (*((n, t) for n, t, _ in schema.SESSION_COLUMNS[:2]), ("seq", schema.INT),
                           *((n, t) for n, t, _ in schema.SESSION_COLUMNS[2:]), ("written", schema.BIGINT))
@@ -134,9 +135,12 @@ TABLES: tuple[Table, ...] = (
     Table("session_users", (("app_id", schema.STRING), ("user_id", schema.STRING), ("session_id", schema.STRING)),
           ("app_id", "user_id", "session_id"), ("app_id", "user_id", "session_id")),
     # The ledger: a batch's row is written last, with a range of times that holds all its events (null: a row
-    # from before version 8), so a live read of new batches finds their events by day.
+    # from before version 8), so a live read of new batches finds their events by day. Each live poll reads the
+    # rows received since its last look: the minmax index skips the granules of older parts, which merges keep
+    # apart from the newest (they merge parts of like size, so of like age).
     Table("batches", _ledger(("received_at", schema.TIME), ("first_ts", schema.TIME), ("last_ts", schema.TIME)),
-          ("app_id", "session_id", "seq"), ("app_id", "session_id", "seq", "received_at")),
+          ("app_id", "session_id", "seq"), ("app_id", "session_id", "seq", "received_at"),
+          indexes=(RECEIVED_MINMAX,)),
     # Batches whose events may be stored twice until a merge replaces one copy: written by two servers at once.
     # Reads take FINAL for their sessions only, and plain rows for every other session.
     Table("replaced_batches", _ledger(("found_at", schema.TIME)), ("app_id", "session_id", "seq"),
@@ -288,11 +292,15 @@ class Layout:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""
         return self._added_columns("session_batches", "written Int64 DEFAULT 0")
 
-    def span_columns(self) -> list[str]:
-        """Migration 7 -> 8: the ledger's first_ts and last_ts (null for the rows before them)."""
+    def ledger_upgrade(self) -> list[str]:
+        """Migration 7 -> 8: the ledger's first_ts and last_ts (null for the rows before them), and its index of
+        receive times, built for the parts it holds (on each shard's local table)."""
         ledger = table("batches")
-        return self._added_columns("batches", *(f"{name} {column_type(ledger, name, logical)}"
-                                                for name, logical in ledger.columns if name in ("first_ts", "last_ts")))
+        spans = [f"{name} {column_type(ledger, name, logical)}" for name, logical in ledger.columns
+                 if name in ("first_ts", "last_ts")]
+        local = f"ALTER TABLE {self.local_table('batches')}{self._on_cluster()}"
+        return [*self._added_columns("batches", *spans), f"{local} ADD INDEX IF NOT EXISTS {RECEIVED_MINMAX}",
+                f"{local} MATERIALIZE INDEX received_minmax SETTINGS mutations_sync = 2"]  # built when it returns
 
     def _added_columns(self, name: str, *columns: str) -> list[str]:
         """ALTER TABLE ... ADD COLUMN on the table (a cluster's local tables, and its Distributed table)."""

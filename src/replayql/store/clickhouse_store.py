@@ -210,7 +210,7 @@ class ClickHouseStore:
         elif current < 8:
             steps += layout.replaced_scan(("recordings",))
         if current < 8:
-            steps += layout.span_columns()
+            steps += layout.ledger_upgrade()
         return steps
 
     def _with_ttl(self) -> list[str]:
