@@ -78,10 +78,11 @@ class Table:
 STORED_ONCE = {"events": ("app_id", "session_id", "seq", "idx"), "recordings": ("app_id", "session_id", "seq")}
 
 
-def stored_twice(table: str, name: str, where: str = "") -> str:
-    """The (app, session, seq) of the batches with a row of `table` stored twice."""
-    return (f"SELECT app_id, session_id, seq FROM {table}{where} GROUP BY {', '.join(STORED_ONCE[name])} "
-            "HAVING count() > 1")
+def stored_twice(name: str, table: exp.Table | None = None) -> exp.Select:
+    """The (app, session, seq) of the batches with a row of `name` stored twice (read from `table`, by default
+    `name` in the connection's database)."""
+    return exp.select("app_id", "session_id", "seq").from_(table or exp.to_table(name)).group_by(
+        *STORED_ONCE[name]).having(exp.GT(this=exp.Anonymous(this="count"), expression=exp.Literal.number(1)))
 
 
 def _ledger(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
@@ -285,8 +286,10 @@ class Layout:
     def replaced_scan(self, tables: tuple[str, ...] = ("events", "recordings")) -> list[str]:
         """Migration to 5 (events and recordings) and to 8 (recordings): the batches whose rows of these tables are
         stored twice so far (by retries, before version 5)."""
+        twice = [sql(stored_twice(name, exp.table_(name, db=self.database, quoted=True)), "clickhouse")
+                 for name in tables]
         return [f"INSERT INTO {self._qualified('replaced_batches')} SELECT DISTINCT app_id, session_id, seq, "
-                f"now64(3) FROM ({stored_twice(self._qualified(name), name)})" for name in tables]
+                f"now64(3) FROM ({select})" for select in twice]
 
     def written_column(self) -> list[str]:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""

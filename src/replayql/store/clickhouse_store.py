@@ -463,9 +463,10 @@ class ClickHouseStore:
         noted = self._rows("SELECT DISTINCT app_id, session_id, seq FROM replaced_batches LIMIT {n:UInt32}",
                            n=_PRUNE_BATCHES)
         for app_id, session_ids in _by_app((app, sid) for app, sid, _ in noted).items():
-            of_sessions = " WHERE app_id = {app:String} AND has({ids:Array(String)}, session_id)"
+            ids = sorted(set(session_ids))
             twice = {(sid, int(seq)) for name in STORED_ONCE for _, sid, seq in self._rows(
-                stored_twice(name, name, of_sessions), app=app_id, ids=sorted(set(session_ids)))}
+                sql(stored_twice(name).where(self._of_sessions("session_id", app_id, ids)), "clickhouse"),
+                app=app_id, ids=ids)}
             once = [f"{sid}:{seq}" for app, sid, seq in noted if app == app_id and (sid, int(seq)) not in twice]
             if once:  # "session:seq" is unambiguous: seq is the digits after the last colon
                 batch = exp.func("concat", exp.column("session_id"), exp.Literal.string(":"),
