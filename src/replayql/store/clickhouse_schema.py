@@ -286,10 +286,11 @@ class Layout:
     def replaced_scan(self, tables: tuple[str, ...] = ("events", "recordings")) -> list[str]:
         """Migration to 5 (events and recordings) and to 8 (recordings): the batches whose rows of these tables are
         stored twice so far (by retries, before version 5)."""
-        twice = [sql(stored_twice(name, exp.table_(name, db=self.database, quoted=True)), "clickhouse")
-                 for name in tables]
-        return [f"INSERT INTO {self._qualified('replaced_batches')} SELECT DISTINCT app_id, session_id, seq, "
-                f"now64(3) FROM ({select})" for select in twice]
+        into = exp.table_("replaced_batches", db=self.database, quoted=True)
+        return [sql(exp.insert(exp.select("app_id", "session_id", "seq", exp.func("now64", exp.Literal.number(3)))
+                               .distinct().from_(stored_twice(name, exp.table_(name, db=self.database, quoted=True))
+                                                 .subquery()), into), "clickhouse")
+                for name in tables]
 
     def written_column(self) -> list[str]:
         """Migration 2 -> 3: session_batches.written (0 for the rows before it: they are ordered by seq)."""
